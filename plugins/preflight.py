@@ -1,0 +1,72 @@
+"""Checks before the test starts: the options make sense and the target answers.
+
+A mistake the user can make ends here in one line on stderr and exit code 2, instead of a traceback or
+a run full of connection errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from locust import events
+from locust.runners import WorkerRunner
+
+from plugins.target import check_host
+from users import rest_chat
+from users.chat_base import chat_settings
+from users.errors import InputError
+
+
+def fail(message: str) -> None:
+    """End the process with one line naming the bad input, and exit code 2."""
+    sys.stderr.write(f"chatswarm: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(2)
+
+
+def apply_user_mix(environment: Any, mix: str) -> None:
+    """Keep only the user classes named in --user-mix, with their weights (``Name`` or ``Name:weight``)."""
+    available = environment.available_user_classes or {cls.__name__: cls for cls in environment.user_classes}
+    chosen = []
+    for item in mix.replace(",", " ").split():
+        name, _, weight_text = item.partition(":")
+        if name not in available:
+            raise InputError(f"--user-mix: unknown user class {name!r}; available: {', '.join(sorted(available))}")
+        user_class = available[name]
+        if weight_text:
+            if not weight_text.isdigit() or int(weight_text) < 1:
+                raise InputError(f"--user-mix: weight of {name} must be a whole number of 1 or more")
+            user_class.weight = int(weight_text)
+        chosen.append(user_class)
+    environment.user_classes[:] = chosen
+
+
+def preflight(environment: Any) -> None:
+    """Check the options and the target; raise InputError for the first problem found."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    if options.user_mix and not options.user_classes:
+        apply_user_mix(environment, options.user_mix)
+    chat_settings(options)
+    rest_chat.check_options(options)
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master checks the target; workers may sit where it cannot be reached from
+    if not environment.host and os.environ.get("CHATBOT_URL"):
+        environment.host = options.host = os.environ["CHATBOT_URL"]
+    if not options.headless and not options.autostart:
+        return  # in the web UI the host can still be typed in
+    if not environment.host:
+        raise InputError("no target: give --host URL or set CHATBOT_URL (in .env or the environment)")
+    if not options.skip_host_check:
+        check_host(environment.host)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    try:
+        preflight(environment)
+    except InputError as error:
+        fail(str(error))

@@ -1,0 +1,83 @@
+"""Shared fixtures: the real demo chatbot on a free loopback port, and real headless Locust runs against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demobot.launcher import DemobotProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class LocustRun:
+    """What a finished Locust process left: exit code, output, and its run folder."""
+
+    returncode: int
+    output: str
+    report_dir: Path
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.report_dir / "summary.json").read_text())
+
+    def row(self, key: str) -> dict[str, Any]:
+        """One request row of summary.json, e.g. ``row("POST login")``."""
+        return self.summary["requests"][key]
+
+    def rows(self, prefix: str = "") -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.summary["requests"].items() if k.startswith(prefix)}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without Chatswarm/Locust settings that could leak in, plus extras."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "CHATBOT_", "LOGIN_"))}
+    env["CHATSWARM_ENV_FILE"] = os.devnull  # a developer's own .env must not change what tests see
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def demobot() -> Iterator[Callable[..., DemobotProcess]]:
+    """Start demo chatbots with the given flags; all are stopped when the test ends."""
+    started: list[DemobotProcess] = []
+
+    def start(*flags: str) -> DemobotProcess:
+        process = DemobotProcess(*flags)
+        process.__enter__()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.__exit__(None, None, None)
+
+
+@pytest.fixture
+def run_locust(tmp_path: Path) -> Callable[..., LocustRun]:
+    """Run ``locust -f locustfile.py --headless ARGS`` to completion in its own run folder."""
+    counter = iter(range(1000))
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> LocustRun:
+        report_dir = tmp_path / f"run{next(counter)}"
+        command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--report-dir", str(report_dir)]
+        result = subprocess.run(
+            [*command, *args],
+            cwd=ROOT,
+            env=env or clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return LocustRun(result.returncode, result.stdout + result.stderr, report_dir)
+
+    return run

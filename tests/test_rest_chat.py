@@ -1,0 +1,114 @@
+"""RestChatUser in real headless Locust runs against the real demobot on loopback."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import LocustRun, clean_env
+
+
+def failure_counts(run: LocustRun) -> Counter[str]:
+    """How often each failure message occurred, over all request names."""
+    counts: Counter[str] = Counter()
+    for failure in run.summary["failures"]:
+        counts[failure["error"]] += failure["occurrences"]
+    return counts
+
+
+FAST = ("--think-time", "0.1-0.3", "--spawn-rate", "50")
+
+
+def test_login_and_relogin_before_expiry(demobot, run_locust) -> None:
+    bot = demobot("--auth", "required", "--auto-register", "--token-ttl", "3", "--ttft-ms", "20", "--token-ms", "1")
+    env = clean_env(LOGIN_EMAIL="loadtest@example.com", LOGIN_PASSWORD="s3cret-pw")
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "-u", "4", "-t", "7s", "--auth", "login",
+        "--token-refresh-margin", "1", *FAST, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    logins = run.row("POST login")
+    chats = sum(row["count"] for row in run.rows("POST chat:").values())
+    # Tokens live 3 s and are renewed 1 s early: each of the 4 users signs in about every 2 s.
+    assert 4 * 3 <= logins["count"] <= 4 * 6, logins
+    assert logins["failures"] == 0
+    assert chats > 40 and run.summary["totals"]["failures"] == 0
+    assert bot.stats()["logins"] == logins["count"]
+    assert "s3cret-pw" not in run.output
+
+
+def test_relogin_after_the_server_rejects_a_token(demobot, run_locust) -> None:
+    # The server keeps tokens 1 s but does not say so: users learn it from the 401 and sign in again.
+    bot = demobot("--auth", "required", "--auto-register", "--token-ttl", "1", "--hide-token-expiry", "--ttft-ms", "20")
+    env = clean_env(LOGIN_EMAIL="loadtest@example.com", LOGIN_PASSWORD="pw")
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "-u", "2", "-t", "5s", "--auth", "login", *FAST, env=env
+    )
+    failures = failure_counts(run)
+    rejected = failures.pop("HTTP 401 Unauthorized (token rejected, signing in again)", 0)
+    assert rejected >= 4, run.summary["failures"]
+    assert failures == {}, failures
+    assert run.row("POST login")["count"] >= 2 + rejected
+    assert sum(row["count"] - row["failures"] for row in run.rows("POST chat:").values()) > 20
+
+
+def test_overload_answers_429_and_counts_as_failure(demobot, run_locust) -> None:
+    bot = demobot("--slots", "1", "--queue-limit", "1", "--ttft-ms", "100", "--token-ms", "1")
+    run = run_locust("--host", bot.url, "--user-mix", "RestChatUser", "-u", "10", "-t", "4s", "--think-time", "0")
+    assert run.returncode == 1
+    failures = failure_counts(run)
+    assert set(failures) == {"HTTP 429 Too Many Requests"}
+    # The server may count a few requests whose answers were cut off when the run ended.
+    assert 0 <= bot.stats()["rejected"] - failures["HTTP 429 Too Many Requests"] <= 10
+    successes = run.summary["totals"]["count"] - run.summary["totals"]["failures"]
+    assert 20 <= successes <= 4 / 0.13 + 5  # one slot, ~140 ms per answer
+
+
+def test_injected_errors_are_failures_at_the_injected_rate(demobot, run_locust) -> None:
+    bot = demobot("--error-rate", "0.3", "--ttft-ms", "5", "--token-ms", "0", "--seed", "4")
+    run = run_locust("--host", bot.url, "--user-mix", "RestChatUser", "-u", "5", "-t", "4s", "--think-time", "0.02")
+    totals = run.summary["totals"]
+    assert run.returncode == 1
+    assert totals["count"] > 300
+    assert 0.22 < totals["fail_ratio"] < 0.38
+    assert {f["error"] for f in run.summary["failures"]} == {"HTTP 500 Internal Server Error"}
+    assert 0 <= bot.stats()["errors_injected"] - totals["failures"] <= 5
+
+
+def test_prompt_file_rows_group_by_category_and_wrong_answer_field_fails(demobot, run_locust, tmp_path: Path) -> None:
+    prompts = tmp_path / "questions.jsonl"
+    prompts.write_text('{"prompt": "Where is my order?", "category": "orders"}\n{"prompt": "Hi"}\n')
+    bot = demobot("--ttft-ms", "5", "--token-ms", "0")
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "-u", "3", "-t", "3s", "--prompts", str(prompts), *FAST
+    )
+    assert run.returncode == 0, run.output
+    assert set(run.rows("POST")) == {"POST chat:orders", "POST chat:questions"}
+
+    wrong = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "-u", "1", "-t", "2s", "--answer-field", "reply"
+    )
+    assert {f["error"] for f in wrong.summary["failures"]} == {"no 'reply' in response"}
+
+
+def test_slow_answers_time_out(demobot, run_locust) -> None:
+    bot = demobot("--ttft-ms", "1500")
+    run = run_locust("--host", bot.url, "--user-mix", "RestChatUser", "-u", "2", "-t", "3s", "--request-timeout", "0.3")
+    assert run.returncode == 1
+    assert {f["error"] for f in run.summary["failures"]} == {"timeout"}
+    assert all(row["max_ms"] < 1000 for row in run.rows("POST chat:").values())
+
+
+def test_smoke_config_runs_what_it_describes(demobot, run_locust) -> None:
+    bot = demobot("--ttft-ms", "20", "--token-ms", "1")
+    run = run_locust("--config", "config/smoke.conf", "--host", bot.url, "--run-time", "6s")
+    assert run.returncode == 0, run.output
+    summary = run.summary
+    assert summary["test_type"] == "smoke"
+    assert 5.5 < summary["duration_s"] < 9
+    assert {"GET health", "GET docs"} <= set(summary["requests"])
+    assert run.rows("POST chat:")
+    for name in ("report.html", "stats_stats.csv", "stats_stats_history.csv", "stats_failures.csv"):
+        assert (run.report_dir / name).stat().st_size > 0, name
+    history = (run.report_dir / "stats_stats_history.csv").read_text().splitlines()
+    assert len(history) > 5 and "chat:" in "".join(history)

@@ -1,0 +1,58 @@
+"""scripts/run_tests.py end to end: it starts the demo chatbot, runs Locust, and leaves a run folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, clean_env
+
+RUN_TESTS = [sys.executable, str(ROOT / "scripts" / "run_tests.py")]
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RUN_TESTS, *args], env=clean_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
+    report_dir = tmp_path / "smoke"
+    result = run("smoke", "--duration", "5s", "--users", "2", "--report-dir", str(report_dir), "--", "--seed", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("report.html", "stats_stats.csv", "stats_stats_history.csv", "summary.json", "run.log"):
+        assert (report_dir / name).stat().st_size > 0, name
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert summary["test_type"] == "smoke"
+    assert summary["host"].startswith("http://127.0.0.1:")
+    assert summary["totals"]["count"] > 0 and summary["totals"]["failures"] == 0
+    # The one-screen summary names the rows, the totals and where the report is.
+    assert "Total" in result.stdout and "p95 ms" in result.stdout
+    assert str(report_dir / "report.html") in result.stdout
+    # Locust's chatter goes to run.log, not to the console.
+    assert "Starting Locust" in (report_dir / "run.log").read_text()
+    assert "Starting Locust" not in result.stdout
+
+
+def test_failures_give_exit_code_1(tmp_path: Path) -> None:
+    result = run(
+        "smoke", "--duration", "3s", "--report-dir", str(tmp_path / "r"), "--", "--health-path", "/no-such-page"
+    )
+    assert result.returncode == 1
+    assert "HTTP 404 Not Found" in result.stdout
+
+
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    cases = {
+        ("nope",): "unknown test type 'nope'; available: load, smoke",
+        ("smoke", "--users", "0"): "--users must be 1 or more",
+        ("smoke", "--users", "many"): "invalid int value",
+        ("smoke", "--host", "http://127.0.0.1:9"): "cannot reach http://127.0.0.1:9",
+        (): "the following arguments are required: type",
+    }
+    for args, expected in cases.items():
+        result = run(*args, "--report-dir", str(tmp_path / "never"))
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
+    assert not (tmp_path / "never").exists()

@@ -1,0 +1,174 @@
+"""What every HTTP chat user shares: prompts, think time, seeding, sign-in and request timeouts."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import random
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from locust import FastHttpUser
+
+from users.auth import (
+    AUTH_KINDS,
+    DEFAULT_REFRESH_MARGIN_S,
+    AuthFailed,
+    Credentials,
+    LoginAuth,
+    NoAuth,
+    Token,
+    TokenProvider,
+    credentials_from_env,
+    load_accounts,
+    token_from_response,
+)
+from users.errors import InputError
+from users.http_failures import response_failure
+from users.options import add_option, option, parse_seconds_range, require_positive
+from users.prompts import PromptSource, prompt_source
+
+_user_numbers = itertools.count()
+
+
+def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options every chat user reads."""
+    add_option(
+        parser,
+        "--prompts",
+        default="",
+        help='JSONL file or folder of them, one {"prompt": ...} per line; empty = the built-in sample questions',
+    )
+    add_option(
+        parser,
+        "--prompt-weights",
+        default="",
+        help="How often each prompt category is asked, e.g. simple=3,common=5,complex=2",
+    )
+    add_option(parser, "--max-samples", type=int, default=0, help="Use at most this many prompts (0 = all)")
+    add_option(parser, "--think-time", default="1-3", help="Seconds a user waits between questions: 0, 2 or 1-3")
+    add_option(parser, "--seed", default="", help="Seed for prompt picking and think times (empty = random)")
+    add_option(parser, "--auth", default="none", choices=AUTH_KINDS, help="How users sign in")
+    add_option(parser, "--login-path", default="/api/auth/login", help="Login endpoint for --auth login")
+    add_option(parser, "--login-user-field", default="email", help="JSON field that carries the account name")
+    add_option(
+        parser, "--accounts", default="", help="CSV of accounts (email,password), one per user; else LOGIN_EMAIL"
+    )
+    add_option(
+        parser,
+        "--token-refresh-margin",
+        type=float,
+        default=DEFAULT_REFRESH_MARGIN_S,
+        help="Log in again this many seconds before a token expires",
+    )
+    add_option(parser, "--request-timeout", type=float, default=60.0, help="Seconds before a request times out")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """The chat options of a run, parsed and checked."""
+
+    prompts: PromptSource
+    think_time: tuple[float, float]
+    seed: int | None
+    auth: str
+    login_path: str
+    login_user_field: str
+    accounts: tuple[Credentials, ...]
+    refresh_margin_s: float
+    request_timeout_s: float
+
+
+def chat_settings(options: Any) -> ChatSettings:
+    """Parse and check the chat options; raises InputError naming the first bad one."""
+    seed_text = str(option(options, "seed", "")).strip()
+    try:
+        seed = int(seed_text) if seed_text else None
+    except ValueError:
+        raise InputError(f"--seed: {seed_text!r} is not a whole number") from None
+    auth = option(options, "auth", "none")
+    if auth not in AUTH_KINDS:
+        raise InputError(f"--auth: unknown kind {auth!r}; choose one of {', '.join(AUTH_KINDS)}")
+    max_samples = int(option(options, "max_samples", 0))
+    if max_samples < 0:
+        raise InputError(f"--max-samples: must be 0 (all) or more, got {max_samples}")
+    return ChatSettings(
+        prompts=prompt_source(
+            option(options, "prompts", "") or None, option(options, "prompt_weights", ""), max_samples, seed
+        ),
+        think_time=parse_seconds_range(option(options, "think_time", "1-3"), "--think-time"),
+        seed=seed,
+        auth=auth,
+        login_path=option(options, "login_path", "/api/auth/login"),
+        login_user_field=option(options, "login_user_field", "email"),
+        accounts=_accounts(auth, option(options, "accounts", "")),
+        refresh_margin_s=require_positive(
+            float(option(options, "token_refresh_margin", DEFAULT_REFRESH_MARGIN_S)), "--token-refresh-margin", True
+        ),
+        request_timeout_s=require_positive(float(option(options, "request_timeout", 60.0)), "--request-timeout"),
+    )
+
+
+def _accounts(auth: str, accounts_file: str) -> tuple[Credentials, ...]:
+    if auth != "login":
+        return ()
+    if accounts_file:
+        return _cached_accounts(accounts_file)
+    return (credentials_from_env(os.environ),)
+
+
+@lru_cache(maxsize=4)
+def _cached_accounts(accounts_file: str) -> tuple[Credentials, ...]:
+    return tuple(load_accounts(accounts_file))
+
+
+class ChatUser(FastHttpUser):
+    """Base of the HTTP chat users: a FastHttp client, a prompt picker, think time and a token provider."""
+
+    abstract = True
+
+    def __init__(self, environment: Any) -> None:
+        self.settings = chat_settings(environment.parsed_options)
+        self.network_timeout = self.connection_timeout = self.settings.request_timeout_s
+        super().__init__(environment)
+        runner = environment.runner
+        self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
+        """This user's number in its process (offset per worker), used to pick its account."""
+        seed = self.settings.seed
+        self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
+        self.auth = self._token_provider()
+
+    def wait_time(self) -> float:
+        low, high = self.settings.think_time
+        return low if low == high else self.rng.uniform(low, high)
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate the next request; logs in first when the token is missing or expiring."""
+        value = self.auth.authorization()
+        return {"Authorization": value} if value else {}
+
+    def _token_provider(self) -> TokenProvider:
+        if self.settings.auth == "login":
+            accounts = self.settings.accounts
+            account = accounts[self.user_number % len(accounts)]
+            return LoginAuth(self._login, account, self.settings.refresh_margin_s)
+        return NoAuth()
+
+    def _login(self, credentials: Credentials) -> Token:
+        body = {self.settings.login_user_field: credentials.email, "password": credentials.password}
+        with self.client.post(self.settings.login_path, json=body, name="login", catch_response=True) as response:
+            failure = response_failure(response)
+            try:
+                if failure:
+                    raise AuthFailed(f"login failed: {failure}")
+                return token_from_response(response.json(), time.monotonic())
+            except ValueError:
+                failure = "login answer is not JSON"
+                response.failure(failure)
+                raise AuthFailed(failure) from None
+            except AuthFailed as error:
+                response.failure(str(error))
+                raise

@@ -1,0 +1,51 @@
+"""Clear, stable names for failed HTTP exchanges, shared by every HTTP-based user.
+
+Locust groups failures by their message, so names never contain variable parts such as durations or
+ids: "HTTP 429 Too Many Requests", "timeout", "connection refused", "empty answer".
+"""
+
+from __future__ import annotations
+
+import socket
+from http import HTTPStatus
+from typing import Any
+
+from gevent import Timeout as GeventTimeout
+
+
+def status_failure(status: int) -> str | None:
+    """The failure name for a non-2xx status, or None when the status is a success."""
+    if 200 <= status < 300:
+        return None
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "unknown status"
+    return f"HTTP {status} {phrase}"
+
+
+def connection_failure(error: BaseException) -> str:
+    """The failure name for an exchange that got no HTTP answer at all."""
+    original = getattr(error, "original", None)  # geventhttpclient wraps the real cause in RetriesExceeded
+    if isinstance(original, BaseException):
+        error = original
+    if isinstance(error, TimeoutError | socket.timeout | GeventTimeout):
+        return "timeout"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ConnectionResetError | BrokenPipeError):
+        return "connection reset"
+    name = type(error).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "Closed" in name:
+        return "connection closed early"
+    return f"connection error ({name})"
+
+
+def response_failure(response: Any) -> str | None:
+    """The failure name for a Locust FastHttp response that is not a success, else None."""
+    error = getattr(response, "error", None)
+    if not response.status_code:
+        return connection_failure(error) if error else "no response"
+    return status_failure(response.status_code)
