@@ -39,7 +39,7 @@ def test_login_and_relogin_before_expiry(demobot, run_locust) -> None:
 
 def test_relogin_after_the_server_rejects_a_token(demobot, run_locust) -> None:
     # The server keeps tokens 1 s but does not say so: users learn it from the 401 and sign in again.
-    bot = demobot("--auth", "required", "--auto-register", "--token-ttl", "1", "--hide-token-expiry", "--ttft-ms", "20")
+    bot = demobot("--auth", "required", "--auto-register", "--token-ttl", "1", "--hide-token-expiry", "--token-ms", "1")
     env = clean_env(LOGIN_EMAIL="loadtest@example.com", LOGIN_PASSWORD="pw")
     run = run_locust(
         "--host", bot.url, "--user-mix", "RestChatUser", "-u", "2", "-t", "5s", "--auth", "login", *FAST, env=env

@@ -1,0 +1,64 @@
+"""`python -m demobot`: run the demo chatbot until SIGTERM/SIGINT; prints one readiness line when listening."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from demobot.app import make_app
+from demobot.config import BotConfig, parse_args
+
+READY_LINE = "demobot listening on http://{host}:{port}"
+"""The readiness contract: exactly this line on stdout (flushed) once the socket accepts connections."""
+
+SHUTDOWN_GRACE_S = 1.0
+"""On SIGTERM/SIGINT, how long in-flight requests may finish before they are cancelled (aiohttp then waits up to
+as long again for the cancelled handlers, so shutdown takes at most about twice this)."""
+
+
+async def serve(app: web.Application, config: BotConfig) -> None:
+    """Serve `app` until SIGTERM or SIGINT, then shut down cleanly (closing the timing log)."""
+    if config.access_log:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    access_logger = logging.getLogger("aiohttp.access") if config.access_log else None
+    runner = web.AppRunner(app, access_log=access_logger, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        # Only now announce readiness, so a SIGTERM sent right after the line still shuts down cleanly.
+        host, port = runner.addresses[0][:2]
+        print(READY_LINE.format(host=f"[{host}]" if ":" in host else host, port=port), flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: 0 after a clean shutdown, 2 (one line on stderr) when demobot cannot start."""
+    config = parse_args(argv)
+    try:
+        app = make_app(config)
+    except OSError as exc:
+        print(f"demobot: error: --timing-log {config.timing_log!r} cannot be opened: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(app, config))
+    except OSError as exc:
+        # Port in use or an unknown host: the user's input, so one line and exit 2.
+        print(f"demobot: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

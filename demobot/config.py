@@ -1,0 +1,140 @@
+"""demobot's command-line flags: one `BotConfig` that every other module reads."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+AUTH_MODES = ("off", "required")
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """Everything demobot can be told on its command line, with the defaults it runs on."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    slots: int = 16
+    """How many answers are generated at the same time."""
+    queue_limit: int = 200
+    """How many admitted requests may wait for a slot before new ones get 429."""
+    retry_after: int = 1
+    """Seconds sent in the Retry-After header of a 429."""
+    ttft_ms: float = 100.0
+    """Delay from acquiring a slot to the first token."""
+    token_ms: float = 10.0
+    """Delay between consecutive tokens after the first."""
+    answer_tokens: int = 40
+    error_rate: float = 0.0
+    """Probability that a generation request fails at once with an injected 500."""
+    auth: str = "off"
+    token_ttl: float = 3600.0
+    auto_register: bool = False
+    hide_token_expiry: bool = False
+    """Leave expires_in out of login answers, as many real APIs do (clients learn of expiry from a 401)."""
+    accounts: tuple[tuple[str, str], ...] = field(default=())
+    """Pre-seeded (email, password) pairs."""
+    timing_log: str | None = None
+    seed: int = 0
+    access_log: bool = False
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        # argparse says "argument --slots: must be ..."; the house style is "--slots must be ...".
+        match = re.fullmatch(r"argument (--[\w-]+)(?:/[\w-]+)*: (.*)", message, flags=re.DOTALL)
+        if match:
+            message = f"{match.group(1)} {match.group(2)}"
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None, what: str = "") -> Callable[[str], float]:
+    """Build an argparse `type` that converts to `kind` and checks the range, with a readable message."""
+
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        out_of_range = (low is not None and value < low) or (high is not None and value > high)
+        if out_of_range or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return convert
+
+
+def _auth_mode(text: str) -> str:
+    if text not in AUTH_MODES:
+        raise argparse.ArgumentTypeError(f"must be 'off' or 'required', got {text!r}")
+    return text
+
+
+def _account(text: str) -> tuple[str, str]:
+    email, sep, password = text.partition(":")
+    if not sep or not email or not password:
+        # The value holds a password, so it is not echoed back.
+        raise argparse.ArgumentTypeError("must look like EMAIL:PASSWORD")
+    return email, password
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser behind `python -m demobot`."""
+    parser = _OneLineParser(prog="demobot", description="The built-in demo chatbot of Chatswarm.")
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    add("--port", type=_number(int, 0, 65535, "a port number 0..65535"), default=8080, help="0 picks a free port")
+    add("--slots", type=_number(int, 1, None, "a positive integer"), default=16, help="concurrent generations")
+    add("--queue-limit", type=_number(int, 0, None, "a non-negative integer"), default=200, help="waiting requests")
+    add("--retry-after", type=_number(int, 0, None, "a non-negative integer"), default=1, help="seconds, on 429")
+    add("--ttft-ms", type=_number(float, 0, None, "a non-negative number"), default=100.0, help="time to 1st token")
+    add("--token-ms", type=_number(float, 0, None, "a non-negative number"), default=10.0, help="time per next token")
+    add("--answer-tokens", type=_number(int, 1, None, "a positive integer"), default=40, help="words per answer")
+    add("--error-rate", type=_number(float, 0, 1, "a number from 0 to 1"), default=0.0, help="injected 500s")
+    add(
+        "--auth",
+        type=_auth_mode,
+        default="off",
+        metavar="off|required",
+        help="off | required (bearer token on chat routes)",
+    )
+    add("--token-ttl", type=_number(float, 0.001, None, "a positive number"), default=3600.0, help="seconds")
+    add("--auto-register", action="store_true", help="register unknown emails on first login")
+    add("--hide-token-expiry", action="store_true", help="leave expires_in out of login answers")
+    add("--account", type=_account, action="append", default=[], metavar="EMAIL:PASSWORD", help="repeatable")
+    add("--timing-log", default=None, metavar="PATH", help="write true per-request timings as JSONL")
+    add("--seed", type=_number(int, None, None, "an integer"), default=0, help="seed for answers and errors")
+    add("--access-log", action="store_true", help="log every HTTP request to stderr")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
+    """Turn demobot's command line into a `BotConfig`; bad values exit with code 2 and one line on stderr."""
+    ns = build_parser().parse_args(argv)
+    return BotConfig(
+        host=ns.host,
+        port=ns.port,
+        slots=ns.slots,
+        queue_limit=ns.queue_limit,
+        retry_after=ns.retry_after,
+        ttft_ms=ns.ttft_ms,
+        token_ms=ns.token_ms,
+        answer_tokens=ns.answer_tokens,
+        error_rate=ns.error_rate,
+        auth=ns.auth,
+        token_ttl=ns.token_ttl,
+        auto_register=ns.auto_register,
+        hide_token_expiry=ns.hide_token_expiry,
+        accounts=tuple(ns.account),
+        timing_log=ns.timing_log,
+        seed=ns.seed,
+        access_log=ns.access_log,
+    )

@@ -1,0 +1,58 @@
+"""demobot's plain REST chat route: a question in, the whole answer out once it is generated."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from demobot.generation import make_answer
+from demobot.http_util import read_json_object, simple_error
+from demobot.routes_auth import require_token
+from demobot.serving import CLIENT_CLOSED_STATUS, Generation
+
+
+@require_token
+async def chat(request: web.Request) -> web.Response:
+    """Ask {"message", "session_id"?}: {"answer", "session_id", "turn", "tokens", "request_id"} when generated."""
+    generation = Generation(request, "chat", stream=False)
+    body = await read_json_object(request)
+    if body is None:
+        return simple_error(400, "the body must be a JSON object", headers=generation.headers)
+    message, session_id = body.get("message"), body.get("session_id")
+    if not isinstance(message, str) or not message.strip():
+        return simple_error(400, "'message' must be a non-empty string", headers=generation.headers)
+    if session_id is not None and (not isinstance(session_id, str) or not session_id):
+        return simple_error(400, "'session_id' must be a non-empty string when given", headers=generation.headers)
+
+    if (failure := generation.injected_error()) is not None:
+        return failure
+    ticket = generation.admit()
+    if isinstance(ticket, web.Response):
+        return ticket
+    state = generation.state
+    try:
+        session_id, turn = state.sessions.next_turn(session_id)
+        tokens = make_answer(message, state.config.answer_tokens, state.config.seed, salt=str(turn))
+        await generation.generate_whole(ticket, len(tokens))
+    except asyncio.CancelledError:
+        generation.finish(CLIENT_CLOSED_STATUS)
+        raise
+    finally:
+        ticket.release()
+    generation.finish(200)
+    return web.json_response(
+        {
+            "answer": " ".join(tokens),
+            "session_id": session_id,
+            "turn": turn,
+            "tokens": len(tokens),
+            "request_id": generation.id,
+        },
+        headers=generation.headers,
+    )
+
+
+def setup(app: web.Application) -> None:
+    """Register the REST chat route."""
+    app.router.add_post("/api/chat", chat)
