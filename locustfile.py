@@ -2,16 +2,17 @@
 
     locust -f locustfile.py --headless --config config/load.conf --host http://127.0.0.1:8080
 
-It imports the simulated users and the plugins (options, preflight checks, run folder). Pick users with
-``--user-mix`` (or Locust's positional class names); everything else is an option: see ``locust -f
-locustfile.py --help`` or the web UI.
+It imports the simulated users and the plugins (options, preflight checks, progress, run folder, LLM
+metrics, per-request log). Pick users with ``--user-mix`` (or Locust's positional class names);
+everything else is an option: see ``locust -f locustfile.py --help`` or the web UI.
 """
 
-import plugins.options
-import plugins.preflight
-import plugins.progress
-import plugins.run_folder  # noqa: F401
+from plugins import llm_metrics, options, preflight, progress, request_log, run_folder
 from users.health_check import HealthCheckUser
 from users.rest_chat import RestChatUser
+from users.streaming_chat import StreamingChatUser
 
-__all__ = ["HealthCheckUser", "RestChatUser"]
+PLUGINS = (options, preflight, progress, run_folder, llm_metrics, request_log)
+"""Plugins register their event listeners when imported; options also loads .env."""
+
+__all__ = ["HealthCheckUser", "RestChatUser", "StreamingChatUser"]

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
+from demobot.faults import parse_fault
+
 AUTH_MODES = ("off", "required")
 
 
@@ -39,6 +41,8 @@ class BotConfig:
     """Leave expires_in out of login answers, as many real APIs do (clients learn of expiry from a 401)."""
     accounts: tuple[tuple[str, str], ...] = field(default=())
     """Pre-seeded (email, password) pairs."""
+    faults: tuple[tuple[str, float], ...] = field(default=())
+    """Injected faults as (kind, rate) pairs, see demobot.faults."""
     timing_log: str | None = None
     seed: int = 0
     access_log: bool = False
@@ -110,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--auto-register", action="store_true", help="register unknown emails on first login")
     add("--hide-token-expiry", action="store_true", help="leave expires_in out of login answers")
     add("--account", type=_account, action="append", default=[], metavar="EMAIL:PASSWORD", help="repeatable")
+    add("--fault", type=parse_fault, action="append", default=[], metavar="KIND[:RATE]", help="inject a fault")
     add("--timing-log", default=None, metavar="PATH", help="write true per-request timings as JSONL")
     add("--seed", type=_number(int, None, None, "an integer"), default=0, help="seed for answers and errors")
     add("--access-log", action="store_true", help="log every HTTP request to stderr")
@@ -134,6 +139,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
         auto_register=ns.auto_register,
         hide_token_expiry=ns.hide_token_expiry,
         accounts=tuple(ns.account),
+        faults=tuple(ns.fault),
         timing_log=ns.timing_log,
         seed=ns.seed,
         access_log=ns.access_log,

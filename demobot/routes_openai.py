@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from demobot.capacity import SlotTicket
+from demobot.faults import STREAM_FAULTS, pick_fault
 from demobot.generation import make_answer, question_words, stream_pieces
 from demobot.http_util import openai_error, read_json_object
 from demobot.routes_auth import require_token
 from demobot.serving import CLIENT_CLOSED_STATUS, Generation
 
 MODEL_ID = "demobot"
+FAULT_STATUS = 598
+"""Status logged for a stream that an injected fault ended."""
+STALL_S = 3600.0
+"""How long a stalled stream stays silent (the client's timeout ends it first)."""
 STARTED_AT = web.AppKey("demobot_started_at", float)
 _TOKEN_MARK = "\x00demobot-token\x00"
 
@@ -197,8 +202,13 @@ async def _stream(
         await response.prepare(request)  # headers leave now, before a slot is free (like vLLM)
         timeline = await generation.acquire(ticket)
         await response.write(completion.role_event())
-        for index, event in enumerate(completion.token_events()):
+        fault = pick_fault(generation.state.config.faults, STREAM_FAULTS, generation.state.rng)
+        events = [] if fault == "empty" else list(completion.token_events())
+        for index, event in enumerate(events):
             await timeline.wait_for(index)
+            if fault and index == len(events) // 2 and await _misbehave(request, response, fault):
+                generation.finish(FAULT_STATUS)
+                return response
             await response.write(event)  # straight to the socket: aiohttp does not buffer, TCP_NODELAY is on
             if index == 0:
                 timing.first_token = time.time()
@@ -206,13 +216,30 @@ async def _stream(
         await response.write(completion.finish_event())
         if completion.include_usage:
             await response.write(completion.usage_event())
-        await response.write(b"data: [DONE]\n\n")
+        if fault != "no-done":
+            await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
     except ConnectionError:
         generation.finish(CLIENT_CLOSED_STATUS)
         return response
     generation.finish(200)
     return response
+
+
+async def _misbehave(request: web.Request, response: web.StreamResponse, fault: str) -> bool:
+    """Inject a mid-stream fault; True when the stream is over because of it."""
+    if fault == "malformed":
+        await response.write(b'data: {"choices": [{"delta": {"content": "oops"\n\n')
+        return False
+    if fault == "error-event":
+        error = {"error": {"message": "injected fault: the model crashed", "type": "server_error"}}
+        await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+        await response.write_eof()
+    elif fault == "cut" and request.transport is not None:
+        request.transport.abort()
+    elif fault == "stall":
+        await asyncio.sleep(STALL_S)
+    return fault in ("error-event", "cut", "stall")
 
 
 def setup(app: web.Application) -> None:

@@ -14,7 +14,8 @@ from dotenv import load_dotenv
 from locust import events
 
 from plugins.paths import REPO_ROOT
-from users import chat_base, health_check, rest_chat
+from shapes.slo import SLO, parse_slos
+from users import chat_base, health_check, rest_chat, streaming_chat
 from users.options import add_option
 
 ENV_FILE = os.environ.get("CHATSWARM_ENV_FILE") or str(REPO_ROOT / ".env")
@@ -22,8 +23,8 @@ ENV_FILE = os.environ.get("CHATSWARM_ENV_FILE") or str(REPO_ROOT / ".env")
 
 load_dotenv(ENV_FILE, override=False)
 
-ARGUMENT_PROVIDERS = (chat_base.add_chat_arguments, rest_chat.add_arguments, health_check.add_arguments)
-"""Functions that add one part's options; each part owns its options."""
+OPTION_OWNERS = (chat_base, rest_chat, streaming_chat, health_check)
+"""Modules that own options: each has add_arguments(parser) and may have check_options(options)."""
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +51,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--slo",
+        action="append",
+        default=[],
+        include_in_web_ui=False,
+        help="Service level objective, repeatable: p95<2500, ttft_p95<800, fail_ratio<1%%, rps>50, p95[chat:simple]<2s",
+    )
+    add_option(
+        parser,
         "--skip-host-check",
         action="store_true",
         default=False,
@@ -57,8 +66,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def configured_slos(options: Any) -> list[SLO]:
+    """The --slo thresholds of a run, parsed (raises InputError for a bad expression)."""
+    return parse_slos(getattr(options, "slo", None) or [])
+
+
 @events.init_command_line_parser.add_listener
 def _register(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
     add_run_arguments(parser)
-    for add_arguments in ARGUMENT_PROVIDERS:
-        add_arguments(parser)
+    for owner in OPTION_OWNERS:
+        owner.add_arguments(parser)

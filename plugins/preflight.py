@@ -13,9 +13,8 @@ from typing import Any
 from locust import events
 from locust.runners import WorkerRunner
 
+from plugins.options import OPTION_OWNERS, configured_slos
 from plugins.target import check_host
-from users import rest_chat
-from users.chat_base import chat_settings
 from users.errors import InputError
 
 
@@ -50,8 +49,10 @@ def preflight(environment: Any) -> None:
         return
     if options.user_mix and not options.user_classes:
         apply_user_mix(environment, options.user_mix)
-    chat_settings(options)
-    rest_chat.check_options(options)
+    configured_slos(options)
+    for owner in OPTION_OWNERS:
+        if check := getattr(owner, "check_options", None):
+            check(options)
     if isinstance(environment.runner, WorkerRunner):
         return  # the master checks the target; workers may sit where it cannot be reached from
     if not environment.host and os.environ.get("CHATBOT_URL"):

@@ -29,8 +29,8 @@ logger = logging.getLogger("chatswarm")
 CSV_PREFIX = "stats"
 """Locust's CSV files in the run folder are stats_stats.csv, stats_stats_history.csv, stats_failures.csv …"""
 
-SUMMARY_SECTIONS: dict[str, Callable[[Any], Any]] = {}
-"""Extra summary.json sections: name → function of the Environment returning the section (or None)."""
+SUMMARY_SECTIONS: dict[str, Callable[[Any, float], Any]] = {}
+"""Extra summary.json sections: name → function(environment, duration_s) returning the section or None."""
 
 
 class RunFolder:
@@ -97,7 +97,7 @@ class RunFolder:
             "failures": summary.failure_list(runner_stats),
         }
         for name, section in SUMMARY_SECTIONS.items():
-            value = section(environment)
+            value = section(environment, duration)
             if value is not None:
                 content[name] = value
         return content

@@ -34,7 +34,7 @@ from users.prompts import PromptSource, prompt_source
 _user_numbers = itertools.count()
 
 
-def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options every chat user reads."""
     add_option(
         parser,
@@ -110,6 +110,11 @@ def chat_settings(options: Any) -> ChatSettings:
         ),
         request_timeout_s=require_positive(float(option(options, "request_timeout", 60.0)), "--request-timeout"),
     )
+
+
+def check_options(options: Any) -> None:
+    """Raise InputError for a bad chat option (loading the prompts and accounts on the way)."""
+    chat_settings(options)
 
 
 def _accounts(auth: str, accounts_file: str) -> tuple[Credentials, ...]:

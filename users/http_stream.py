@@ -8,10 +8,11 @@ geventhttpclient (the library under Locust's FastHttpUser): one keep-alive conne
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlsplit
 
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPSocketPoolResponse
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 BLOCK_SIZE = 64 * 1024
 """Most bytes taken from the socket per read; a read returns as soon as any bytes are there."""
@@ -59,8 +60,12 @@ def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
         except BaseException:
             response.release()
             raise
-        response.feed(received)  # b"" tells the parser the peer closed, which ends a close-delimited body
-        if not received and not response.message_complete:
+        if received:
+            response.feed(received)
+            continue
+        with contextlib.suppress(HTTPParseError):  # an incomplete body is reported just below
+            response.feed(b"")  # tells the parser the peer closed, which ends a close-delimited body
+        if not response.message_complete:
             response.release()
             raise ConnectionResetError("connection closed before the end of the response")
 

@@ -1,0 +1,148 @@
+"""StreamingChatUser in real headless Locust runs against demobot's OpenAI-compatible stream.
+
+The demo chatbot's timing log holds the true server-side times of every answer, so these tests check
+the measured TTFT, ITL and TPOT against the truth, not just against the configured delays.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from statistics import median
+
+import pytest
+
+from tests.conftest import LocustRun
+
+STREAM = ("--user-mix", "StreamingChatUser", "--spawn-rate", "50")
+
+
+def failure_counts(run: LocustRun) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for failure in run.summary["failures"]:
+        counts[failure["error"]] += failure["occurrences"]
+    return counts
+
+
+def timing_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def request_rows(run: LocustRun) -> list[dict[str, str]]:
+    with (run.report_dir / "requests.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_ttft_itl_and_tpot_match_the_server(demobot, run_locust, tmp_path: Path) -> None:
+    log = tmp_path / "timings.jsonl"
+    bot = demobot("--ttft-ms", "120", "--token-ms", "15", "--answer-tokens", "12", "--timing-log", str(log))
+    run = run_locust("--host", bot.url, *STREAM, "-u", "5", "-t", "5s", "--think-time", "0.1")
+    assert run.returncode == 0, run.output
+    llm = run.summary["llm"]
+    truth = [t for t in timing_log(log) if t["status"] == 200]
+    true_ttft = median((t["first_token"] - t["received"]) * 1000 for t in truth)
+    # Client TTFT includes the request's trip to the server and back: a few ms over the server's own.
+    assert 0 <= llm["ttft_ms"]["p50"] - true_ttft < 5, (llm["ttft_ms"], true_ttft)
+    assert 119 < llm["ttft_ms"]["p50"] < 130
+    assert 13 < llm["itl_ms"]["p50"] < 17 and llm["itl_ms"]["count"] == 11 * llm["requests"]
+    assert 14 < llm["tpot_ms"]["p50"] < 16
+    assert llm["output_tokens_source"] == "usage"
+    assert llm["output_tokens"] == 12 * llm["requests"]
+    assert (
+        llm["requests"]
+        == run.row("E2E chat:common")["count"]
+        + run.row("E2E chat:simple")["count"]
+        + run.row("E2E chat:complex")["count"]
+    )
+    assert abs(llm["output_tokens_per_s"] - llm["output_tokens"] / run.summary["duration_s"]) < 0.5
+    # TTFT and E2E are rows of Locust's own stats, so the web UI, CSV and HTML report show them.
+    assert {key.split()[0] for key in run.summary["requests"]} == {"TTFT", "E2E"}
+    rows = request_rows(run)
+    assert len(rows) == llm["requests"] and {row["type"] for row in rows} == {"E2E"}
+    assert all(row["output_tokens"] == "12" and float(row["ttft_ms"]) > 119 for row in rows)
+
+
+def test_a_first_token_sent_alone_is_seen_when_it_arrives(demobot, run_locust, tmp_path: Path) -> None:
+    # The first token travels alone for 400 ms before the next one: a reader that waits for a buffer
+    # to fill would report a TTFT near 400 ms + 120 ms.
+    log = tmp_path / "timings.jsonl"
+    bot = demobot("--ttft-ms", "120", "--token-ms", "400", "--answer-tokens", "3", "--timing-log", str(log))
+    run = run_locust("--host", bot.url, *STREAM, "-u", "1", "-t", "4s", "--think-time", "0")
+    rows = request_rows(run)
+    assert len(rows) >= 3
+    for row in rows:
+        assert 119 < float(row["ttft_ms"]) < 126, row
+    # Per request: the client's send time + its TTFT lands within a few ms of the server's first write
+    # (the server stamps its write just after it, the CSV keeps milliseconds).
+    sent = sorted(t["first_token"] for t in timing_log(log) if t["status"] == 200)
+    seen = sorted(_epoch(row["timestamp"]) + float(row["ttft_ms"]) / 1000 for row in rows)
+    for server_time, client_time in zip(sent, seen, strict=False):
+        assert abs(client_time - server_time) < 0.006, (server_time, client_time)
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("bot_flags", "user_flags", "expected"),
+    [
+        (["--slots", "1", "--queue-limit", "0", "--token-ms", "5"], ["-u", "4"], "HTTP 429 Too Many Requests"),
+        (["--ttft-ms", "800"], ["--first-token-timeout", "0.2"], "first token timeout"),
+        (["--token-ms", "100", "--answer-tokens", "20"], ["--stream-timeout", "0.6"], "stream timeout"),
+        (["--fault", "cut"], [], "stream cut off: connection reset"),
+        (["--fault", "error-event"], [], "error in stream: injected fault: the model crashed"),
+        (["--fault", "malformed"], [], "error in stream: malformed JSON in stream"),
+        (["--fault", "empty"], [], "no content in the answer"),
+        (["--fault", "no-done"], [], "stream ended before the server said it was done"),
+        (["--fault", "stall"], ["--stream-timeout", "1"], "stream timeout"),
+    ],
+    ids=[
+        "429",
+        "first-token-timeout",
+        "stream-timeout",
+        "cut",
+        "error-event",
+        "malformed",
+        "empty",
+        "no-done",
+        "stall",
+    ],
+)
+def test_each_failure_kind_has_its_name(demobot, run_locust, bot_flags, user_flags, expected) -> None:
+    bot = demobot("--ttft-ms", "20", "--token-ms", "2", *bot_flags)
+    run = run_locust("--host", bot.url, *STREAM, "-u", "2", "-t", "3s", "--think-time", "0.05", *user_flags)
+    assert run.returncode == 1, run.output
+    failures = failure_counts(run)
+    assert expected in failures, failures
+    assert all(key.startswith("E2E ") for key in (f["request"] for f in run.summary["failures"]))
+    assert "Traceback" not in run.output
+
+
+def test_llm_metrics_merge_across_worker_processes(demobot, run_locust, tmp_path: Path) -> None:
+    log = tmp_path / "timings.jsonl"
+    bot = demobot("--ttft-ms", "60", "--token-ms", "5", "--answer-tokens", "8", "--timing-log", str(log))
+    run = run_locust("--host", bot.url, *STREAM, "-u", "6", "-t", "6s", "--think-time", "0.1", "--processes", "2")
+    assert run.returncode == 0, run.output
+    llm = run.summary["llm"]
+    e2e_rows = sum(row["count"] for row in run.rows("E2E").values())
+    served = sum(1 for t in timing_log(log) if t["status"] == 200)
+    # Both workers' answers are in the merged figures (a few may be cut off when the run stops).
+    assert llm["requests"] == e2e_rows and served - 6 <= llm["requests"] <= served
+    assert llm["ttft_ms"]["count"] == llm["requests"]
+    assert 59 < llm["ttft_ms"]["p50"] < 70 and 4 < llm["itl_ms"]["p50"] < 7
+    assert len(request_rows(run)) == llm["requests"]
+
+
+def test_goodput_counts_answers_that_meet_the_per_request_slos(demobot, run_locust) -> None:
+    bot = demobot("--ttft-ms", "50", "--token-ms", "2", "--answer-tokens", "5")
+    met = run_locust("--host", bot.url, *STREAM, "-u", "2", "-t", "3s", "--slo", "ttft_p95<500", "--slo", "e2e_p99<2s")
+    missed = run_locust("--host", bot.url, *STREAM, "-u", "2", "-t", "3s", "--slo", "ttft_p95<10")
+    assert met.summary["llm"]["goodput_slos"] == ["ttft_p95<500", "e2e_p99<2000"]
+    good_rps = met.summary["llm"]["goodput_rps"]
+    assert abs(good_rps - met.summary["llm"]["requests"] / met.summary["duration_s"]) < 0.01
+    assert missed.summary["llm"]["goodput_rps"] == 0
