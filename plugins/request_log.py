@@ -23,6 +23,7 @@ logger = logging.getLogger("chatswarm")
 
 COLUMNS = (
     "timestamp",
+    "request_id",
     "user",
     "type",
     "name",
@@ -58,28 +59,18 @@ def row_for(
 ) -> tuple[Any, ...]:
     """One CSV row for a request event."""
     record = context.get(STREAM_RECORD) if context else None
-    stamp = datetime.fromtimestamp(start_time, UTC).isoformat(timespec="milliseconds") if start_time else ""
+    stamp = datetime.fromtimestamp(start_time, UTC).isoformat(timespec="microseconds") if start_time else ""
+    status = "failed" if exception else "ok"
     error = str(exception) if exception else ""
     if record is None:
-        return (
-            stamp,
-            "",
-            request_type,
-            name,
-            "failed" if exception else "ok",
-            _ms(response_time),
-            "",
-            "",
-            "",
-            "",
-            error,
-        )
+        return (stamp, "", "", request_type, name, status, _ms(response_time), "", "", "", "", error)
     return (
         stamp,
+        record.request_id,
         record.user,
         request_type,
         name,
-        "failed" if exception else "ok",
+        status,
         _ms(response_time),
         _ms(record.ttft_ms),
         _ms(record.e2e_ms),

@@ -27,7 +27,9 @@ class StreamingHttpClient:
             base_url,
             concurrency=1,
             connection_timeout=timeout_s,
-            network_timeout=timeout_s,
+            # No per-read timeout: the user bounds each answer with its own first-token and stream
+            # timeouts, and a timer per socket read would cost ~5 µs on every chunk.
+            network_timeout=None,
             block_size=BLOCK_SIZE,
             insecure=insecure,
         )

@@ -42,6 +42,8 @@ class StreamRecord:
     usage_tokens: int | None = None
     error: str | None = None
     user: int = 0
+    request_id: str = ""
+    """The server's id for the request (its X-Request-Id header), to match server-side logs."""
 
     @property
     def output_tokens(self) -> int:

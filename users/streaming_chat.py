@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import gevent
+from geventhttpclient.response import HTTPParseError
 from locust import task
 
 from users.auth import AuthFailed
@@ -225,6 +226,7 @@ class StreamingChatUser(ChatUser):
             with gevent.Timeout(self.stream_timeout_s, StreamFailure("stream timeout")):
                 with gevent.Timeout(self.first_token_timeout_s, StreamFailure("first token timeout")):
                     response = self.stream_client.post(self.stream_path, body, headers)
+                    record.request_id = str(response.get("x-request-id") or "")
                     if failure := status_failure(response.status_code):
                         raise StreamFailure(failure)
                     ending = _read(response, parser, record, text, start, until_first_token=True)
@@ -237,7 +239,7 @@ class StreamingChatUser(ChatUser):
                 raise StreamFailure("stream ended before the server said it was done")
         except StreamFailure as failure:
             record.error = str(failure)
-        except Exception as error:  # connection trouble: a clear name instead of a traceback
+        except (OSError, HTTPParseError) as error:  # connection trouble: a clear name instead of a traceback
             record.error = ("stream cut off: " if record.chunk_times_ms else "") + connection_failure(error)
         finally:
             if response is not None and record.error:
