@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from statistics import median
 
 import pytest
 
-from tests.conftest import LocustRun
+from tests.conftest import ROOT, LocustRun, clean_env
 
 STREAM = ("--user-mix", "StreamingChatUser", "--spawn-rate", "50")
 
@@ -83,8 +89,6 @@ def test_a_first_token_sent_alone_is_seen_when_it_arrives(demobot, run_locust, t
 
 
 def _epoch(stamp: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(stamp).timestamp()
 
 
@@ -146,3 +150,31 @@ def test_goodput_counts_answers_that_meet_the_per_request_slos(demobot, run_locu
     good_rps = met.summary["llm"]["goodput_rps"]
     assert abs(good_rps - met.summary["llm"]["requests"] / met.summary["duration_s"]) < 0.01
     assert missed.summary["llm"]["goodput_rps"] == 0
+
+
+def test_web_ui_shows_the_llm_metrics_table(demobot, tmp_path: Path) -> None:
+    bot = demobot("--ttft-ms", "20", "--token-ms", "2")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", bot.url, *STREAM, "-u", "2"]
+    command += ["--web-host", "127.0.0.1", "--web-port", str(port), "--autostart", "-t", "20s"]
+    command += ["--report-dir", str(tmp_path / "ui")]
+    locust = subprocess.Popen(command, cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        rows: list = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(r.get("count") for r in rows):
+            time.sleep(0.5)
+            try:
+                stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=2))
+            except OSError:
+                continue
+            rows = next((t["data"] for t in stats.get("extended_stats", []) if t["key"] == "llm-metrics"), [])
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+    finally:
+        locust.terminate()
+        locust.wait(timeout=30)
+    assert "LLM metrics" in page
+    ttft = next(r for r in rows if r["metric"] == "ttft_ms")
+    assert ttft["count"] > 0 and 19 < ttft["p50"] < 40
