@@ -14,8 +14,9 @@ from dotenv import load_dotenv
 from locust import events
 
 from plugins.paths import REPO_ROOT
+from shapes import options as shape_options
 from shapes.slo import SLO, parse_slos
-from users import chat_base, health_check, rest_chat, streaming_chat
+from users import chat_base, health_check, pacing, rest_chat, streaming_chat
 from users.options import add_option
 
 ENV_FILE = os.environ.get("CHATSWARM_ENV_FILE") or str(REPO_ROOT / ".env")
@@ -23,7 +24,7 @@ ENV_FILE = os.environ.get("CHATSWARM_ENV_FILE") or str(REPO_ROOT / ".env")
 
 load_dotenv(ENV_FILE, override=False)
 
-OPTION_OWNERS = (chat_base, rest_chat, streaming_chat, health_check)
+OPTION_OWNERS = (chat_base, rest_chat, streaming_chat, health_check, pacing, shape_options)
 """Modules that own options: each has add_arguments(parser) and may have check_options(options)."""
 
 

@@ -50,10 +50,12 @@ def preflight(environment: Any) -> None:
     if options.user_mix and not options.user_classes:
         apply_user_mix(environment, options.user_mix)
     configured_slos(options)
+    worker = isinstance(environment.runner, WorkerRunner)
     for owner in OPTION_OWNERS:
-        if check := getattr(owner, "check_options", None):
+        check = getattr(owner, "check_options", None)
+        if check and (not worker or getattr(owner, "CHECKED_ON_WORKERS", True)):
             check(options)
-    if isinstance(environment.runner, WorkerRunner):
+    if worker:
         return  # the master checks the target; workers may sit where it cannot be reached from
     if not environment.host and os.environ.get("CHATBOT_URL"):
         environment.host = options.host = os.environ["CHATBOT_URL"]

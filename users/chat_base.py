@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import gevent
 from locust import FastHttpUser
 
+from users import pacing
 from users.auth import (
     AUTH_KINDS,
     DEFAULT_REFRESH_MARGIN_S,
@@ -130,6 +132,22 @@ def _cached_accounts(accounts_file: str) -> tuple[Credentials, ...]:
     return tuple(load_accounts(accounts_file))
 
 
+class LatenessAwareEvent:
+    """Locust's request event for one user, adding the current exchange's lateness to response times."""
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self.lateness_ms = 0.0
+
+    def fire(self, **kwargs: Any) -> None:
+        if self.lateness_ms and kwargs.get("response_time") is not None:
+            kwargs["response_time"] += self.lateness_ms
+        self.event.fire(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.event, name)  # measure(), add_listener() … behave as on the real event
+
+
 class ChatUser(FastHttpUser):
     """Base of the HTTP chat users: a FastHttp client, a prompt picker, think time and a token provider."""
 
@@ -145,10 +163,35 @@ class ChatUser(FastHttpUser):
         seed = self.settings.seed
         self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
         self.auth = self._token_provider()
+        self.scheduled_start: float | None = None
+        self.request_event = LatenessAwareEvent(environment.events.request)
+        """Where this user's exchanges are reported; adds a paced request's lateness to its times."""
+        self.client.request_event = self.request_event
+
+    def on_start(self) -> None:
+        if pacing.current() is not None:
+            gevent.sleep(self.wait_time())  # with an arrival rate even the first request waits for its turn
 
     def wait_time(self) -> float:
+        pacer = pacing.current()
+        if pacer is not None:
+            now = time.monotonic()
+            self.scheduled_start = pacer.claim(now)
+            return max(0.0, self.scheduled_start - now)
+        self.scheduled_start = None
         low, high = self.settings.think_time
         return low if low == high else self.rng.uniform(low, high)
+
+    def begin_exchange(self) -> None:
+        """Call at the start of each task: with an arrival rate, notes how late it starts.
+
+        The lateness is then added to every response time this exchange reports, so latency counts from
+        the scheduled start.
+        """
+        pacer = pacing.current()
+        scheduled, self.scheduled_start = self.scheduled_start, None
+        lateness_s = pacer.started(scheduled, time.monotonic()) if pacer and scheduled is not None else 0.0
+        self.request_event.lateness_ms = lateness_s * 1000
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate the next request; logs in first when the token is missing or expiring."""

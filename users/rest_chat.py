@@ -90,6 +90,7 @@ class RestChatUser(ChatUser):
     @task
     def ask(self) -> None:
         """Ask one question and judge the answer."""
+        self.begin_exchange()
         if self.turn >= self.conversation_turns:
             self.session_id, self.turn = None, 0
         prompt = self.settings.prompts.pick(self.rng)

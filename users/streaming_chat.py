@@ -189,6 +189,7 @@ class StreamingChatUser(ChatUser):
     @task
     def ask(self) -> None:
         """Ask one question with streaming on and report its timings."""
+        self.begin_exchange()
         if self.turn >= self.conversation_turns:
             self.history, self.turn = [], 0
         prompt = self.settings.prompts.pick(self.rng)
@@ -221,7 +222,8 @@ class StreamingChatUser(ChatUser):
         record = StreamRecord(name=name, started_at=time.time(), user=self.user_number)
         text: list[str] = []
         response = None
-        start = time.perf_counter()
+        # With an arrival rate, times count from the scheduled start (see users/pacing.py).
+        start = time.perf_counter() - self.request_event.lateness_ms / 1000
         try:
             with gevent.Timeout(self.stream_timeout_s, StreamFailure("stream timeout")):
                 with gevent.Timeout(self.first_token_timeout_s, StreamFailure("first token timeout")):
@@ -254,7 +256,7 @@ class StreamingChatUser(ChatUser):
         return record, "".join(text)
 
     def _fire(self, record: StreamRecord) -> None:
-        request = self.environment.events.request
+        request = self.environment.events.request  # not self.request_event: the times include lateness already
         if record.ttft_ms is not None:
             request.fire(
                 request_type="TTFT",

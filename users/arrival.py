@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
-from shapes.controllers.window import histogram_percentile
 from users.errors import InputError
+from users.stream_metrics import Histogram
 
 KINDS = ("constant", "poisson")
 
@@ -120,7 +120,7 @@ class ShortfallCounter:
         self.late = 0
         self.dropped = 0
         """Starts that never ran (e.g. still queued when the test ended)."""
-        self._lateness_ms: Counter[int] = Counter()
+        self._lateness_ms = Histogram()
         self._total_lateness_s = 0.0
         self.max_lateness_s = 0.0
 
@@ -136,7 +136,7 @@ class ShortfallCounter:
             self.late += 1
         else:
             self.on_time += 1
-        self._lateness_ms[round(lateness * 1000)] += 1
+        self._lateness_ms.add(lateness * 1000)
         self._total_lateness_s += lateness
         self.max_lateness_s = max(self.max_lateness_s, lateness)
         return lateness
@@ -158,7 +158,7 @@ class ShortfallCounter:
 
     def lateness_percentile(self, fraction: float) -> float | None:
         """Lateness in seconds that ``fraction`` of the started requests stayed within (None if none started)."""
-        ms = histogram_percentile(self._lateness_ms, fraction)
+        ms = self._lateness_ms.percentile(fraction * 100)
         return None if ms is None else ms / 1000.0
 
     @property
@@ -166,6 +166,22 @@ class ShortfallCounter:
         """Mean lateness of started requests in seconds."""
         started = self.on_time + self.late
         return self._total_lateness_s / started if started else None
+
+    def to_message(self) -> dict[str, Any]:
+        """A compact form for sending to the Locust master."""
+        counts = [self.scheduled, self.on_time, self.late, self.dropped, self._total_lateness_s, self.max_lateness_s]
+        return {"counts": counts, "lateness": list(self._lateness_ms.counts.items())}
+
+    def merge_message(self, message: dict[str, Any]) -> None:
+        """Add another process's counts sent with to_message."""
+        scheduled, on_time, late, dropped, total, longest = message["counts"]
+        self.scheduled += scheduled
+        self.on_time += on_time
+        self.late += late
+        self.dropped += dropped
+        self._total_lateness_s += total
+        self.max_lateness_s = max(self.max_lateness_s, longest)
+        self._lateness_ms.merge(message["lateness"])
 
     def summary(self) -> dict[str, float | int | None]:
         """Counts and lateness (seconds) for reports."""

@@ -1,0 +1,105 @@
+"""Runs the open-workload pacing of users/pacing.py and reports how well the arrival rate was held.
+
+Each process paces its share of --arrival-rate (its users over all users). Workers send their shortfall
+counts to the master with every stats report; the ``arrival`` section of summary.json holds the merged
+figures: starts scheduled, on time, late and dropped, lateness percentiles, and the achieved rate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from plugins.run_folder import SUMMARY_SECTIONS
+from users import pacing
+from users.arrival import ShortfallCounter
+from users.options import option
+
+MESSAGE_KEY = "chatswarm_arrival"
+
+merged = ShortfallCounter(pacing.LATE_TOLERANCE_S)
+"""On the master or a local runner: every process's counts. On a worker: counts not yet sent."""
+
+
+SHARE_MESSAGE = "chatswarm_arrival_share"
+"""Master → workers: the share of the arrival rate each worker paces until its users are spawned."""
+
+_initial_share = 1.0
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_kwargs: Any) -> None:
+    global merged
+    merged = ShortfallCounter(pacing.LATE_TOLERANCE_S)
+    pacing.stop()
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        # Users are spread evenly over the workers; the exact share follows when spawning completes.
+        runner.send_message(SHARE_MESSAGE, {"share": 1 / max(runner.worker_count, 1)})
+    else:
+        pacing.start(environment.parsed_options, share=_initial_share)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    if not isinstance(environment.runner, WorkerRunner):
+        return
+
+    def _on_share(msg: Any, **_kwargs: Any) -> None:
+        global _initial_share
+        _initial_share = float(msg.data["share"])
+
+    environment.runner.register_message(SHARE_MESSAGE, _on_share)
+
+    @events.spawning_complete.add_listener
+    def _on_spawned(user_count: int, **_kwargs: Any) -> None:
+        # A worker paces the share of the rate that its users are of all users (user_count is everyone's).
+        if pacing.current() is not None:
+            share = min(1.0, environment.runner.user_count / max(user_count, 1))
+            pacing.start(environment.parsed_options, share)
+
+
+def _collect(into: ShortfallCounter, pacer: pacing.Pacer | None) -> None:
+    """Move a pacer's counts so far into ``into``."""
+    if pacer is not None and pacer.counter.scheduled:
+        into.merge_message(pacer.counter.to_message())
+        pacer.counter = ShortfallCounter(pacing.LATE_TOLERANCE_S)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(**_kwargs: Any) -> None:
+    _collect(merged, pacing.stop())  # on a worker, "merged" holds what its next report sends
+
+
+@events.report_to_master.add_listener
+def _send(data: dict[str, Any], **_kwargs: Any) -> None:
+    global merged
+    _collect(merged, pacing.current())
+    if merged.scheduled:
+        data[MESSAGE_KEY] = merged.to_message()
+        merged = ShortfallCounter(pacing.LATE_TOLERANCE_S)
+
+
+@events.worker_report.add_listener
+def _receive(data: dict[str, Any], **_kwargs: Any) -> None:
+    if MESSAGE_KEY in data:
+        merged.merge_message(data[MESSAGE_KEY])
+
+
+def arrival_section(environment: Any, duration_s: float) -> dict[str, Any] | None:
+    """summary.json's ``arrival`` section, when an arrival rate was set."""
+    options = environment.parsed_options
+    rate = float(option(options, "arrival_rate", 0.0))
+    if rate <= 0:
+        return None
+    figures: dict[str, Any] = {"target_rate_per_s": rate, "kind": option(options, "arrival_kind", "constant")}
+    _collect(merged, pacing.current())  # a local runner's counts still on its pacer
+    figures.update(merged.summary())
+    started = merged.on_time + merged.late
+    figures["achieved_rate_per_s"] = round(started / duration_s, 3) if duration_s > 0 else None
+    return figures
+
+
+SUMMARY_SECTIONS["arrival"] = arrival_section

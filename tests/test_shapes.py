@@ -1,0 +1,117 @@
+"""Load shapes in real headless Locust runs against demobot: they end by themselves, follow their plan,
+and the judging shapes find what the demo chatbot's capacity model says they should.
+
+demobot with --slots 4 and an answer of 10 tokens (50 ms + 9 x 5 ms = 95 ms) serves 4 users without
+queueing; beyond that, users with no think time wait about users x 95 ms / 4.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.conftest import LocustRun
+
+SMALL_BOT = ("--slots", "4", "--ttft-ms", "50", "--token-ms", "5", "--answer-tokens", "10")
+CHAT = ("--user-mix", "RestChatUser", "--think-time", "0")
+
+
+def user_counts(run: LocustRun) -> list[int]:
+    """The user count of every second of the run (Locust's stats history)."""
+    with (run.report_dir / "stats_stats_history.csv").open() as file:
+        return [int(row["User Count"]) for row in csv.DictReader(file) if row["Name"] == "Aggregated"]
+
+
+@pytest.mark.parametrize(
+    ("shape_args", "planned_s", "levels"),
+    [
+        (["--shape", "ramp", "--start-users", "2", "--step-users", "2", "--step-time", "2", "--max-users", "6",
+          "--hold-time", "2"], 6, {2, 4, 6}),
+        (["--shape", "wave", "--min-users", "1", "--max-users", "5", "--waves", "2", "--wave-time", "4",
+          "--wave-form", "square"], 8, {1, 5}),
+        (["--shape", "burst", "--min-users", "1", "--burst-users", "6", "--burst-ramp-ms", "500", "--burst-hold",
+          "2", "--burst-rest", "2", "--bursts", "2"], 8, {1, 7}),
+        (["--shape", "stability", "--min-users", "2", "--max-users", "5", "--peak-every", "4", "--peak-time", "2",
+          "-t", "8s"], 8, {2, 5}),
+        (["--shape", "stages", "--stages", "3s:3:10,3s:6:10,2s:1:10"], 8, {3, 6, 1}),
+    ],
+    ids=["ramp", "wave", "burst", "stability", "stages"],
+)  # fmt: skip
+def test_time_shapes_end_by_themselves_and_follow_their_plan(demobot, run_locust, shape_args, planned_s, levels):
+    bot = demobot("--ttft-ms", "10", "--token-ms", "1")
+    run = run_locust("--host", bot.url, *CHAT, "--think-time", "0.2", *shape_args, timeout=60)
+    assert run.returncode == 0, run.output
+    assert planned_s - 0.5 <= run.summary["duration_s"] <= planned_s + 3
+    assert run.summary["shape"]["name"] == shape_args[1]
+    seen = set(user_counts(run))
+    assert levels <= seen, seen
+    assert max(seen) == max(levels)
+
+
+def test_breakpoint_finds_the_knee(demobot, run_locust) -> None:
+    bot = demobot(*SMALL_BOT)
+    run = run_locust(
+        "--host", bot.url, *CHAT, "--shape", "breakpoint", "--start-users", "4", "--step-users", "2",
+        "--max-users", "30", "--step-time", "8", "--settle-time", "2", "--slo", "p95<250", "--processes", "2",
+        timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    shape = run.summary["shape"]
+    # p95 ≈ users x 95 ms / 4 stays under 250 ms up to 10 users: the knee for this SLO.
+    assert shape["max_sustainable_users"] in (8, 10), shape
+    assert shape["reason"].startswith(f"breach at {shape['max_sustainable_users'] + 2} users: p95")
+    steps = shape["steps"]
+    assert [s["users"] for s in steps] == list(range(4, shape["max_sustainable_users"] + 3, 2))
+    assert all(s["passed"] for s in steps[:-1]) and not steps[-1]["passed"]
+    assert 35 < shape["max_sustainable_rps"] < 45  # four slots, ~95 ms each
+
+
+def test_breakpoint_needs_an_slo(run_locust, demobot) -> None:
+    bot = demobot()
+    run = run_locust("--host", bot.url, "--shape", "breakpoint")
+    assert run.returncode == 2
+    assert "breakpoint needs at least one --slo" in run.output
+
+
+def test_pid_holds_the_target_latency_across_two_workers(demobot, run_locust) -> None:
+    bot = demobot(*SMALL_BOT)
+    run = run_locust(
+        "--host", bot.url, *CHAT, "--shape", "pid", "--target-latency", "400", "--start-users", "4",
+        "--max-users", "60", "--control-window", "6", "-t", "60s", "--processes", "2", timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    shape = run.summary["shape"]
+    assert shape["settled"], shape
+    # 400 ms at ~95 ms per answer and 4 slots: about 17 users.
+    assert 12 <= round(shape["settled_users"]) <= 20, shape
+    # Workers report every 3 s, so a 6 s window holds two reports; after settling p95 stays within 15%.
+    late = [point for point in shape["trace"] if point["time_s"] >= 24]
+    assert len(late) >= 3 and all(340 <= point["measured_ms"] <= 460 for point in late), shape["trace"]
+
+
+def test_arrival_holds_the_rate_while_the_server_keeps_up(demobot, run_locust) -> None:
+    bot = demobot("--ttft-ms", "20", "--token-ms", "1", "--slots", "100")
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "--shape", "arrival", "--arrival-rate", "40",
+        "--max-users", "20", "-t", "8s", "--processes", "2", timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    arrival = run.summary["arrival"]
+    assert abs(arrival["achieved_rate_per_s"] - 40) <= 2, arrival
+    assert arrival["dropped"] == 0 and arrival["shortfall_ratio"] < 0.05
+    assert abs(run.summary["totals"]["rps"] - 40) <= 2
+
+
+def test_arrival_counts_the_shortfall_when_the_server_falls_behind(demobot, run_locust) -> None:
+    # 5 users, each answer 95 ms + queueing: they can start at most ~40 questions/s, not 80.
+    bot = demobot(*SMALL_BOT)
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "--shape", "arrival", "--arrival-rate", "80",
+        "--max-users", "5", "--arrival-max-lateness", "0.5", "-t", "6s", timeout=60,
+    )  # fmt: skip
+    arrival = run.summary["arrival"]
+    assert arrival["shortfall_ratio"] > 0.4, arrival
+    assert arrival["dropped"] > 100
+    # Latency counts from the scheduled start: the late starts show up in the reported times.
+    assert run.summary["totals"]["p50_ms"] > 150
