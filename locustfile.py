@@ -7,12 +7,34 @@ metrics, per-request log). Pick users with ``--user-mix`` (or Locust's positiona
 everything else is an option: see ``locust -f locustfile.py --help`` or the web UI.
 """
 
-from plugins import arrival_report, llm_metrics, options, preflight, progress, request_log, run_folder, shape_select
+from plugins import (
+    arrival_report,
+    llm_metrics,
+    options,
+    preflight,
+    progress,
+    request_log,
+    resource_monitor,
+    run_folder,
+    shape_select,
+    slo_gate,
+)
 from users.health_check import HealthCheckUser
 from users.rest_chat import RestChatUser
 from users.streaming_chat import StreamingChatUser
 
-PLUGINS = (options, preflight, progress, run_folder, llm_metrics, request_log, shape_select, arrival_report)
+PLUGINS = (
+    options,
+    preflight,
+    progress,
+    run_folder,
+    llm_metrics,
+    request_log,
+    shape_select,
+    arrival_report,
+    slo_gate,
+    resource_monitor,
+)
 """Plugins register their event listeners when imported; options also loads .env."""
 
 __all__ = ["HealthCheckUser", "RestChatUser", "StreamingChatUser"]

@@ -13,6 +13,7 @@ from typing import Any
 from dotenv import load_dotenv
 from locust import events
 
+from plugins import resource_monitor
 from plugins.paths import REPO_ROOT
 from shapes import options as shape_options
 from shapes.slo import SLO, parse_slos
@@ -24,7 +25,7 @@ ENV_FILE = os.environ.get("CHATSWARM_ENV_FILE") or str(REPO_ROOT / ".env")
 
 load_dotenv(ENV_FILE, override=False)
 
-OPTION_OWNERS = (chat_base, rest_chat, streaming_chat, health_check, pacing, shape_options)
+OPTION_OWNERS = (chat_base, rest_chat, streaming_chat, health_check, pacing, shape_options, resource_monitor)
 """Modules that own options: each has add_arguments(parser) and may have check_options(options)."""
 
 

@@ -126,6 +126,9 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
         options.html_file = str(path / "report.html")
     current = RunFolder(environment, path)
     current.start_csv()
+    log_file = logging.FileHandler(path / "run.log", encoding="utf-8")
+    log_file.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s/%(name)s: %(message)s"))
+    logging.getLogger().addHandler(log_file)
 
 
 @events.test_start.add_listener
@@ -149,4 +152,10 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
     current.write_html()
     current.finish_csv()
     current.write_summary()
+    try:
+        from plugins.report_page import build_report  # pandas and matplotlib only when the run ends
+
+        build_report(current.path)
+    except Exception as error:  # the run's numbers are saved already; a page problem must not hide them
+        logger.error("Could not build index.html (scripts/report.py %s rebuilds it): %s", current.path, error)
     logger.info("Run folder: %s", current.path)

@@ -2,7 +2,7 @@
 
 Runs ``config/TYPE.conf`` with Locust as a subprocess. With no ``--host`` and no ``CHATBOT_URL`` it starts
 the built-in demo chatbot on a free loopback port and stops it afterwards. Locust's own output goes to
-``run.log`` in the run folder; the console shows one live progress line, warnings and errors, and a
+``console.log`` in the run folder; the console shows one live progress line, warnings and errors, and a
 one-screen summary at the end. The exit code is Locust's (0 ok, 1 failures, 2 bad input, 3 SLO breach).
 """
 
@@ -33,6 +33,8 @@ from scripts.console import progress_line, summary_screen  # noqa: E402
 from users.errors import InputError  # noqa: E402
 
 CONFIG_DIR = ROOT / "config"
+CONSOLE_LOG = "console.log"
+"""Everything Locust printed, in the run folder (the plugins' own run.log holds the log records)."""
 SHOWN_LOG_MARKERS = ("/WARNING/", "/ERROR/", "/CRITICAL/", "chatswarm: error", "locust: error")
 """Locust output lines that the console shows as they come (everything goes to run.log)."""
 
@@ -85,11 +87,15 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return options, extra
 
 
-def locust_command(options: argparse.Namespace, host: str, report_dir: Path, extra: list[str]) -> list[str]:
-    """The Locust command line for this run."""
+def locust_command(
+    options: argparse.Namespace, host: str, report_dir: Path, extra: list[str], server_pid: int | None = None
+) -> list[str]:
+    """The Locust command line for this run (watching the server's resources when it runs here)."""
     command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--config", f"config/{options.type}.conf"]
     command += ["--headless", "--host", host, "--report-dir", str(report_dir), "--test-type", options.type]
     command += ["--progress"]
+    if server_pid is not None:
+        command += ["--monitor-pid", str(server_pid)]
     if options.users is not None:
         command += ["--users", str(options.users)]
     if options.duration:
@@ -98,17 +104,17 @@ def locust_command(options: argparse.Namespace, host: str, report_dir: Path, ext
 
 
 @contextlib.contextmanager
-def target(options: argparse.Namespace, conf: dict[str, str]) -> Iterator[str]:
-    """The chatbot's URL: --host, CHATBOT_URL, or a demo chatbot started for this run."""
+def target(options: argparse.Namespace, conf: dict[str, str]) -> Iterator[tuple[str, int | None]]:
+    """The chatbot's URL and, when it runs here, its process id: --host, CHATBOT_URL, or a demo chatbot."""
     host = options.host or os.environ.get("CHATBOT_URL")
     if host:
         check_host(host)
-        yield host
+        yield host, None
         return
     demobot_flags = conf.get("demobot-args", "").split()
     print(f"Starting the demo chatbot {' '.join(demobot_flags)}".rstrip(), flush=True)
     with DemobotProcess(*demobot_flags) as demobot:
-        yield demobot.url
+        yield demobot.url, demobot.pid
 
 
 def run_locust(command: list[str], log_path: Path) -> tuple[int, bool]:
@@ -164,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     report_dir = Path(options.report_dir) if options.report_dir else ROOT / default_report_dir(options.type)
     report_dir = report_dir.resolve()
     try:
-        with target(options, conf) as host:
+        with target(options, conf) as (host, server_pid):
             report_dir.mkdir(parents=True, exist_ok=True)
-            print(f"Running the {options.type} test against {host} (Locust output: {report_dir / 'run.log'})")
-            code, error_shown = run_locust(locust_command(options, host, report_dir, extra), report_dir / "run.log")
+            console_log = report_dir / CONSOLE_LOG
+            print(f"Running the {options.type} test against {host} (Locust output: {console_log})")
+            command = locust_command(options, host, report_dir, extra, server_pid)
+            code, error_shown = run_locust(command, console_log)
     except (InputError, RuntimeError) as error:  # a bad target, or the demo chatbot did not start
         print(f"run_tests: error: {error}", file=sys.stderr)
         return 2
@@ -176,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(summary_screen(json.loads(summary_path.read_text(encoding="utf-8")), report_dir))
     elif code not in (0, 1) and not error_shown:
-        tail = (report_dir / "run.log").read_text(encoding="utf-8").splitlines()[-15:]
-        print("\n".join(["", "Locust stopped early; the end of run.log:", *tail]), file=sys.stderr)
+        tail = (report_dir / CONSOLE_LOG).read_text(encoding="utf-8").splitlines()[-15:]
+        print("\n".join(["", f"Locust stopped early; the end of {CONSOLE_LOG}:", *tail]), file=sys.stderr)
     return code
 
 

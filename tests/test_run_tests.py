@@ -20,7 +20,7 @@ def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
     report_dir = tmp_path / "smoke"
     result = run("smoke", "--duration", "5s", "--users", "2", "--report-dir", str(report_dir), "--", "--seed", "1")
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("report.html", "stats_stats.csv", "stats_stats_history.csv", "summary.json", "run.log"):
+    for name in ("report.html", "stats_stats.csv", "stats_stats_history.csv", "summary.json", "run.log", "console.log"):
         assert (report_dir / name).stat().st_size > 0, name
     summary = json.loads((report_dir / "summary.json").read_text())
     assert summary["test_type"] == "smoke"
@@ -29,9 +29,12 @@ def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
     # The one-screen summary names the rows, the totals and where the report is.
     assert "Total" in result.stdout and "p95 ms" in result.stdout
     assert str(report_dir / "report.html") in result.stdout
-    # Locust's chatter goes to run.log, not to the console.
-    assert "Starting Locust" in (report_dir / "run.log").read_text()
+    # Locust's chatter goes to console.log, not to the console; the log records also to run.log.
+    assert "Starting Locust" in (report_dir / "console.log").read_text()
     assert "Starting Locust" not in result.stdout
+    assert "Run folder:" in (report_dir / "run.log").read_text()
+    # run_tests started demobot, so its resources were watched too.
+    assert any(label.startswith("pid ") for label in summary["resources"]["processes"])
 
 
 def test_failures_give_exit_code_1(tmp_path: Path) -> None:
