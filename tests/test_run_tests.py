@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
     assert summary["test_type"] == "smoke"
     assert summary["host"].startswith("http://127.0.0.1:")
     assert summary["totals"]["count"] > 0 and summary["totals"]["failures"] == 0
+    # A progress line while it runs (every 10 s when the console is not a terminal: here the first one).
+    assert re.search(r"\[\s+\d+s/5s\] users \d+ \| requests \d+ \| failures 0 \| [\d.]+ req/s", result.stdout)
     # The one-screen summary names the rows, the totals and where the report is.
     assert "Total" in result.stdout and "p95 ms" in result.stdout
     assert str(report_dir / "report.html") in result.stdout
@@ -47,7 +50,7 @@ def test_failures_give_exit_code_1(tmp_path: Path) -> None:
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     cases = {
-        ("nope",): "unknown test type 'nope'; available: arrival, breakpoint, endurance, load, pid, smoke,",
+        ("nope",): "unknown test type 'nope'; available: arrival, breakpoint, endurance, load,",
         ("smoke", "--users", "0"): "--users must be 1 or more",
         ("smoke", "--users", "many"): "invalid int value",
         ("smoke", "--host", "http://127.0.0.1:9"): "cannot reach http://127.0.0.1:9",
