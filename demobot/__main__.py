@@ -12,6 +12,7 @@ import uvloop
 from aiohttp import web
 
 from demobot.app import make_app
+from demobot.cognito_check import CognitoKeysUnavailable
 from demobot.config import BotConfig, parse_args
 
 READY_LINE = "demobot listening on http://{host}:{port}"
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = make_app(config)
     except OSError as exc:
         print(f"demobot: error: --timing-log {config.timing_log!r} cannot be opened: {exc.strerror}", file=sys.stderr)
+        return 2
+    except CognitoKeysUnavailable as exc:
+        print(f"demobot: error: --auth cognito: {exc}", file=sys.stderr)
         return 2
     try:
         # uvloop roughly halves demobot's CPU per streamed token, so the test bed stays out of the way

@@ -9,6 +9,7 @@ from aiohttp import web
 from demobot import routes_auth, routes_chat, routes_meta, routes_openai
 from demobot.accounts import AccountStore
 from demobot.capacity import CapacityModel
+from demobot.cognito_check import CognitoCheck
 from demobot.config import BotConfig
 from demobot.state import STATE, BotState
 from demobot.timing_log import TimingLog
@@ -20,7 +21,10 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def make_state(config: BotConfig) -> BotState:
-    """The shared state for one demobot: capacity model, seeded accounts, timing log (opened here)."""
+    """The shared state for one demobot: capacity model, seeded accounts, timing log (opened here).
+
+    Under --auth cognito it fetches the pool's signing keys (raises CognitoKeysUnavailable when it cannot).
+    """
     accounts = AccountStore(token_ttl_s=config.token_ttl)
     for email, password in config.accounts:
         accounts.register(email, password)
@@ -30,6 +34,15 @@ def make_state(config: BotConfig) -> BotState:
         rng=random.Random(config.seed),
         accounts=accounts,
         timing_log=TimingLog(config.timing_log) if config.timing_log else None,
+        cognito=_cognito_check(config),
+    )
+
+
+def _cognito_check(config: BotConfig) -> CognitoCheck | None:
+    if config.auth != "cognito":
+        return None
+    return CognitoCheck.for_pool(
+        config.cognito_pool_id, config.cognito_endpoint, config.cognito_client_id, config.cognito_token
     )
 
 

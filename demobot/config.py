@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from demobot.faults import parse_fault
 
-AUTH_MODES = ("off", "required")
+AUTH_MODES = ("off", "required", "cognito")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,13 @@ class BotConfig:
     error_rate: float = 0.0
     """Probability that a generation request fails at once with an injected 500."""
     auth: str = "off"
+    cognito_pool_id: str = ""
+    """Under --auth cognito: the user pool whose tokens are accepted."""
+    cognito_endpoint: str = ""
+    """Where the pool's signing keys are fetched (default: Cognito in the pool's region)."""
+    cognito_client_id: str = ""
+    """Under --auth cognito: accept only tokens issued to this app client (empty = any client of the pool)."""
+    cognito_token: str = "any"
     token_ttl: float = 3600.0
     auto_register: bool = False
     hide_token_expiry: bool = False
@@ -78,7 +85,7 @@ def _number(kind: type, low: float | None = None, high: float | None = None, wha
 
 def _auth_mode(text: str) -> str:
     if text not in AUTH_MODES:
-        raise argparse.ArgumentTypeError(f"must be 'off' or 'required', got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be 'off', 'required' or 'cognito', got {text!r}")
     return text
 
 
@@ -107,9 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--auth",
         type=_auth_mode,
         default="off",
-        metavar="off|required",
-        help="off | required (bearer token on chat routes)",
+        metavar="off|required|cognito",
+        help="off | required (bearer token on chat routes) | cognito (valid Cognito JWT on chat routes)",
     )
+    add("--cognito-pool-id", default="", metavar="POOL_ID", help="--auth cognito: user pool whose tokens pass")
+    add("--cognito-endpoint", default="", metavar="URL", help="where the pool's keys are (default: AWS)")
+    add("--cognito-client-id", default="", metavar="ID", help="--auth cognito: only this app client's tokens")
+    add("--cognito-token", choices=("any", "id", "access"), default="any", help="--auth cognito: token kind")
     add("--token-ttl", type=_number(float, 0.001, None, "a positive number"), default=3600.0, help="seconds")
     add("--auto-register", action="store_true", help="register unknown emails on first login")
     add("--hide-token-expiry", action="store_true", help="leave expires_in out of login answers")
@@ -123,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
     """Turn demobot's command line into a `BotConfig`; bad values exit with code 2 and one line on stderr."""
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.auth == "cognito" and "_" not in ns.cognito_pool_id:
+        parser.error("--auth cognito needs --cognito-pool-id REGION_ID (the user pool whose tokens pass)")
     return BotConfig(
         host=ns.host,
         port=ns.port,
@@ -135,6 +149,10 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
         answer_tokens=ns.answer_tokens,
         error_rate=ns.error_rate,
         auth=ns.auth,
+        cognito_pool_id=ns.cognito_pool_id,
+        cognito_endpoint=ns.cognito_endpoint,
+        cognito_client_id=ns.cognito_client_id,
+        cognito_token=ns.cognito_token,
         token_ttl=ns.token_ttl,
         auto_register=ns.auto_register,
         hide_token_expiry=ns.hide_token_expiry,

@@ -63,11 +63,16 @@ def _unauthorized(message: str) -> web.Response:
 
 
 def require_token(handler: Handler) -> Handler:
-    """Wrap a handler so that, under `--auth required`, it needs a valid `Authorization: Bearer <token>`."""
+    """Wrap a handler so that, under `--auth required`, it needs a valid `Authorization: Bearer <token>`.
+
+    Under `--auth cognito` it needs a valid token of the configured Cognito pool instead.
+    """
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
+        if state.cognito is not None and (failure := state.cognito.failure(request.headers.get("Authorization", ""))):
+            return _unauthorized(failure)
         if state.config.auth == "required":
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             status = state.accounts.check_token(token.strip() if scheme.lower() == "bearer" else None)

@@ -21,6 +21,8 @@ async def stats(request: web.Request) -> web.Response:
     body.update(vars(state.counters))
     body["sessions"] = len(state.sessions)
     body["accounts"] = len(state.accounts)
+    if state.cognito is not None:
+        body.update(state.cognito.counters())
     return web.json_response(body)
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from demobot.accounts import AccountStore
 from demobot.capacity import CapacityModel
+from demobot.cognito_check import CognitoCheck
 from demobot.config import BotConfig
 from demobot.timing_log import TimingLog
 
@@ -63,6 +64,8 @@ class BotState:
     sessions: Sessions = field(default_factory=Sessions)
     counters: Counters = field(default_factory=Counters)
     timing_log: TimingLog | None = None
+    cognito: CognitoCheck | None = None
+    """The token check of --auth cognito."""
 
 
 STATE = web.AppKey("demobot_state", BotState)

@@ -1,9 +1,10 @@
 """Token providers: how a simulated user gets the Authorization header its chatbot wants.
 
-One interface, several kinds (``--auth``): ``none``, and ``login`` (email and password posted to a
+One interface, several kinds (``--auth``): ``none``, ``login`` (email and password posted to a
 login endpoint, the bearer token reused until shortly before it expires, and fetched again when the
-server rejects it). A provider never talks HTTP itself: the user hands it a login function that goes
-through the user's own client, so every login shows up in Locust's stats like any other request.
+server rejects it), and ``cognito`` (Amazon Cognito user pools, in ``users.cognito_auth``). A login
+provider never talks HTTP itself: the user hands it a login function that goes through the user's own
+client, so every login shows up in Locust's stats like any other request.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from users.errors import InputError
 
-AUTH_KINDS = ("none", "login")
+AUTH_KINDS = ("none", "login", "cognito")
 """The values --auth accepts."""
 
 DEFAULT_REFRESH_MARGIN_S = 30.0
@@ -60,6 +61,9 @@ LoginFunction = Callable[[Credentials], Token]
 
 class TokenProvider(ABC):
     """Gives the value of the Authorization header, logging in when it has to."""
+
+    header: str = "Authorization"
+    """The request header the value goes in."""
 
     @abstractmethod
     def authorization(self) -> str | None:
@@ -133,12 +137,12 @@ def token_from_response(
     return Token(value, obtained_at=now, expires_at=expires_at)
 
 
-def credentials_from_env(env: Mapping[str, str] = os.environ) -> Credentials:
+def credentials_from_env(env: Mapping[str, str] = os.environ, auth: str = "login") -> Credentials:
     """The single account in LOGIN_EMAIL and LOGIN_PASSWORD (from .env or the environment)."""
     email, password = env.get("LOGIN_EMAIL", ""), env.get("LOGIN_PASSWORD", "")
     if not email or not password:
         raise InputError(
-            "--auth login needs LOGIN_EMAIL and LOGIN_PASSWORD (in .env or the environment) or --accounts FILE"
+            f"--auth {auth} needs LOGIN_EMAIL and LOGIN_PASSWORD (in .env or the environment) or --accounts FILE"
         )
     return Credentials(email, password)
 

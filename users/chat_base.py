@@ -14,7 +14,7 @@ from typing import Any
 import gevent
 from locust import FastHttpUser
 
-from users import pacing
+from users import cognito_auth, pacing
 from users.auth import (
     AUTH_KINDS,
     DEFAULT_REFRESH_MARGIN_S,
@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Log in again this many seconds before a token expires",
     )
     add_option(parser, "--request-timeout", type=float, default=60.0, help="Seconds before a request times out")
+    cognito_auth.add_arguments(parser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +118,15 @@ def chat_settings(options: Any) -> ChatSettings:
 def check_options(options: Any) -> None:
     """Raise InputError for a bad chat option (loading the prompts and accounts on the way)."""
     chat_settings(options)
+    cognito_auth.check_options(options)
 
 
 def _accounts(auth: str, accounts_file: str) -> tuple[Credentials, ...]:
-    if auth != "login":
+    if auth not in ("login", "cognito"):
         return ()
     if accounts_file:
         return _cached_accounts(accounts_file)
-    return (credentials_from_env(os.environ),)
+    return (credentials_from_env(os.environ, auth),)
 
 
 @lru_cache(maxsize=4)
@@ -196,12 +198,19 @@ class ChatUser(FastHttpUser):
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate the next request; logs in first when the token is missing or expiring."""
         value = self.auth.authorization()
-        return {"Authorization": value} if value else {}
+        return {self.auth.header: value} if value else {}
 
     def _token_provider(self) -> TokenProvider:
-        if self.settings.auth == "login":
+        if self.settings.auth in ("login", "cognito"):
             accounts = self.settings.accounts
             account = accounts[self.user_number % len(accounts)]
+            if self.settings.auth == "cognito":
+                return cognito_auth.cognito_provider(
+                    self.environment.parsed_options,
+                    account,
+                    self.settings.refresh_margin_s,
+                    self.environment.events.request.fire,
+                )
             return LoginAuth(self._login, account, self.settings.refresh_margin_s)
         return NoAuth()
 

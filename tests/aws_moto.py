@@ -1,0 +1,102 @@
+"""AWS test helpers: fake credentials, a moto server on loopback, and a seeded Cognito pool.
+
+No test may reach real AWS. In-process tests run under moto's ``mock_aws`` (which answers every AWS call in
+the process); anything run as a subprocess gets ``AWS_ENDPOINT_URL`` pointing at a moto server on
+127.0.0.1 and fake credentials, with the developer's own AWS profile and config files hidden.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import boto3
+import pytest
+
+from tests.conftest import clean_env
+
+REGION = "us-east-1"
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+"""Credentials and settings no real account accepts; the developer's ~/.aws files are hidden."""
+
+
+def aws_env(endpoint: str | None, **extra: str) -> dict[str, str]:
+    """A subprocess environment: clean_env() without any AWS_* or COGNITO_* variable, plus fake credentials."""
+    env = {k: v for k, v in clean_env().items() if not k.startswith(("AWS_", "COGNITO_"))}
+    env.update(FAKE_AWS)
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's environment with fake credentials and no AWS profile, endpoint or COGNITO_* setting."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "COGNITO_")):
+            monkeypatch.delenv(name)
+    for name, value in FAKE_AWS.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def moto_endpoint(fake_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server on a free loopback port, also set as this process's AWS_ENDPOINT_URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    yield endpoint
+    server.stop()
+
+
+@dataclass
+class SeededPool:
+    """A user pool with one app client and some confirmed users."""
+
+    pool_id: str
+    client_id: str
+    client_secret: str | None = None
+    users: list[tuple[str, str]] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """The COGNITO_* settings that point --auth cognito at this pool."""
+        env = {"COGNITO_USER_POOL_ID": self.pool_id, "COGNITO_CLIENT_ID": self.client_id}
+        if self.client_secret:
+            env["COGNITO_CLIENT_SECRET"] = self.client_secret
+        return env
+
+
+def seed_pool(
+    users: int = 1, secret: bool = False, name: str = "chat-users", permanent: bool = True, client: object = None
+) -> SeededPool:
+    """Create a pool, an app client allowing SRP, password and refresh sign-in, and ``users`` confirmed users."""
+    cognito = client or boto3.client("cognito-idp", region_name=REGION)
+    pool_id = cognito.create_user_pool(PoolName=name)["UserPool"]["Id"]
+    app = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="chat-web",
+        GenerateSecret=secret,
+        ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]
+    seeded = SeededPool(pool_id, app["ClientId"], app.get("ClientSecret"))
+    for number in range(users):
+        email, password = f"user{number}@example.com", f"Passw0rd!{number}"
+        cognito.admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS")
+        if permanent:
+            cognito.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+        seeded.users.append((email, password))
+    return seeded

@@ -1,0 +1,431 @@
+"""--auth cognito: SRP and password sign-in, shared tokens, refresh before expiry, errors, and the gevent loop.
+
+Sign-ins run against moto (in-process ``mock_aws``); answers moto cannot give (wrong password, a flow the app
+client does not allow, MFA, throttling) come from botocore's Stubber.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import gevent
+import jwt
+import pytest
+from botocore.stub import Stubber
+from cryptography.hazmat.primitives.asymmetric import rsa
+from moto import mock_aws
+
+from demobot.cognito_check import CognitoCheck
+from tests.aws_moto import REGION, fake_aws, seed_pool  # noqa: F401 - fake_aws is a fixture
+from users import srp_pow
+from users.auth import AuthFailed, Credentials
+from users.cognito_auth import (
+    CognitoAccount,
+    CognitoAuth,
+    CognitoClient,
+    CognitoSettings,
+    CognitoTokens,
+    cognito_settings,
+    off_loop,
+)
+from users.cognito_tokens import CognitoTokenVerifier, aws_issuer
+from users.errors import InputError
+
+POOL_ID = f"{REGION}_TestPool"
+CLIENT_ID = "testclient"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def aws(fake_aws: None) -> Iterator[None]:  # noqa: F811 - the fixture imported above
+    with mock_aws():
+        yield
+
+
+def account_for(seeded: Any, number: int = 0, clock: FakeClock | None = None, **kwargs: Any) -> CognitoAccount:
+    settings = CognitoSettings(seeded.pool_id, seeded.client_id, seeded.client_secret, REGION)
+    cognito = CognitoClient(settings, clock=clock or time.monotonic)
+    return CognitoAccount(cognito, Credentials(*seeded.users[number]), clock=clock or time.monotonic, **kwargs)
+
+
+# --- the exponentiation SRP uses --------------------------------------------------------------------------
+
+
+def test_stepwise_pow_matches_the_builtin() -> None:
+    rng = random.Random(7)
+    modulus = int(srp_pow_module_n(), 16)
+    for bits in (1, 63, 64, 65, 256, 1024, 1100):
+        base, exponent = rng.getrandbits(3072) - 2**3071, rng.getrandbits(bits)
+        assert srp_pow.stepwise_pow(base, exponent, modulus) == pow(base, exponent, modulus)
+        assert srp_pow.srp_pow(base, exponent, modulus) == pow(base, exponent, modulus)
+    assert srp_pow.srp_pow(3, 5) == 243
+
+
+def srp_pow_module_n() -> str:
+    from pycognito.aws_srp import N_HEX
+
+    return N_HEX
+
+
+# --- settings ----------------------------------------------------------------------------------------------
+
+
+def test_settings_come_from_the_environment_and_hide_the_secret() -> None:
+    env = {"COGNITO_USER_POOL_ID": "eu-west-1_Ab", "COGNITO_CLIENT_ID": "c", "COGNITO_CLIENT_SECRET": "s3cr3t"}
+    settings = cognito_settings(env)
+    assert (settings.pool_region, settings.client_secret) == ("eu-west-1", "s3cr3t")
+    assert "s3cr3t" not in repr(settings)
+    assert cognito_settings({**env, "AWS_REGION": "eu-central-1"}).pool_region == "eu-central-1"
+    with pytest.raises(InputError, match="COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID"):
+        cognito_settings({"COGNITO_USER_POOL_ID": "eu-west-1_Ab"})
+    with pytest.raises(InputError, match="not a user pool id"):
+        cognito_settings({**env, "COGNITO_USER_POOL_ID": "nounderscore"})
+
+
+# --- against moto ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [False, True], ids=["public-client", "client-with-secret"])
+def test_srp_sign_in_checks_the_tokens_and_fills_the_chosen_header(aws: None, secret: bool) -> None:
+    seeded = seed_pool(users=1, secret=secret)
+    reports: list[dict[str, Any]] = []
+    account = account_for(seeded, report=lambda **kw: reports.append(kw))
+    id_user = CognitoAuth(account)
+    value = id_user.authorization()
+    assert value is not None and value.startswith("Bearer ")
+    claims = account.cognito.verifier.claims(value.removeprefix("Bearer "), "id")
+    assert claims["cognito:username"] == account.tokens(30).username
+    assert claims["aud"] == seeded.client_id
+
+    access_user = CognitoAuth(account, use="access", scheme="none", header="X-Api-Token")
+    assert access_user.header == "X-Api-Token"
+    access = access_user.authorization()
+    assert access == account.tokens(30).access_token
+    assert account.cognito.verifier.claims(access, "access")["client_id"] == seeded.client_id
+    assert (account.sign_ins, account.refreshes) == (1, 0)
+    assert [(r["request_type"], r["name"], r["exception"]) for r in reports] == [("COGNITO", "sign-in", None)]
+    assert "Passw0rd" not in repr(account.tokens(30)) and "eyJ" not in repr(account.tokens(30))
+
+
+def test_users_sharing_an_account_share_one_sign_in(aws: None) -> None:
+    seeded = seed_pool(users=2)
+    first, second = account_for(seeded, 0), account_for(seeded, 1)
+    users = [CognitoAuth(first) for _ in range(8)] + [CognitoAuth(second) for _ in range(8)]
+    greenlets = [gevent.spawn(user.authorization) for user in users]
+    gevent.joinall(greenlets, raise_error=True)
+    values = [g.value for g in greenlets]
+    assert len(set(values[:8])) == 1 and len(set(values[8:])) == 1 and values[0] != values[8]
+    assert (first.sign_ins, second.sign_ins) == (1, 1)
+
+
+def test_tokens_are_refreshed_before_they_expire(aws: None) -> None:
+    clock = FakeClock()
+    seeded = seed_pool(users=1, secret=True)
+    account = account_for(seeded, clock=clock)
+    users = [CognitoAuth(account, refresh_margin_s=300) for _ in range(5)]
+    first = account.tokens(300)
+    assert first.expires_at - first.obtained_at == pytest.approx(3600, abs=2)  # moto's tokens live an hour
+
+    clock.now += 3600 - 301  # just outside the margin: still the same tokens
+    assert {user.authorization() for user in users} == {f"Bearer {first.id_token}"}
+    clock.now += 2  # inside the margin: one refresh for the five users, no new SRP sign-in
+    gevent.joinall([gevent.spawn(user.authorization) for user in users], raise_error=True)
+    assert (account.sign_ins, account.refreshes) == (1, 1)
+    renewed = account.tokens(300)
+    assert renewed.refresh_token == first.refresh_token  # Cognito keeps the refresh token
+    assert renewed.obtained_at == clock.now and renewed.expires_at > clock.now + 3000
+    account.cognito.verifier.claims(renewed.id_token, "id")
+
+
+def test_a_rejected_token_is_renewed_once_however_many_users_saw_it_rejected(aws: None) -> None:
+    seeded = seed_pool(users=1)
+    account = account_for(seeded)
+    users = [CognitoAuth(account) for _ in range(4)]
+    for user in users:
+        user.authorization()
+    for user in users:
+        user.invalidate()
+    for user in users:
+        user.authorization()
+    assert (account.sign_ins, account.refreshes) == (1, 1)
+
+
+def test_new_password_required_is_one_clear_error(aws: None) -> None:
+    seeded = seed_pool(users=1, permanent=False)  # admin-created, password never made permanent
+    with pytest.raises(AuthFailed, match=r"user0@example.com must set a new password first \(NEW_PASSWORD_REQUIRED\)"):
+        CognitoAuth(account_for(seeded)).authorization()
+
+
+def test_sign_in_runs_off_the_gevent_loop(aws: None) -> None:
+    seeded = seed_pool(users=6)
+    off_loop(lambda: None)  # start the thread outside the measurement
+    accounts = [account_for(seeded, n) for n in range(6)]
+    accounts[0].tokens(30)  # the first sign-in builds the boto3 client and fetches the keys
+    gaps: list[float] = []
+
+    def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            gevent.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    tick = gevent.spawn(ticker)
+    gevent.sleep(0.01)
+    started = time.perf_counter()
+    gevent.joinall([gevent.spawn(account.tokens, 30) for account in accounts[1:]], raise_error=True)
+    elapsed = time.perf_counter() - started
+    tick.kill()
+    # Five SRP sign-ins are ~350 ms of CPU; on the loop they would stall it ~70 ms at a time.
+    assert elapsed > 0.1 and len(gaps) > 20
+    assert max(gaps) < 0.05, f"the loop stalled {max(gaps) * 1000:.0f} ms during sign-ins"
+
+
+# --- answers moto cannot give: botocore's Stubber ---------------------------------------------------------
+
+
+class LocalPool:
+    """Tokens signed with a key made here, and a Stubber on a real boto3 client."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        self.jwks = {"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}
+        self.verifier = CognitoTokenVerifier(self.jwks, [aws_issuer(POOL_ID)], CLIENT_ID)
+        self.client = boto3.client("cognito-idp", region_name=REGION)
+        self.stubber = Stubber(self.client)
+        settings = CognitoSettings(POOL_ID, CLIENT_ID, secret, REGION)
+        self.cognito = CognitoClient(settings, client=self.client, verifier=self.verifier)
+
+    def token(self, use: str, lifetime_s: float = 3600, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": aws_issuer(POOL_ID), "token_use": use, "iat": now, "exp": now + lifetime_s}
+        body.update({"aud": CLIENT_ID, "cognito:username": "u-1"} if use == "id" else {"client_id": CLIENT_ID})
+        body.update(claims)
+        return jwt.encode(body, self.key, algorithm="RS256", headers={"kid": "k1"})
+
+    def tokens_answer(self) -> dict[str, Any]:
+        result = {
+            "IdToken": self.token("id"),
+            "AccessToken": self.token("access"),
+            "RefreshToken": "r",
+            "TokenType": "Bearer",
+        }
+        return {"AuthenticationResult": result}
+
+    def srp_challenge(self) -> None:
+        parameters = {
+            "SALT": "a1b2c3d4e5f6",
+            "SRP_B": f"{random.getrandbits(3000):x}",
+            "SECRET_BLOCK": base64.b64encode(b"secret block").decode(),
+            "USER_ID_FOR_SRP": "u-1",
+            "USERNAME": "u-1",
+        }
+        self.stubber.add_response(
+            "initiate_auth", {"ChallengeName": "PASSWORD_VERIFIER", "ChallengeParameters": parameters}
+        )
+
+    def sign_in(self) -> CognitoTokens:
+        with self.stubber:
+            tokens = self.cognito.sign_in(Credentials("a@example.com", "pw"))
+        self.stubber.assert_no_pending_responses()
+        return tokens
+
+
+@pytest.fixture
+def local(fake_aws: None) -> LocalPool:  # noqa: F811 - the fixture imported above
+    return LocalPool()
+
+
+def test_wrong_password_is_one_clear_error(local: LocalPool) -> None:
+    local.srp_challenge()
+    local.stubber.add_client_error(
+        "respond_to_auth_challenge", "NotAuthorizedException", "Incorrect username or password."
+    )
+    with pytest.raises(AuthFailed) as failure:
+        local.sign_in()
+    assert str(failure.value) == "Cognito: incorrect username or password for a@example.com"
+
+
+@pytest.mark.parametrize(
+    ("challenge", "expected"),
+    [
+        ("SOFTWARE_TOKEN_MFA", r"a@example.com needs multi-factor authentication \(SOFTWARE_TOKEN_MFA\)"),
+        ("SMS_MFA", r"needs multi-factor authentication \(SMS_MFA\)"),
+        ("MFA_SETUP", r"needs multi-factor authentication \(MFA_SETUP\)"),
+        ("NEW_PASSWORD_REQUIRED", r"must set a new password first"),
+    ],
+)
+def test_challenges_simulated_users_cannot_answer(local: LocalPool, challenge: str, expected: str) -> None:
+    local.srp_challenge()
+    local.stubber.add_response("respond_to_auth_challenge", {"ChallengeName": challenge, "Session": "s" * 20})
+    with pytest.raises(AuthFailed, match=expected):
+        local.sign_in()
+
+
+def test_falls_back_to_user_password_auth_when_srp_is_not_allowed(local: LocalPool) -> None:
+    local.stubber.add_client_error(
+        "initiate_auth", "InvalidParameterException", "USER_SRP_AUTH is not enabled for the client."
+    )
+    local.stubber.add_response(
+        "initiate_auth",
+        local.tokens_answer(),
+        {
+            "ClientId": CLIENT_ID,
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "a@example.com", "PASSWORD": "pw"},
+        },
+    )
+    tokens = local.sign_in()
+    assert tokens.username == "u-1" and tokens.refresh_token == "r"
+    assert not local.cognito.srp_allowed  # the next sign-in goes straight to USER_PASSWORD_AUTH
+    local.stubber.add_response("initiate_auth", local.tokens_answer())
+    local.sign_in()
+
+
+def test_neither_flow_allowed_says_what_to_enable(local: LocalPool) -> None:
+    local.stubber.add_client_error(
+        "initiate_auth", "InvalidParameterException", "USER_SRP_AUTH is not enabled for the client."
+    )
+    local.stubber.add_client_error(
+        "initiate_auth", "InvalidParameterException", "USER_PASSWORD_AUTH flow not enabled for this client"
+    )
+    with pytest.raises(AuthFailed, match="allows neither USER_SRP_AUTH nor USER_PASSWORD_AUTH; enable one"):
+        local.sign_in()
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("TooManyRequestsException", "Too many requests", r"throttled \(TooManyRequestsException\)"),
+        ("NotAuthorizedException", "Unable to verify secret hash for client testclient", "set COGNITO_CLIENT_SECRET"),
+        ("NotAuthorizedException", "Password attempts exceeded", "too many failed sign-ins"),
+        ("UserNotFoundException", "User does not exist.", f"no user a@example.com in pool {POOL_ID}"),
+        ("ResourceNotFoundException", "User pool client testclient does not exist.", "check COGNITO_USER_POOL_ID"),
+    ],
+)
+def test_cognito_errors_become_one_line(local: LocalPool, code: str, message: str, expected: str) -> None:
+    local.stubber.add_client_error("initiate_auth", code, message)
+    with pytest.raises(AuthFailed, match=expected) as failure:
+        local.sign_in()
+    assert "\n" not in str(failure.value)
+
+
+def test_tokens_that_fail_their_check_are_refused(local: LocalPool) -> None:
+    answer = local.tokens_answer()
+    answer["AuthenticationResult"]["IdToken"] = local.token("id", aud="another-client")
+    local.stubber.add_response("initiate_auth", answer)
+    local.cognito.srp_allowed = False
+    with pytest.raises(AuthFailed, match="failed its check: token issued to another app client"):
+        local.sign_in()
+
+
+def test_refresh_uses_the_cognito_username_for_the_secret_hash(fake_aws: None) -> None:  # noqa: F811
+    local = LocalPool(secret="shh")
+    tokens = CognitoTokens("i", "a", "refresh-1", "u-1", 0.0, 10.0)
+    from pycognito.aws_srp import AWSSRP
+
+    expected = {
+        "ClientId": CLIENT_ID,
+        "AuthFlow": "REFRESH_TOKEN_AUTH",
+        "AuthParameters": {
+            "REFRESH_TOKEN": "refresh-1",
+            "SECRET_HASH": AWSSRP.get_secret_hash("u-1", CLIENT_ID, "shh"),
+        },
+    }
+    answer = local.tokens_answer()
+    del answer["AuthenticationResult"]["RefreshToken"]
+    local.stubber.add_response("initiate_auth", answer, expected)
+    with local.stubber:
+        renewed = local.cognito.refresh(tokens)
+    assert renewed.refresh_token == "refresh-1"
+
+
+# --- the account's bookkeeping, with a scripted Cognito ----------------------------------------------------
+
+
+class ScriptedCognito:
+    """Stands in for CognitoClient: sign_in and refresh answer from a script."""
+
+    def __init__(self, clock: FakeClock, refresh_fails: bool = False, sign_in_fails: bool = False) -> None:
+        self.clock, self.refresh_fails, self.sign_in_fails = clock, refresh_fails, sign_in_fails
+        self.calls: list[str] = []
+
+    def _tokens(self, n: int) -> CognitoTokens:
+        return CognitoTokens(f"id{n}", f"access{n}", "refresh", "u", self.clock.now, self.clock.now + 100)
+
+    def sign_in(self, credentials: Credentials) -> CognitoTokens:
+        self.calls.append("sign-in")
+        if self.sign_in_fails:
+            raise AuthFailed("Cognito: incorrect username or password for a@example.com")
+        return self._tokens(len(self.calls))
+
+    def refresh(self, tokens: CognitoTokens) -> CognitoTokens:
+        self.calls.append("refresh")
+        if self.refresh_fails:
+            raise AuthFailed("Cognito: the refresh token of u was refused (Refresh Token has expired)")
+        return self._tokens(len(self.calls))
+
+
+def scripted_account(cognito: ScriptedCognito, reports: list[dict[str, Any]]) -> CognitoAccount:
+    inline = lambda function, *args: function(*args)  # noqa: E731 - no thread needed without real work
+    return CognitoAccount(
+        cognito, Credentials("a@example.com", "pw"), lambda **kw: reports.append(kw), run=inline, clock=cognito.clock
+    )
+
+
+def test_a_refused_refresh_token_leads_to_a_new_sign_in() -> None:
+    clock, reports = FakeClock(), []
+    cognito = ScriptedCognito(clock, refresh_fails=True)
+    account = scripted_account(cognito, reports)
+    account.tokens(10)
+    clock.now += 95
+    assert account.tokens(10).id_token == "id3"
+    assert cognito.calls == ["sign-in", "refresh", "sign-in"]
+    assert [(r["name"], r["exception"] is None) for r in reports] == [
+        ("sign-in", True),
+        ("refresh", False),
+        ("sign-in", True),
+    ]
+
+
+def test_a_failed_sign_in_is_not_retried_at_once() -> None:
+    clock, reports = FakeClock(), []
+    cognito = ScriptedCognito(clock, sign_in_fails=True)
+    account = scripted_account(cognito, reports)
+    for _ in range(5):
+        with pytest.raises(AuthFailed, match="incorrect username or password"):
+            account.tokens(10)
+    assert cognito.calls == ["sign-in"] and len(reports) == 1  # one attempt, one failure in the stats
+    clock.now += 31
+    cognito.sign_in_fails = False
+    assert account.tokens(10).id_token == "id2"
+
+
+# --- demobot's check ---------------------------------------------------------------------------------------
+
+
+def test_demobot_accepts_only_valid_tokens_of_its_pool(local: LocalPool) -> None:
+    check = CognitoCheck(CognitoTokenVerifier(local.jwks, [aws_issuer(POOL_ID)], CLIENT_ID))
+    assert check.failure(f"Bearer {local.token('id')}") is None
+    assert check.failure(local.token("access", username="u-2")) is None  # bare tokens pass too
+    assert check.failure(f"Bearer {local.token('id', lifetime_s=-60)}") == "token expired"
+    assert check.failure(f"Bearer {local.token('id', iss='https://elsewhere')}").startswith("invalid token")
+    assert check.failure(f"Bearer {local.token('access', client_id='other')}") == "token issued to another app client"
+    assert check.failure("Bearer not-a-jwt").startswith("not a JWT")
+    assert check.failure("") == "missing token"
+    assert check.counters() == {"cognito_tokens_accepted": 2, "cognito_tokens_rejected": 5, "cognito_users": 2}
