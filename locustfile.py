@@ -9,6 +9,7 @@ everything else is an option: see ``locust -f locustfile.py --help`` or the web 
 
 from plugins import (
     arrival_report,
+    cloudwatch,
     llm_metrics,
     options,
     preflight,
@@ -34,6 +35,7 @@ PLUGINS = (
     arrival_report,
     slo_gate,
     resource_monitor,
+    cloudwatch,
 )
 """Plugins register their event listeners when imported; options also loads .env."""
 

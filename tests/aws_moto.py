@@ -8,13 +8,16 @@ the process); anything run as a subprocess gets ``AWS_ENDPOINT_URL`` pointing at
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import boto3
 import pytest
+import requests
 
-from tests.conftest import clean_env
+from tests.conftest import ROOT, clean_env
 
 REGION = "us-east-1"
 FAKE_AWS = {
@@ -60,6 +63,7 @@ def moto_endpoint(fake_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     endpoint = f"http://{host}:{port}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     yield endpoint
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # moto's state lives in this process: start clean
     server.stop()
 
 
@@ -100,3 +104,9 @@ def seed_pool(
             cognito.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
         seeded.users.append((email, password))
     return seeded
+
+
+def run_script(script: str, *args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run an aws_setup script (python or bash) from the checkout, to completion."""
+    command = ["bash", script] if script.endswith(".sh") else [sys.executable, script]
+    return subprocess.run([*command, *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=60)

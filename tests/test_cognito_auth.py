@@ -7,10 +7,12 @@ client does not allow, MFA, throttling) come from botocore's Stubber.
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 
 from demobot.cognito_check import CognitoCheck
-from tests.aws_moto import REGION, fake_aws, seed_pool  # noqa: F401 - fake_aws is a fixture
+from tests.aws_moto import REGION, aws_env, fake_aws, moto_endpoint, run_script, seed_pool  # noqa: F401 - fixtures
 from users import srp_pow
 from users.auth import AuthFailed, Credentials
 from users.cognito_auth import (
@@ -429,3 +431,43 @@ def test_demobot_accepts_only_valid_tokens_of_its_pool(local: LocalPool) -> None
     assert check.failure("Bearer not-a-jwt").startswith("not a JWT")
     assert check.failure("") == "missing token"
     assert check.counters() == {"cognito_tokens_accepted": 2, "cognito_tokens_rejected": 5, "cognito_users": 2}
+
+
+# --- a real run: Locust signs users in through Cognito (moto server), demobot checks every token ------------
+
+
+def test_a_real_locust_run_signs_users_in_through_cognito(
+    moto_endpoint: str,  # noqa: F811 - the fixture imported above
+    demobot,
+    run_locust,
+    tmp_path: Path,
+) -> None:
+    pool = seed_pool(users=0)
+    env = aws_env(moto_endpoint)
+    accounts, env_file = tmp_path / "accounts.csv", tmp_path / ".env"
+    # The accounts and the .env come from the setup scripts, as a user would make them.
+    made = run_script(
+        "aws_setup/create_test_users.py", "--pool-id", pool.pool_id, "--count", "20", "--output", str(accounts), env=env
+    )
+    assert made.returncode == 0, made.stderr
+    setup = run_script("aws_setup/setup_aws.sh", "--env-file", str(env_file), "--yes", "--no-api", env=env)
+    assert setup.returncode == 0, setup.stderr
+    bot = demobot(
+        "--auth", "cognito", "--cognito-pool-id", pool.pool_id, "--cognito-endpoint", moto_endpoint,
+        "--cognito-client-id", pool.client_id, "--cognito-token", "id", "--ttft-ms", "5", "--token-ms", "1",
+    )  # fmt: skip
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "-u", "40", "-r", "40", "-t", "8s",
+        "--accounts", str(accounts), "--think-time", "0.2-0.5",
+        env={**env, "CHATSWARM_ENV_FILE": str(env_file)},  # --auth cognito comes from LOCUST_AUTH in the .env
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    sign_ins = run.row("COGNITO sign-in")
+    assert (sign_ins["count"], sign_ins["failures"]) == (20, 0)  # 40 users, 20 accounts: one sign-in each
+    chats = sum(row["count"] for row in run.rows("POST chat:").values())
+    assert chats > 100 and run.summary["totals"]["failures"] == 0
+    stats = bot.stats()
+    assert stats["cognito_users"] == 20 and stats["cognito_tokens_rejected"] == 0
+    assert stats["cognito_tokens_accepted"] == chats
+    password = next(csv.DictReader(accounts.open()))["password"]
+    assert password not in run.output
