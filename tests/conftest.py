@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gevent import monkey
 
-from demobot.launcher import DemobotProcess
+monkey.patch_all()  # as Locust does on import, but before any test module imports ssl (requests, boto3):
+# patching ssl after another module took names from it breaks it (RecursionError, gevent issue 1016)
+
+from demobot.launcher import DemobotProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

