@@ -9,9 +9,11 @@ everything else is an option: see ``locust -f locustfile.py --help`` or the web 
 
 from plugins import (
     arrival_report,
+    audio_report,
     cloudwatch,
     llm_metrics,
     options,
+    plenary_report,
     preflight,
     progress,
     request_log,
@@ -19,10 +21,14 @@ from plugins import (
     run_folder,
     shape_select,
     slo_gate,
+    ws_report,
 )
+from users.audio_stream import AudioStreamUser
 from users.health_check import HealthCheckUser
+from users.plenary import PlenaryUser
 from users.rest_chat import RestChatUser
 from users.streaming_chat import StreamingChatUser
+from users.ws_chat import WebSocketChatUser
 
 PLUGINS = (
     options,
@@ -36,7 +42,17 @@ PLUGINS = (
     slo_gate,
     resource_monitor,
     cloudwatch,
+    ws_report,
+    plenary_report,
+    audio_report,
 )
 """Plugins register their event listeners when imported; options also loads .env."""
 
-__all__ = ["HealthCheckUser", "RestChatUser", "StreamingChatUser"]
+__all__ = [
+    "AudioStreamUser",
+    "HealthCheckUser",
+    "PlenaryUser",
+    "RestChatUser",
+    "StreamingChatUser",
+    "WebSocketChatUser",
+]

@@ -6,7 +6,16 @@ import random
 
 from aiohttp import web
 
-from demobot import routes_auth, routes_chat, routes_meta, routes_openai
+from demobot import (
+    routes_audio,
+    routes_auth,
+    routes_bots,
+    routes_chat,
+    routes_meta,
+    routes_openai,
+    routes_plenary,
+    routes_ws,
+)
 from demobot.accounts import AccountStore
 from demobot.capacity import CapacityModel
 from demobot.cognito_check import CognitoCheck
@@ -14,7 +23,16 @@ from demobot.config import BotConfig
 from demobot.state import STATE, BotState
 from demobot.timing_log import TimingLog
 
-ROUTE_MODULES = (routes_meta, routes_auth, routes_chat, routes_openai)
+ROUTE_MODULES = (
+    routes_meta,
+    routes_auth,
+    routes_chat,
+    routes_openai,
+    routes_ws,
+    routes_plenary,
+    routes_bots,
+    routes_audio,
+)
 """Each module registers its own routes; new protocols (WebSocket, faults, bot management) add theirs here."""
 
 MAX_BODY_BYTES = 4 * 1024 * 1024

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
+from demobot.audio_config import AudioConfig
 from demobot.faults import parse_fault
 
 AUTH_MODES = ("off", "required", "cognito")
@@ -44,6 +45,8 @@ class BotConfig:
     cognito_token: str = "any"
     token_ttl: float = 3600.0
     auto_register: bool = False
+    train_time: float = 1.0
+    """Seconds a bot takes to train on its uploaded pairs."""
     hide_token_expiry: bool = False
     """Leave expires_in out of login answers, as many real APIs do (clients learn of expiry from a 401)."""
     accounts: tuple[tuple[str, str], ...] = field(default=())
@@ -51,8 +54,16 @@ class BotConfig:
     faults: tuple[tuple[str, float], ...] = field(default=())
     """Injected faults as (kind, rate) pairs, see demobot.faults."""
     timing_log: str | None = None
+    broadcast_delay_ms: float = 0.0
+    """Plenary: delay from receiving a room message to broadcasting it."""
+    broadcast_drop_rate: float = 0.0
+    """Plenary: probability that one member's copy of a broadcast is dropped."""
+    room_capacity: int = 0
+    """Plenary: most members per room (0 = no limit); joins beyond it are refused."""
     seed: int = 0
     access_log: bool = False
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    """Voice calls on /ws/audio (the --audio-* flags)."""
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -123,12 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
     add("--cognito-token", choices=("any", "id", "access"), default="any", help="--auth cognito: token kind")
     add("--token-ttl", type=_number(float, 0.001, None, "a positive number"), default=3600.0, help="seconds")
     add("--auto-register", action="store_true", help="register unknown emails on first login")
+    add(
+        "--train-time",
+        type=_number(float, 0, None, "a non-negative number"),
+        default=1.0,
+        help="seconds to train a bot",
+    )
     add("--hide-token-expiry", action="store_true", help="leave expires_in out of login answers")
     add("--account", type=_account, action="append", default=[], metavar="EMAIL:PASSWORD", help="repeatable")
     add("--fault", type=parse_fault, action="append", default=[], metavar="KIND[:RATE]", help="inject a fault")
     add("--timing-log", default=None, metavar="PATH", help="write true per-request timings as JSONL")
+    add("--broadcast-delay-ms", type=_number(float, 0, None, "a non-negative number"), default=0.0, help="plenary")
+    add("--broadcast-drop-rate", type=_number(float, 0, 1, "a number from 0 to 1"), default=0.0, help="plenary")
+    add("--room-capacity", type=_number(int, 0, None, "a non-negative integer"), default=0, help="0 = no limit")
     add("--seed", type=_number(int, None, None, "an integer"), default=0, help="seed for answers and errors")
     add("--access-log", action="store_true", help="log every HTTP request to stderr")
+    add("--audio-calls", type=_number(int, 1, None, "a positive integer"), default=100, help="concurrent voice calls")
+    add("--audio-reply-ms", type=_number(float, 0, None, "0 or more"), default=500.0, help="speech end → reply audio")
+    add("--audio-endpoint-ms", type=_number(float, 1, None, "1 or more"), default=300.0, help="silence ending a turn")
+    add("--audio-reply-len-ms", type=_number(float, 20, None, "20 or more"), default=1500.0, help="reply length")
+    add("--audio-lead-ms", type=_number(float, 0, None, "0 or more"), default=60.0, help="reply audio sent ahead")
+    add("--audio-idle-timeout", type=_number(float, 0.01, None, "a positive number"), default=10.0, help="s, hang up")
     return parser
 
 
@@ -155,10 +181,22 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
         cognito_token=ns.cognito_token,
         token_ttl=ns.token_ttl,
         auto_register=ns.auto_register,
+        train_time=ns.train_time,
         hide_token_expiry=ns.hide_token_expiry,
         accounts=tuple(ns.account),
         faults=tuple(ns.fault),
         timing_log=ns.timing_log,
+        broadcast_delay_ms=ns.broadcast_delay_ms,
+        broadcast_drop_rate=ns.broadcast_drop_rate,
+        room_capacity=ns.room_capacity,
         seed=ns.seed,
         access_log=ns.access_log,
+        audio=AudioConfig(
+            calls=ns.audio_calls,
+            reply_ms=ns.audio_reply_ms,
+            endpoint_ms=ns.audio_endpoint_ms,
+            reply_len_ms=ns.audio_reply_len_ms,
+            lead_ms=ns.audio_lead_ms,
+            idle_timeout_s=ns.audio_idle_timeout,
+        ),
     )

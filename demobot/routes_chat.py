@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from demobot.generation import make_answer
 from demobot.http_util import read_json_object, simple_error
 from demobot.routes_auth import require_token
-from demobot.serving import CLIENT_CLOSED_STATUS, Generation
+from demobot.serving import Generation
 
 
 @require_token
@@ -31,16 +29,9 @@ async def chat(request: web.Request) -> web.Response:
     if isinstance(ticket, web.Response):
         return ticket
     state = generation.state
-    try:
-        session_id, turn = state.sessions.next_turn(session_id)
-        tokens = make_answer(message, state.config.answer_tokens, state.config.seed, salt=str(turn))
-        await generation.generate_whole(ticket, len(tokens))
-    except asyncio.CancelledError:
-        generation.finish(CLIENT_CLOSED_STATUS)
-        raise
-    finally:
-        ticket.release()
-    generation.finish(200)
+    session_id, turn = state.sessions.next_turn(session_id)
+    tokens = make_answer(message, state.config.answer_tokens, state.config.seed, salt=str(turn))
+    await generation.answer_whole(ticket, len(tokens))
     return web.json_response(
         {
             "answer": " ".join(tokens),

@@ -178,17 +178,16 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         prompt_tokens=parsed.prompt_tokens,
         include_usage=parsed.include_usage,
     )
+    if not parsed.stream:
+        await generation.answer_whole(ticket, n_tokens)
+        return web.json_response(completion.whole(), headers=generation.headers)
     try:
-        if parsed.stream:
-            return await _stream(request, generation, ticket, completion)
-        await generation.generate_whole(ticket, n_tokens)
+        return await _stream(request, generation, ticket, completion)
     except asyncio.CancelledError:
         generation.finish(CLIENT_CLOSED_STATUS)
         raise
     finally:
         ticket.release()
-    generation.finish(200)
-    return web.json_response(completion.whole(), headers=generation.headers)
 
 
 async def _stream(

@@ -6,6 +6,7 @@ Order for every generation route: validate â†’ maybe inject an error (no slot) â
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import web
@@ -67,6 +68,17 @@ class Generation:
         await timeline.wait_for(n_tokens - 1)
         self.timing.first_token = wall_time_of(min(timeline.due(0), time.perf_counter()))
         self.timing.tokens = n_tokens
+
+    async def answer_whole(self, ticket: SlotTicket, n_tokens: int) -> None:
+        """Generate a whole (non-streamed) answer on the ticket's slot, give the slot back, record the outcome."""
+        try:
+            await self.generate_whole(ticket, n_tokens)
+        except asyncio.CancelledError:
+            self.finish(CLIENT_CLOSED_STATUS)  # the client went away
+            raise
+        finally:
+            ticket.release()
+        self.finish(200)
 
     def finish(self, status: int) -> None:
         """Record the outcome in the counters and the timing log (call exactly once)."""

@@ -23,10 +23,9 @@ merged = ShortfallCounter(pacing.LATE_TOLERANCE_S)
 """On the master or a local runner: every process's counts. On a worker: counts not yet sent."""
 
 
-SHARE_MESSAGE = "chatswarm_arrival_share"
-"""Master → workers: the share of the arrival rate each worker paces until its users are spawned."""
-
-_initial_share = 1.0
+WORKERS_OPTION = "arrival_workers"
+"""Set by the master in parsed_options when a test starts; its spawn message carries it to every worker
+before their own test start (a custom message could arrive before a new worker listens for it)."""
 
 
 @events.test_start.add_listener
@@ -34,24 +33,18 @@ def _on_test_start(environment: Any, **_kwargs: Any) -> None:
     global merged
     merged = ShortfallCounter(pacing.LATE_TOLERANCE_S)
     pacing.stop()
-    runner = environment.runner
+    runner, options = environment.runner, environment.parsed_options
     if isinstance(runner, MasterRunner):
         # Users are spread evenly over the workers; the exact share follows when spawning completes.
-        runner.send_message(SHARE_MESSAGE, {"share": 1 / max(runner.worker_count, 1)})
+        setattr(options, WORKERS_OPTION, max(runner.worker_count, 1))
     else:
-        pacing.start(environment.parsed_options, share=_initial_share)
+        pacing.start(options, share=1 / max(int(getattr(options, WORKERS_OPTION, 1) or 1), 1))
 
 
 @events.init.add_listener
 def _on_init(environment: Any, **_kwargs: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         return
-
-    def _on_share(msg: Any, **_kwargs: Any) -> None:
-        global _initial_share
-        _initial_share = float(msg.data["share"])
-
-    environment.runner.register_message(SHARE_MESSAGE, _on_share)
 
     @events.spawning_complete.add_listener
     def _on_spawned(user_count: int, **_kwargs: Any) -> None:

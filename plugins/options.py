@@ -7,25 +7,48 @@ target's URL and secrets.
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 from typing import Any
 
-from dotenv import load_dotenv
 from locust import events
 
 from plugins import resource_monitor
-from plugins.paths import REPO_ROOT
+from plugins.env_files import load_env_files, profile_from_args
 from shapes import options as shape_options
 from shapes.slo import SLO, parse_slos
-from users import chat_base, health_check, pacing, rest_chat, streaming_chat
+from users import (
+    audio_stream,
+    bot_targets,
+    chat_base,
+    health_check,
+    pacing,
+    plenary,
+    rest_chat,
+    streaming_chat,
+    ws_chat,
+)
+from users.errors import InputError
 from users.options import add_option
 
-ENV_FILE = os.environ.get("CHATSWARM_ENV_FILE") or str(REPO_ROOT / ".env")
-"""The .env file read at start; CHATSWARM_ENV_FILE names another (tests point it at /dev/null)."""
+try:  # before Locust parses its options, so .env can hold LOCUST_* settings too
+    ENV_FILES = load_env_files(profile_from_args(sys.argv[1:]))
+except InputError as error:
+    sys.stderr.write(f"chatswarm: error: {error}\n")
+    sys.exit(2)
 
-load_dotenv(ENV_FILE, override=False)
-
-OPTION_OWNERS = (chat_base, rest_chat, streaming_chat, health_check, pacing, shape_options, resource_monitor)
+OPTION_OWNERS = (
+    chat_base,
+    rest_chat,
+    bot_targets,
+    streaming_chat,
+    ws_chat,
+    plenary,
+    audio_stream,
+    health_check,
+    pacing,
+    shape_options,
+    resource_monitor,
+)
 """Modules that own options: each has add_arguments(parser) and may have check_options(options)."""
 
 
@@ -41,8 +64,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_option(
         parser,
         "--user-mix",
-        default="",
-        help="User classes to run with optional weights, e.g. 'RestChatUser:3 HealthCheckUser:1' (default: all)",
+        default="RestChatUser",
+        help="User classes to run with optional weights, e.g. 'RestChatUser:3 HealthCheckUser:1'",
     )
     add_option(
         parser,
@@ -58,6 +81,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         include_in_web_ui=False,
         help="Service level objective, repeatable: p95<2500, ttft_p95<800, fail_ratio<1%%, rps>50, p95[chat:simple]<2s",
+    )
+    add_option(
+        parser,
+        "--env",
+        default="",
+        include_in_web_ui=False,
+        help="Credential profile: also load .env.NAME (e.g. dev, staging), on top of .env",
     )
     add_option(
         parser,

@@ -23,9 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dotenv import load_dotenv  # noqa: E402
-
 from demobot.launcher import DemobotProcess  # noqa: E402
+from plugins.env_files import load_env_files  # noqa: E402
 from plugins.paths import default_report_dir  # noqa: E402
 from plugins.progress import PROGRESS_PREFIX  # noqa: E402
 from plugins.target import check_host  # noqa: E402
@@ -78,6 +77,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--users", type=int, help="number of simulated users (overrides the config file)")
     parser.add_argument("--duration", help="how long to run, e.g. 90s or 5m (overrides the config file)")
     parser.add_argument("--report-dir", help="run folder (default reports/TYPE-TIMESTAMP)")
+    parser.add_argument("--env", help="credential profile: also load .env.NAME (e.g. dev, staging)")
     parser.error = lambda message: (_ for _ in ()).throw(UsageError(message))  # type: ignore[method-assign]
     options = parser.parse_args(argv)
     if options.type not in test_types():
@@ -100,6 +100,8 @@ def locust_command(
         command += ["--users", str(options.users)]
     if options.duration:
         command += ["--run-time", options.duration]
+    if options.env:
+        command += ["--env", options.env]
     return command + extra
 
 
@@ -160,10 +162,10 @@ def run_locust(command: list[str], log_path: Path) -> tuple[int, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one test type end to end; returns the exit code."""
-    load_dotenv(os.environ.get("CHATSWARM_ENV_FILE") or ROOT / ".env", override=False)
     try:
         options, extra = parse_args(sys.argv[1:] if argv is None else argv)
-    except UsageError as error:
+        load_env_files(options.env)
+    except (UsageError, InputError) as error:
         print(f"run_tests: error: {error}", file=sys.stderr)
         return 2
     conf = read_conf(CONFIG_DIR / f"{options.type}.conf")

@@ -286,6 +286,7 @@ class PIDShape(ChatswarmShape):
             "target_latency_ms": c.target_ms,
             "latency_metric": self.metric,
             "settled": c.settled,
+            "settled_after_s": None if c.settled_at is None else round(c.settled_at - c.history[0].time, 1),
             "settled_users": c.settled_users,
             "settled_latency_ms": c.settled_latency_ms,
             "settled_rps": c.settled_rps,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -50,6 +51,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def demobot() -> Iterator[Callable[..., DemobotProcess]]:
     """Start demo chatbots with the given flags; all are stopped when the test ends."""
@@ -74,6 +82,9 @@ def run_locust(tmp_path: Path) -> Callable[..., LocustRun]:
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> LocustRun:
         report_dir = tmp_path / f"run{next(counter)}"
         command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--report-dir", str(report_dir)]
+        if "--processes" in args:  # a master of its own: Locust's default port 5557 may be taken
+            port = str(free_port())
+            command += ["--master-bind-port", port, "--master-port", port]
         result = subprocess.run(
             [*command, *args],
             cwd=ROOT,

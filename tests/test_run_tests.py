@@ -50,7 +50,7 @@ def test_failures_give_exit_code_1(tmp_path: Path) -> None:
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     cases = {
-        ("nope",): "unknown test type 'nope'; available: arrival, breakpoint, endurance, load,",
+        ("nope",): "unknown test type 'nope'; available: arrival, breakpoint,",
         ("smoke", "--users", "0"): "--users must be 1 or more",
         ("smoke", "--users", "many"): "invalid int value",
         ("smoke", "--host", "http://127.0.0.1:9"): "cannot reach http://127.0.0.1:9",

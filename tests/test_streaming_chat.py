@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from statistics import median
 
 import pytest
 
-from tests.conftest import ROOT, LocustRun, clean_env
+from tests.conftest import ROOT, LocustRun, clean_env, free_port
 
 STREAM = ("--user-mix", "StreamingChatUser", "--spawn-rate", "50")
 
@@ -154,9 +153,7 @@ def test_goodput_counts_answers_that_meet_the_per_request_slos(demobot, run_locu
 
 def test_web_ui_shows_the_llm_metrics_table(demobot, tmp_path: Path) -> None:
     bot = demobot("--ttft-ms", "20", "--token-ms", "2")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", bot.url, *STREAM, "-u", "2"]
     command += ["--web-host", "127.0.0.1", "--web-port", str(port), "--autostart", "-t", "20s"]
     command += ["--report-dir", str(tmp_path / "ui")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, clean_env
+from tests.conftest import ROOT, clean_env, free_port
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
 CHROMIUM = shutil.which("chromium")
@@ -31,12 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 RAMP = {"startUsers": "2", "stepUsers": "2", "stepTime": "2", "maxUsers": "6", "holdTime": "2", "thinkTime": "0.2"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

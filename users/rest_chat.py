@@ -9,6 +9,7 @@ from typing import Any
 from locust import task
 
 from users.auth import AuthFailed
+from users.bot_targets import BOT_PLACEHOLDER, bot_targets
 from users.chat_base import ChatUser
 from users.errors import InputError
 from users.http_failures import response_failure
@@ -86,6 +87,10 @@ class RestChatUser(ChatUser):
             setattr(self, name, option(options, name, getattr(self, name)))
         self.session_id: str | None = None
         self.turn = 0
+        self.questions = 0
+        self.bots = bot_targets(options)
+        self.check_answers = bool(option(options, "check_answers", False))
+        self.expected_answer: str | None = None
 
     @task
     def ask(self) -> None:
@@ -97,15 +102,21 @@ class RestChatUser(ChatUser):
         payload: dict[str, Any] = {self.question_field: prompt.text}
         if self.session_id:
             payload[self.session_field] = self.session_id
+        path, name = self.chat_path, f"chat:{prompt.category}"
+        if self.bots is not None:
+            bot_id = self.bots.pick(prompt, self.user_number + self.questions, self.rng)
+            path, name = path.replace(BOT_PLACEHOLDER, bot_id), self.bots.request_name(name, bot_id)
+        self.expected_answer = prompt.fields.get("answer") if self.check_answers else None
+        self.questions += 1
         try:
-            self._post_question(payload, f"chat:{prompt.category}", retry_on_401=self.auth.can_refresh)
+            self._post_question(path, payload, name, retry_on_401=self.auth.can_refresh)
         except AuthFailed:
             return  # the failed login is in the stats already; try again after the think time
         self.turn += 1
 
-    def _post_question(self, payload: dict[str, Any], name: str, retry_on_401: bool) -> None:
+    def _post_question(self, path: str, payload: dict[str, Any], name: str, retry_on_401: bool) -> None:
         headers = self.auth_headers()
-        with self.client.post(self.chat_path, json=payload, headers=headers, name=name, catch_response=True) as resp:
+        with self.client.post(path, json=payload, headers=headers, name=name, catch_response=True) as resp:
             if resp.status_code == 401 and retry_on_401:
                 resp.failure("HTTP 401 Unauthorized (token rejected, signing in again)")
                 self.auth.invalidate()
@@ -116,7 +127,7 @@ class RestChatUser(ChatUser):
                 else:
                     resp.success()
                 return
-        self._post_question(payload, name, retry_on_401=False)
+        self._post_question(path, payload, name, retry_on_401=False)
 
     def _answer_failure(self, resp: Any) -> str | None:
         try:
@@ -128,6 +139,8 @@ class RestChatUser(ChatUser):
             return f"no {self.answer_field!r} in response"
         if answer is None or (isinstance(answer, str) and not answer.strip()):
             return "empty answer"
+        if self.expected_answer and self.expected_answer not in str(answer):
+            return "wrong answer"
         session = body.get(self.session_field) if isinstance(body, dict) else None
         self.session_id = str(session) if session else (self.session_id or str(uuid.uuid4()))
         return None

@@ -1,0 +1,414 @@
+"""WebSocketChatUser: a person chatting with a bot that answers over one WebSocket.
+
+Rows in Locust's stats: ``WS connect`` (the opening handshake), ``WSR ws:<category>`` (prompt sent →
+whole reply, where failures are counted), ``TTFT ws:<category>`` for streamed replies, and
+``WS connection`` for a connection lost while nothing was in flight. Every failure carries one of
+three classes (client, server, unexpected; see users/ws_connection.py) that the WebSocket report counts
+apart. A streamed reply's timings travel with its WSR event as a StreamRecord, so the LLM metrics
+(TTFT, ITL, TPOT) and requests.csv cover it like the HTTP streaming user.
+
+Wire format, every field name configurable: the user sends ``{"message": ..., "id": ...}`` (plus
+``--ws-extra``); the server answers with ``{"answer": ...}`` (whole) or ``{"delta": ...}`` frames
+ended by ``{"done": true}`` (streamed), or ``{"error": ...}``. A reply is matched to its prompt by the
+id when the server echoes it, else it belongs to the oldest prompt in flight. A frame that is not JSON
+is taken as a whole reply in plain text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from gevent.lock import BoundedSemaphore
+from locust import task
+
+from users.auth import AuthFailed
+from users.chat_base import ChatUser
+from users.errors import InputError
+from users.options import add_option, option, require_positive
+from users.rest_chat import _MISSING, dig
+from users.stream_metrics import StreamRecord
+from users.streaming_chat import STREAM_RECORD
+from users.ws_connection import (
+    SERVER,
+    UNEXPECTED,
+    Handshake,
+    WebSocketConnection,
+    WebSocketFailure,
+    websocket_url,
+)
+
+ERROR_TEXT_LIMIT = 80
+"""Failure names quote at most this much of a server's error message."""
+
+CLEAN_CLOSE_PREFIX = "closed by the server"
+"""A clean close (1000, 1001) with nothing in flight is not a failure: the user reconnects."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the WebSocket options (shared with PlenaryUser) and WebSocketChatUser's own."""
+    add_option(parser, "--ws-path", default="/ws/chat", help="Path (or full ws:// URL) of the chat WebSocket")
+    add_option(parser, "--origin", default="", help="Origin header of the WebSocket handshake (empty = none)")
+    add_option(
+        parser,
+        "--ws-header",
+        action="append",
+        default=[],
+        include_in_web_ui=False,
+        help="Extra handshake header 'Name: value', repeatable",
+    )
+    add_option(parser, "--ws-subprotocol", default="", help="WebSocket subprotocol to ask for (empty = none)")
+    add_option(
+        parser,
+        "--ws-token-param",
+        default="",
+        help="Send the sign-in token as this query parameter instead of an Authorization header",
+    )
+    add_option(parser, "--ws-prompt-field", default="message", help="JSON field that carries the prompt")
+    add_option(parser, "--ws-id-field", default="id", help="JSON field of the request id (empty = send none)")
+    add_option(parser, "--ws-reply-field", default="answer", help="Dotted JSON path of a whole reply")
+    add_option(parser, "--ws-delta-field", default="delta", help="Dotted JSON path of a streamed reply's piece")
+    add_option(parser, "--ws-done-field", default="done", help="JSON field that marks the end of a reply")
+    add_option(parser, "--ws-error-field", default="error", help="JSON field of an error reply")
+    add_option(parser, "--ws-extra", default="", help='JSON object merged into every prompt, e.g. {"stream": true}')
+    add_option(parser, "--queue-size", type=int, default=1, help="Prompts kept in flight per connection")
+    add_option(parser, "--reply-timeout", type=float, default=60.0, help="Seconds a reply may take")
+
+
+def check_options(options: Any) -> None:
+    """Raise InputError for a bad WebSocket option."""
+    ws_fields(options)
+    handshake_for(options)
+    if int(option(options, "queue_size", 1)) < 1:
+        raise InputError("--queue-size: must be 1 or more")
+    require_positive(float(option(options, "reply_timeout", 60.0)), "--reply-timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class WsFields:
+    """The JSON field names of the chat protocol and the fixed part of every prompt."""
+
+    prompt: str = "message"
+    request_id: str = "id"
+    reply: str = "answer"
+    delta: str = "delta"
+    done: str = "done"
+    error: str = "error"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ws_fields(options: Any) -> WsFields:
+    """The protocol's field names from the options; raises InputError for a bad --ws-extra."""
+    extra_text = str(option(options, "ws_extra", "")).strip()
+    extra: dict[str, Any] = {}
+    if extra_text:
+        try:
+            extra = json.loads(extra_text)
+        except json.JSONDecodeError as error:
+            raise InputError(f"--ws-extra: not valid JSON ({error.msg})") from None
+        if not isinstance(extra, dict):
+            raise InputError('--ws-extra: must be a JSON object like {"stream": true}')
+    if not str(option(options, "ws_prompt_field", "message")).strip():
+        raise InputError("--ws-prompt-field: must not be empty")
+    return WsFields(
+        prompt=option(options, "ws_prompt_field", "message"),
+        request_id=option(options, "ws_id_field", "id"),
+        reply=option(options, "ws_reply_field", "answer"),
+        delta=option(options, "ws_delta_field", "delta"),
+        done=option(options, "ws_done_field", "done"),
+        error=option(options, "ws_error_field", "error"),
+        extra=extra,
+    )
+
+
+def handshake_for(options: Any, authorization: str | None = None) -> Handshake:
+    """The handshake's headers, origin and subprotocol; raises InputError for a malformed --ws-header."""
+    headers = []
+    for line in option(options, "ws_header", None) or []:
+        name, sep, value = str(line).partition(":")
+        if not sep or not name.strip():
+            raise InputError(f"--ws-header: {line!r} is not 'Name: value'")
+        headers.append(f"{name.strip()}: {value.strip()}")
+    if authorization:
+        headers.append(f"Authorization: {authorization}")
+    return Handshake(
+        headers=tuple(headers),
+        origin=option(options, "origin", "") or None,
+        subprotocol=option(options, "ws_subprotocol", "") or None,
+    )
+
+
+def token_query(options: Any, authorization: str | None) -> dict[str, str]:
+    """The query parameter carrying the token when --ws-token-param is set (without the Bearer scheme)."""
+    param = option(options, "ws_token_param", "")
+    if not param or not authorization:
+        return {}
+    return {param: authorization.split(" ", 1)[-1]}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What one server message means for the prompts in flight."""
+
+    kind: str
+    """``delta`` (a piece of a streamed reply), ``reply`` (a whole reply), ``done``, ``error`` or ``ignored``."""
+    request_id: str | None = None
+    text: str = ""
+    done: bool = False
+
+
+def read_frame(payload: bytes, fields: WsFields) -> Frame:
+    """Classify one server message (pure: no timing, no state)."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return Frame("reply", text=payload.decode("utf-8", "replace"), done=True)
+    if not isinstance(body, dict):
+        return Frame("reply", text=payload.decode("utf-8", "replace"), done=True)
+    found = body.get(fields.request_id) if fields.request_id else None
+    request_id = None if found is None else str(found)
+    done = bool(body.get(fields.done)) if fields.done else False
+    if fields.error and body.get(fields.error):
+        error = body[fields.error]
+        text = error.get("message", error) if isinstance(error, dict) else error
+        return Frame("error", request_id, str(text)[:ERROR_TEXT_LIMIT], True)
+    if fields.delta and (delta := dig(body, fields.delta)) is not _MISSING and delta is not None:
+        return Frame("delta", request_id, str(delta), done)
+    if fields.reply and (reply := dig(body, fields.reply)) is not _MISSING and reply is not None:
+        return Frame("reply", request_id, str(reply), True)
+    if done:
+        return Frame("done", request_id, done=True)
+    return Frame("ignored", request_id)
+
+
+@dataclass(slots=True)
+class PendingReply:
+    """A prompt in flight: when it was sent and what has come back so far."""
+
+    request_id: str
+    name: str
+    start: float
+    """``perf_counter()`` instant the prompt was sent (earlier by any pacing lateness)."""
+    record: StreamRecord
+    pieces: list[str] = field(default_factory=list)
+    streamed: bool = False
+    timer: gevent.Greenlet | None = None
+
+
+class ReplyBook:
+    """The prompts in flight on one connection, matched to replies by id or else oldest first."""
+
+    SETTLED_MEMORY = 1000
+    """Ids of finished prompts remembered, so that a late or second reply is not taken for another's."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, PendingReply] = {}
+        self.settled: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def add(self, reply: PendingReply) -> None:
+        self.pending[reply.request_id] = reply
+
+    def match(self, frame: Frame) -> PendingReply | None:
+        """The prompt a frame answers: the one with its id, else the oldest; None for a stray frame."""
+        if frame.request_id is not None:
+            if frame.request_id in self.pending:
+                return self.pending[frame.request_id]
+            if frame.request_id in self.settled:
+                return None  # a reply to a prompt that timed out or was answered already
+        return next(iter(self.pending.values()), None)
+
+    def take(self, request_id: str) -> PendingReply | None:
+        """Remove a prompt from the book, remembering its id."""
+        reply = self.pending.pop(request_id, None)
+        if reply is not None:
+            if len(self.settled) >= self.SETTLED_MEMORY:
+                self.settled.clear()
+            self.settled.add(request_id)
+        return reply
+
+    def take_all(self) -> list[PendingReply]:
+        replies, self.pending = list(self.pending.values()), {}
+        return replies
+
+
+_request_numbers = itertools.count(1)
+
+
+class WebSocketChatUser(ChatUser):
+    """Sends prompts over one WebSocket and times each reply, keeping up to --queue-size in flight.
+
+    The connection opens when the user starts and again after it is lost; a prompt fails when the
+    server answers with an error, closes the connection, or sends nothing within --reply-timeout.
+    """
+
+    ws_path: str = "/ws/chat"
+    """Path or full URL of the chat WebSocket (--ws-path)."""
+
+    queue_size: int = 1
+    """Prompts in flight per connection (--queue-size); 1 waits for each reply before thinking."""
+
+    reply_timeout_s: float = 60.0
+    """Seconds a reply may take (--reply-timeout)."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        options = environment.parsed_options
+        self.ws_path = option(options, "ws_path", self.ws_path)
+        self.queue_size = int(option(options, "queue_size", self.queue_size))
+        self.reply_timeout_s = float(option(options, "reply_timeout", self.reply_timeout_s))
+        self.fields = ws_fields(options)
+        self.connection: WebSocketConnection | None = None
+        self.book = ReplyBook()
+        self.slots = BoundedSemaphore(self.queue_size)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.connect()
+
+    def on_stop(self) -> None:
+        connection, self.connection = self.connection, None
+        for reply in self.book.take_all():  # the test is over: prompts still in flight are not failures
+            self._release(reply)
+        if connection is not None:
+            connection.close()
+
+    @task
+    def ask(self) -> None:
+        """Send one prompt; with a full queue, wait until a reply frees a place before thinking."""
+        self.begin_exchange()
+        if self.connection is None and not self.connect():
+            return
+        self.slots.acquire()
+        connection = self.connection
+        if connection is None:  # lost while we waited for a place in the queue: reconnect next time
+            self.slots.release()
+            return
+        prompt = self.settings.prompts.pick(self.rng)
+        request_id = f"{self.user_number}-{next(_request_numbers)}"
+        message = {**self.fields.extra, self.fields.prompt: prompt.text}
+        if self.fields.request_id:
+            message[self.fields.request_id] = request_id
+        name = f"ws:{prompt.category}"
+        record = StreamRecord(name=name, started_at=time.time(), user=self.user_number, request_id=request_id)
+        reply = PendingReply(request_id, name, time.perf_counter() - self.request_event.lateness_ms / 1000, record)
+        reply.timer = gevent.spawn_later(self.reply_timeout_s, self._time_out, reply)
+        self.book.add(reply)
+        try:
+            connection.send(json.dumps(message))
+        except WebSocketFailure as failure:
+            self._finish(reply, time.perf_counter(), failure)
+            self._lost(connection, failure)
+            return
+        self.slots.wait()
+
+    def connect(self) -> bool:
+        """Open the WebSocket and start its receive loop; fires ``WS connect``. False when it failed."""
+        options = self.environment.parsed_options
+        try:
+            authorization = self.auth.authorization()
+        except AuthFailed:
+            return False  # the failed login is in the stats already
+        query = token_query(options, authorization)
+        handshake = handshake_for(options, None if query else authorization)
+        connection = WebSocketConnection()
+        started_at, start = time.time(), time.perf_counter()
+        try:
+            elapsed_ms = connection.connect(
+                websocket_url(self.host, self.ws_path, query), handshake, self.settings.request_timeout_s
+            )
+        except WebSocketFailure as failure:
+            self._fire("WS", "connect", (time.perf_counter() - start) * 1000, failure, started_at)
+            if self.auth.can_refresh and failure.args[0] == "handshake HTTP 401 Unauthorized":
+                self.auth.invalidate()
+            return False
+        self._fire("WS", "connect", elapsed_ms, None, started_at)
+        self.connection = connection
+        connection.start(self._on_message, lambda ending: self._lost(connection, ending))
+        return True
+
+    def _on_message(self, payload: bytes, arrived: float) -> None:
+        frame = read_frame(payload, self.fields)
+        if frame.kind == "ignored":
+            return
+        reply = self.book.match(frame)
+        if reply is None:
+            return
+        if frame.kind in ("delta", "reply") and frame.text:
+            reply.record.chunk_times_ms.append((arrived - reply.start) * 1000)
+            reply.pieces.append(frame.text)
+            reply.streamed = reply.streamed or frame.kind == "delta"
+        if frame.kind == "error":
+            self._finish(reply, arrived, WebSocketFailure(f"error reply: {frame.text}", SERVER))
+        elif frame.done:
+            empty = not reply.pieces
+            self._finish(reply, arrived, WebSocketFailure("empty answer", SERVER) if empty else None)
+
+    def _time_out(self, reply: PendingReply) -> None:
+        reply.timer = None
+        if self.book.take(reply.request_id) is not None:
+            self._settle(reply, time.perf_counter(), WebSocketFailure("reply timeout", UNEXPECTED))
+
+    def _lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
+        """The connection ended: fail what was in flight, or report the loss itself (once per connection)."""
+        connection.close()
+        if self.connection is not connection or ending is None:
+            return
+        self.connection = None
+        replies = self.book.take_all()
+        now = time.perf_counter()
+        for reply in replies:
+            self._settle(reply, now, ending)
+        if not replies and not str(ending).startswith(CLEAN_CLOSE_PREFIX):
+            self._fire("WS", "connection", None, ending, time.time())
+
+    def _finish(self, reply: PendingReply, arrived: float, failure: WebSocketFailure | None) -> None:
+        if self.book.take(reply.request_id) is not None:
+            self._settle(reply, arrived, failure)
+
+    def _settle(self, reply: PendingReply, arrived: float, failure: WebSocketFailure | None) -> None:
+        """Report one finished prompt and free its place in the queue."""
+        self._release(reply)
+        record = reply.record
+        record.e2e_ms = (arrived - reply.start) * 1000
+        record.error = str(failure) if failure else None
+        if record.chunk_times_ms:
+            record.ttft_ms = record.chunk_times_ms[0]
+        if reply.streamed and record.ttft_ms is not None:
+            self._fire("TTFT", reply.name, record.ttft_ms, None, record.started_at)
+        context = {STREAM_RECORD: record} if reply.streamed else {}
+        length = len(record.chunk_times_ms) if reply.streamed else sum(map(len, reply.pieces))
+        self._fire("WSR", reply.name, record.e2e_ms, failure, record.started_at, length, context)
+
+    def _release(self, reply: PendingReply) -> None:
+        if reply.timer is not None and reply.timer is not gevent.getcurrent():
+            reply.timer.kill(block=False)
+        reply.timer = None
+        self.slots.release()
+
+    def _fire(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        failure: WebSocketFailure | None,
+        started_at: float,
+        length: int = 0,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=name,
+            response_time=response_time,
+            response_length=length,
+            exception=failure,
+            context=context or {},
+            start_time=started_at,
+        )
