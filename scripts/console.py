@@ -53,5 +53,5 @@ def summary_screen(summary: dict[str, Any], report_dir: Path) -> str:
         lines += [f"  {f['occurrences']:>6} x {f['request']}: {f['error']}" for f in failures[:5]]
         if len(failures) > 5:
             lines.append(f"  … and {len(failures) - 5} more kinds (see the report)")
-    lines.append(f"\nreport: {report_dir}/report.html  (CSV files and summary.json beside it)")
+    lines.append(f"\nreport: {report_dir}/index.html  (Locust's report.html, the CSV files and summary.json beside it)")
     return "\n".join(lines)

@@ -31,7 +31,7 @@ def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
     assert re.search(r"\[\s+\d+s/5s\] users \d+ \| requests \d+ \| failures 0 \| [\d.]+ req/s", result.stdout)
     # The one-screen summary names the rows, the totals and where the report is.
     assert "Total" in result.stdout and "p95 ms" in result.stdout
-    assert str(report_dir / "report.html") in result.stdout
+    assert str(report_dir / "index.html") in result.stdout
     # Locust's chatter goes to console.log, not to the console; the log records also to run.log.
     assert "Starting Locust" in (report_dir / "console.log").read_text()
     assert "Starting Locust" not in result.stdout
