@@ -44,7 +44,7 @@ from users.errors import InputError
 from users.http_failures import response_failure
 from users.options import add_option, option, parse_seconds_range, require_positive
 from users.plenary_metrics import PROCESS_TAG, ReceiverLog, read_stamp, stamp_text
-from users.ws_chat import handshake_for, token_query
+from users.ws_chat import signed_handshake
 from users.ws_connection import CLIENT, UNEXPECTED, WebSocketConnection, WebSocketFailure, websocket_url
 
 USERNAME_PREFIX = "loadtest"
@@ -370,13 +370,10 @@ class PlenaryUser(ChatUser):
                 resp.failure(failure)
 
     def _connect(self) -> bool:
-        options = self.environment.parsed_options
-        try:
-            authorization = self.auth.authorization()
-        except AuthFailed:
-            return False  # the failed login is in the stats already
-        query = token_query(options, authorization)
-        handshake = handshake_for(options, None if query else authorization)
+        signed = signed_handshake(self.environment.parsed_options, self.auth)
+        if signed is None:
+            return False
+        query, handshake = signed
         if self.protocol.joins_by_message:
             query["user"] = self.username
         path = self.plenary.ws_path.replace("{room}", self.room)

@@ -27,7 +27,7 @@ import gevent
 from gevent.lock import BoundedSemaphore
 from locust import task
 
-from users.auth import AuthFailed
+from users.auth import AuthFailed, TokenProvider
 from users.chat_base import ChatUser
 from users.errors import InputError
 from users.options import add_option, option, require_positive
@@ -149,6 +149,19 @@ def token_query(options: Any, authorization: str | None) -> dict[str, str]:
     if not param or not authorization:
         return {}
     return {param: authorization.split(" ", 1)[-1]}
+
+
+def signed_handshake(options: Any, auth: TokenProvider) -> tuple[dict[str, str], Handshake] | None:
+    """Sign in and put the token where --ws-token-param says: the query, else the handshake's headers.
+
+    None when signing in failed (the failed login is in the stats already).
+    """
+    try:
+        authorization = auth.authorization()
+    except AuthFailed:
+        return None
+    query = token_query(options, authorization)
+    return query, handshake_for(options, None if query else authorization)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,13 +324,10 @@ class WebSocketChatUser(ChatUser):
 
     def connect(self) -> bool:
         """Open the WebSocket and start its receive loop; fires ``WS connect``. False when it failed."""
-        options = self.environment.parsed_options
-        try:
-            authorization = self.auth.authorization()
-        except AuthFailed:
-            return False  # the failed login is in the stats already
-        query = token_query(options, authorization)
-        handshake = handshake_for(options, None if query else authorization)
+        signed = signed_handshake(self.environment.parsed_options, self.auth)
+        if signed is None:
+            return False
+        query, handshake = signed
         connection = WebSocketConnection()
         started_at, start = time.time(), time.perf_counter()
         try:
