@@ -21,6 +21,7 @@ from plugins import (
     run_folder,
     shape_select,
     slo_gate,
+    workers,
     ws_report,
 )
 from users.audio_stream import AudioStreamUser
@@ -45,6 +46,7 @@ PLUGINS = (
     ws_report,
     plenary_report,
     audio_report,
+    workers,
 )
 """Plugins register their event listeners when imported; options also loads .env."""
 

@@ -22,6 +22,10 @@ READY_PREFIX = "demobot listening on "
 STDERR_TAIL_LINES = 20
 STOP_TIMEOUT_S = 5.0
 
+PARENT_ENV = "DEMOBOT_PARENT_PID"
+"""The launcher starts demobot in a process group of its own (a Ctrl-C meant for the load test must not stop
+the target mid-run), so demobot stops by itself when the process named here is no longer its parent."""
+
 
 class DemobotProcess:
     """A `python -m demobot` child process on 127.0.0.1 and a free port; `.url` is set once it is ready.
@@ -56,11 +60,12 @@ class DemobotProcess:
 
     def start(self) -> DemobotProcess:
         """Start demobot and wait for its readiness line; raises RuntimeError (with its stderr) if it fails."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
         self._process = subprocess.Popen(
             self.command,
             cwd=REPO_ROOT,
             env=env,
+            process_group=0,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -218,6 +218,7 @@ def render(summary: dict[str, Any], plots: list[tuple[str, str]]) -> str:
         f"<p>{html.escape(str(summary.get('host')))} · started {html.escape(str(summary.get('started')))} · "
         f"{summary.get('duration_s', 0):.0f} s</p>",
     ]
+    parts += [f"<p class='warn'>{html.escape(note[0].upper() + note[1:])}</p>" for note in summary.get("notes", [])]
     generator = summary.get("generator") or {}
     if generator and not generator.get("trustworthy", True):
         parts.append(f"<p class='warn'>{html.escape(generator.get('advice', 'The load generator was saturated.'))}</p>")
@@ -249,6 +250,9 @@ def render(summary: dict[str, Any], plots: list[tuple[str, str]]) -> str:
     ):
         if isinstance(summary.get(key), dict):
             parts += [f"<h2>{title}</h2>", section_tables(summary[key])]
+    workers = summary.get("workers")
+    if isinstance(workers, dict):
+        parts += ["<h2>Workers</h2>", section_tables(workers), table(workers.get("by_worker", []))]
     shape = summary.get("shape")
     if isinstance(shape, dict):
         parts += [f"<h2>Load shape: {html.escape(str(shape.get('name')))}</h2>", section_tables(shape)]

@@ -5,7 +5,8 @@ and its child processes (the workers of ``--processes``: the load generator), ev
 and every process whose name or command line contains a ``--monitor-process`` text: CPU %, memory,
 threads, open files; plus the machine's network I/O. Samples go to ``resources.csv``; ``summary.json``
 gets ``resources`` (peak and mean per process, bottlenecks past the thresholds) and ``generator`` (peak
-CPU, Locust's CPU warning, and whether the latency figures can be trusted).
+CPU, Locust's CPU warning, and whether the latency figures can be trusted). A master also records its
+workers' CPU and memory as their heartbeats report them, wherever they run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import IO, Any
 import gevent
 import psutil
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from plugins import run_folder
 from users.errors import InputError
@@ -30,6 +31,9 @@ logger = logging.getLogger("chatswarm")
 
 GENERATOR = "load generator"
 """Label of the Locust processes in samples."""
+
+WORKERS = "workers (heartbeats)"
+"""Label of the master's workers as their heartbeats report them (they may run on other machines)."""
 
 GENERATOR_TRUST_CPU = 90.0
 """Above this CPU % the load generator's own timings are not trustworthy (Locust's warning threshold)."""
@@ -96,8 +100,9 @@ class Series:
 class ResourceMonitor:
     """Samples the watched processes on a greenlet and writes resources.csv as it goes."""
 
-    def __init__(self, options: Any, csv_file: IO[str] | None) -> None:
+    def __init__(self, options: Any, csv_file: IO[str] | None, runner: Any = None) -> None:
         self.options = options
+        self.runner = runner
         self.interval = float(option(options, "monitor_interval", 2.0))
         self.pattern = str(option(options, "monitor_process", ""))
         self.extra_pids = monitored_pids(options)
@@ -172,12 +177,30 @@ class ResourceMonitor:
                     (round(now, 3), label, process.pid, cpu, round(memory, 1), threads, files, round(sent, 3),
                      round(received, 3))
                 )  # fmt: skip
+        self._sample_workers(now, sent, received)
         for label, (cpu, memory, threads, files) in totals.items():
             series = self.series.setdefault(label, Series(label))
             series.cpu.append(cpu)
             series.memory_mb.append(memory)
             series.threads.append(int(threads))
             series.open_files.append(int(files))
+
+    def _sample_workers(self, now: float, sent: float, received: float) -> None:
+        """A master's workers, from the CPU and memory their heartbeats report (every second)."""
+        if not isinstance(self.runner, MasterRunner):
+            return
+        workers = [client for client in self.runner.clients.values() if client.state != STATE_MISSING]
+        if not workers:
+            return
+        series = self.series.setdefault(WORKERS, Series(WORKERS))
+        series.cpu.append(sum(client.cpu_usage for client in workers))
+        series.memory_mb.append(sum(client.memory_usage for client in workers) / 1e6)
+        series.busiest_process_cpu = max(series.busiest_process_cpu, *(client.cpu_usage for client in workers))
+        if self._writer:
+            for client in workers:
+                index = self.runner.get_worker_index(client.id)
+                memory = round(client.memory_usage / 1e6, 1)
+                self._writer.writerow((round(now, 3), WORKERS, index, client.cpu_usage, memory, "", "", sent, received))
 
     def bottlenecks(self) -> list[str]:
         """Processes that passed a threshold, in one line each."""
@@ -214,8 +237,9 @@ def resources_section(_environment: Any, _duration_s: float) -> dict[str, Any] |
 
 def generator_section(environment: Any, _duration_s: float) -> dict[str, Any]:
     """summary.json's ``generator`` section: was the load generator itself the bottleneck?"""
-    series = _monitor.series.get(GENERATOR) if _monitor else None
-    busiest = series.busiest_process_cpu if series else None
+    watched = _monitor.series if _monitor else {}
+    generator = [watched[label] for label in (GENERATOR, WORKERS) if label in watched]
+    busiest = max((series.busiest_process_cpu for series in generator), default=None)
     runner = environment.runner
     warned = bool(getattr(runner, "cpu_warning_emitted", False) or getattr(runner, "worker_cpu_warning_emitted", False))
     trustworthy = not warned and (busiest is None or busiest < GENERATOR_TRUST_CPU)
@@ -238,7 +262,7 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     if environment.parsed_options is None or isinstance(runner, WorkerRunner) or run_folder.current is None:
         return
     _csv_file = (run_folder.current.path / "resources.csv").open("w", newline="", encoding="utf-8")
-    _monitor = ResourceMonitor(environment.parsed_options, _csv_file)
+    _monitor = ResourceMonitor(environment.parsed_options, _csv_file, runner)
     _monitor.start()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +33,16 @@ CSV_PREFIX = "stats"
 SUMMARY_SECTIONS: dict[str, Callable[[Any, float], Any]] = {}
 """Extra summary.json sections: name → function(environment, duration_s) returning the section or None."""
 
+NOTES: list[str] = []
+"""Things a reader of the report must know about this run (interrupted, a worker lost …): summary.json's
+``notes``, shown at the top of index.html and of the console summary."""
+
+
+def add_note(note: str) -> None:
+    """Add a note to this run's report (once)."""
+    if note not in NOTES:
+        NOTES.append(note)
+
 
 class RunFolder:
     """One run's report folder and what goes into it."""
@@ -41,6 +52,7 @@ class RunFolder:
         self.path = path
         self.started_at: float | None = None
         self.stopped_at: float | None = None
+        self.interrupted = False
         self._csv_writer: stats.StatsCSVFileWriter | None = None
         self._csv_greenlet: gevent.Greenlet | None = None
 
@@ -92,6 +104,7 @@ class RunFolder:
             "host": environment.host,
             "started": started.isoformat(timespec="seconds"),
             "duration_s": round(duration, 3),
+            "interrupted": self.interrupted,
             "requests": summary.request_figures(runner_stats, duration),
             "totals": summary.totals(runner_stats, duration),
             "failures": summary.failure_list(runner_stats),
@@ -100,6 +113,7 @@ class RunFolder:
             value = section(environment, duration)
             if value is not None:
                 content[name] = value
+        content["notes"] = list(NOTES)
         return content
 
     def write_summary(self) -> Path:
@@ -129,12 +143,38 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     log_file = logging.FileHandler(path / "run.log", encoding="utf-8")
     log_file.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s/%(name)s: %(message)s"))
     logging.getLogger().addHandler(log_file)
+    _note_ctrl_c(current)
+    # Added now, after the runner's own quitting listener (a master's tells its workers to quit, which stops
+    # the test): quitting listeners run in reverse order, so this one sees whether the test was still running.
+    environment.events.quitting.add_listener(_note_sigterm)
+
+
+def _note_sigterm(**_kwargs: Any) -> None:
+    """Mark the run interrupted when Locust quits (SIGTERM) while the test runs."""
+    if current is not None and current.started_at is not None and current.stopped_at is None:
+        current.interrupted = True
+
+
+def _note_ctrl_c(folder: RunFolder) -> None:
+    """Mark the run interrupted on Ctrl-C during a test; Locust then stops it as if it had ended."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if folder.started_at is not None and folder.stopped_at is None:
+            folder.interrupted = True
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_kwargs: Any) -> None:
     if current is not None and not isinstance(environment.runner, WorkerRunner):
         current.started_at, current.stopped_at = time.time(), None
+        NOTES.clear()
 
 
 @events.test_stop.add_listener
@@ -149,6 +189,9 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
         return
     if current.stopped_at is None and current.started_at is not None:
         current.stopped_at = time.time()
+    if current.interrupted:
+        add_note(f"interrupted after {current.duration_s:.0f} s: the report holds what was measured until then")
+        logger.warning("Run interrupted: writing what was measured to %s", current.path)
     current.write_html()
     current.finish_csv()
     current.write_summary()

@@ -36,6 +36,7 @@ def summary_screen(summary: dict[str, Any], report_dir: Path) -> str:
         header,
         "-" * len(header),
     ]
+    lines[1:1] = [f"NOTE: {note}" for note in summary.get("notes", [])]
     for name, figures in [*rows.items(), ("Total", summary.get("totals", {}))]:
         if name == "Total":
             lines.append("-" * len(header))

@@ -12,7 +12,9 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,6 +41,16 @@ SHOWN_LOG_MARKERS = ("/WARNING/", "/ERROR/", "/CRITICAL/", "chatswarm: error", "
 
 PROGRESS_EVERY_S = 10.0
 """When the console is not a terminal, print a progress line this often."""
+
+LOOPBACK = "127.0.0.1"
+WORKERS_MAX_WAIT_S = 60
+"""The master gives up when its local workers have not all connected within this time."""
+WORKER_STOP_TIMEOUT_S = 15.0
+"""After the master ends, how long its workers may take to quit before they are killed."""
+
+
+DURATION = re.compile(r"\d+|(?=\d)(\d+h)?(\d+m)?(\d+s)?")
+"""What Locust's --run-time accepts: 20, 20s, 3m, 2h, 1h20m …"""
 
 
 class UsageError(Exception):
@@ -78,30 +90,69 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--duration", help="how long to run, e.g. 90s or 5m (overrides the config file)")
     parser.add_argument("--report-dir", help="run folder (default reports/TYPE-TIMESTAMP)")
     parser.add_argument("--env", help="credential profile: also load .env.NAME (e.g. dev, staging)")
+    parser.add_argument("--workers", type=int, help="run a master and this many local worker processes")
+    parser.add_argument("--processes", type=int, help="Locust's --processes: worker processes per worker (or here)")
     parser.error = lambda message: (_ for _ in ()).throw(UsageError(message))  # type: ignore[method-assign]
     options = parser.parse_args(argv)
     if options.type not in test_types():
         raise UsageError(f"unknown test type {options.type!r}; available: {', '.join(test_types())}")
     if options.users is not None and options.users < 1:
         raise UsageError("--users must be 1 or more")
+    if options.duration is not None and not DURATION.fullmatch(options.duration):
+        raise UsageError(f"--duration {options.duration!r}: give seconds or a span like 90s, 5m, 1h30m")
+    if options.workers is not None and options.workers < 1:
+        raise UsageError("--workers must be 1 or more")
+    if options.processes is not None and options.processes < 1 and options.processes != -1:
+        raise UsageError("--processes must be 1 or more, or -1 for one per CPU core")
     return options, extra
 
 
-def locust_command(
-    options: argparse.Namespace, host: str, report_dir: Path, extra: list[str], server_pid: int | None = None
-) -> list[str]:
-    """The Locust command line for this run (watching the server's resources when it runs here)."""
+def expected_workers(options: argparse.Namespace) -> int:
+    """How many worker processes the master of a --workers run waits for."""
+    per_worker = (os.cpu_count() or 1) if options.processes == -1 else options.processes or 1
+    return options.workers * per_worker
+
+
+def _locust(options: argparse.Namespace, host: str) -> list[str]:
+    """The start of every Locust command of this run: the test type's config file, the target, the profile."""
     command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--config", f"config/{options.type}.conf"]
-    command += ["--headless", "--host", host, "--report-dir", str(report_dir), "--test-type", options.type]
-    command += ["--progress"]
+    command += ["--host", host]
+    return command + (["--env", options.env] if options.env else [])
+
+
+def locust_command(
+    options: argparse.Namespace,
+    host: str,
+    report_dir: Path,
+    extra: list[str],
+    server_pid: int | None = None,
+    master_port: int | None = None,
+) -> list[str]:
+    """The Locust command line for this run, or its master's (watching the server's resources when it runs here)."""
+    command = _locust(options, host)
+    command += ["--headless", "--report-dir", str(report_dir), "--test-type", options.type, "--progress"]
     if server_pid is not None:
         command += ["--monitor-pid", str(server_pid)]
     if options.users is not None:
         command += ["--users", str(options.users)]
     if options.duration:
         command += ["--run-time", options.duration]
-    if options.env:
-        command += ["--env", options.env]
+    if options.workers:
+        command += ["--master", "--expect-workers", str(expected_workers(options))]
+        command += ["--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S), "--master-bind-host", LOOPBACK]
+        command += ["--master-bind-port", str(master_port)]
+    elif options.processes:
+        command += ["--processes", str(options.processes)]
+        if master_port is not None:
+            command += ["--master-bind-port", str(master_port), "--master-port", str(master_port)]
+    return command + extra
+
+
+def worker_command(options: argparse.Namespace, host: str, extra: list[str], master_port: int) -> list[str]:
+    """A local worker's command line: the same test type and extra options, connected to the master."""
+    command = [*_locust(options, host), "--worker", "--master-host", LOOPBACK, "--master-port", str(master_port)]
+    if options.processes:
+        command += ["--processes", str(options.processes)]
     return command + extra
 
 
@@ -119,9 +170,55 @@ def target(options: argparse.Namespace, conf: dict[str, str]) -> Iterator[tuple[
         yield demobot.url, demobot.pid
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (for the master's worker connections)."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_workers(commands: list[list[str]], report_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start local worker processes (output to worker-N.log in the run folder); stop them at the end."""
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        for number, command in enumerate(commands, 1):
+            with (report_dir / f"worker-{number}.log").open("wb") as log:
+                workers.append(
+                    subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, process_group=0)
+                )
+        yield workers
+    finally:
+        deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
+        for worker in workers:  # the master tells them to quit when it ends; this is for when it could not
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+
+
+@contextlib.contextmanager
+def forwarded_signals(process: subprocess.Popen[str]) -> Iterator[None]:
+    """Pass Ctrl-C and SIGTERM on to Locust, which then stops and writes what it measured."""
+
+    def forward(signum: int, _frame: object) -> None:
+        if process.poll() is None:
+            process.send_signal(signum)
+            print("\nInterrupted: waiting for Locust to write the report …", flush=True)
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_locust(command: list[str], log_path: Path) -> tuple[int, bool]:
     """Run Locust, logging everything to log_path and showing progress and problems on the console.
 
+    Locust runs in a process group of its own, so a Ctrl-C reaches it once, through this script.
     Returns Locust's exit code and whether an error line was shown.
     """
     interactive = sys.stdout.isatty()
@@ -130,30 +227,27 @@ def run_locust(command: list[str], log_path: Path) -> tuple[int, bool]:
     with (
         log_path.open("w", encoding="utf-8") as log,
         subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, process_group=0
         ) as locust,
+        forwarded_signals(locust),
     ):
-        try:
-            for line in locust.stdout or ():
-                if line.startswith(PROGRESS_PREFIX):
-                    text = progress_line(json.loads(line[len(PROGRESS_PREFIX) :]))
-                    if interactive:
-                        print(f"\r{text:<100}", end="", flush=True)
-                        progress_shown = True
-                    elif time.monotonic() - last_printed >= PROGRESS_EVERY_S:
-                        print(text, flush=True)
-                        last_printed = time.monotonic()
-                    continue
-                log.write(line)
-                if any(marker in line for marker in SHOWN_LOG_MARKERS):
-                    if progress_shown:
-                        print()
-                        progress_shown = False
-                    print(line.rstrip(), flush=True)
-                    error_shown = error_shown or "error" in line.lower()
-        except KeyboardInterrupt:
-            locust.send_signal(signal.SIGINT)
-            print("\nInterrupted: waiting for Locust to write the report …", flush=True)
+        for line in locust.stdout or ():
+            if line.startswith(PROGRESS_PREFIX):
+                text = progress_line(json.loads(line[len(PROGRESS_PREFIX) :]))
+                if interactive:
+                    print(f"\r{text:<100}", end="", flush=True)
+                    progress_shown = True
+                elif time.monotonic() - last_printed >= PROGRESS_EVERY_S:
+                    print(text, flush=True)
+                    last_printed = time.monotonic()
+                continue
+            log.write(line)
+            if any(marker in line for marker in SHOWN_LOG_MARKERS):
+                if progress_shown:
+                    print()
+                    progress_shown = False
+                print(line.rstrip(), flush=True)
+                error_shown = error_shown or "error" in line.lower()
         code = locust.wait()
     if progress_shown:
         print()
@@ -175,9 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         with target(options, conf) as (host, server_pid):
             report_dir.mkdir(parents=True, exist_ok=True)
             console_log = report_dir / CONSOLE_LOG
-            print(f"Running the {options.type} test against {host} (Locust output: {console_log})")
-            command = locust_command(options, host, report_dir, extra, server_pid)
-            code, error_shown = run_locust(command, console_log)
+            port = free_port() if options.workers or options.processes else None
+            command = locust_command(options, host, report_dir, extra, server_pid, port)
+            workers = [worker_command(options, host, extra, port) for _ in range(options.workers or 0)] if port else []
+            spread = f" with {len(workers)} local workers" if workers else ""
+            print(f"Running the {options.type} test against {host}{spread} (Locust output: {console_log})")
+            with local_workers(workers, report_dir):
+                code, error_shown = run_locust(command, console_log)
     except (InputError, RuntimeError) as error:  # a bad target, or the demo chatbot did not start
         print(f"run_tests: error: {error}", file=sys.stderr)
         return 2

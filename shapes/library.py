@@ -63,6 +63,11 @@ class ChatswarmShape(LoadTestShape):
             self.options = self.runner.environment.parsed_options
             self.configure(self.options)
 
+    def past_run_time(self) -> bool:
+        """Whether --run-time (-t), when given, is over: it caps every shape, however long its plan."""
+        run_time = option(self.options, "run_time", None) if self.options is not None else None
+        return bool(run_time) and self.get_run_time() >= float(run_time)
+
     def outcome(self) -> dict[str, Any]:
         """The ``shape`` section of summary.json."""
         return {"name": self.name}
@@ -85,7 +90,7 @@ class ScheduleShape(ChatswarmShape):
         self.schedule = self.make_schedule(options)
 
     def tick(self) -> tuple[int, float] | None:
-        return self.schedule.at(self.get_run_time())
+        return None if self.past_run_time() else self.schedule.at(self.get_run_time())
 
     def status(self) -> str | None:
         return self.schedule.describe(self.get_run_time()) if self.schedule else None
@@ -195,6 +200,8 @@ class BreakpointShape(ChatswarmShape):
 
     def tick(self) -> tuple[int, float] | None:
         now = time.monotonic()
+        if self.past_run_time():
+            return None
         if not self.started:
             self.started = True
             return self.judge.start(now), self.step_spawn_rate
@@ -221,7 +228,7 @@ class BreakpointShape(ChatswarmShape):
             "name": self.name,
             "max_sustainable_users": result.max_sustainable_users,
             "max_sustainable_rps": result.rps,
-            "reason": result.reason,
+            "reason": result.reason if self.judge.finished else f"ended early at {self.judge.users} users, no breach",
             "slos": [str(slo) for slo in self.judge.slos],
             "steps": [step.as_row() for step in result.steps],
         }

@@ -165,7 +165,8 @@ def test_resource_monitor_measures_known_cpu_use(demobot, run_locust) -> None:
         idle.kill()
     assert run.returncode == 0, run.output
     processes = run.summary["resources"]["processes"]
-    assert processes[f"pid {busy.pid}"]["cpu_percent"]["mean"] > 60, processes
+    # A busy loop takes a whole core (100%) on an idle machine, and still most of one on a loaded one.
+    assert processes[f"pid {busy.pid}"]["cpu_percent"]["mean"] > 40, processes
     assert processes[f"pid {idle.pid}"]["cpu_percent"]["peak"] < 10, processes
     bottlenecks = run.summary["resources"]["bottlenecks"]
     assert any(line.startswith(f"pid {busy.pid}: cpu percent peaked") for line in bottlenecks), bottlenecks

@@ -62,3 +62,41 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
     assert not (tmp_path / "never").exists()
+
+
+def bounded_duration_s(conf: dict[str, str]) -> float:
+    """The longest a test type can run: its --run-time, else the plan of its shape (which then ends by itself)."""
+    from argparse import Namespace
+
+    from locust.util.timespan import parse_timespan
+
+    from shapes.library import SHAPES, BreakpointShape, ScheduleShape
+
+    if conf.get("run-time"):
+        return float(parse_timespan(conf["run-time"]))
+    options = Namespace(**{key.replace("-", "_"): value for key, value in conf.items()})
+    shape = SHAPES[conf["shape"]]
+    if issubclass(shape, ScheduleShape):
+        return shape().make_schedule(options).duration
+    assert issubclass(shape, BreakpointShape), f"shape {conf['shape']} needs a run-time"
+    steps = (int(conf["max-users"]) - int(conf["start-users"])) // int(conf["step-users"]) + 1
+    return steps * float(conf["step-time"])
+
+
+def test_every_test_type_has_a_maximum_duration() -> None:
+    from scripts.run_tests import CONFIG_DIR, read_conf, test_types
+
+    bounds = {name: bounded_duration_s(read_conf(CONFIG_DIR / f"{name}.conf")) for name in test_types()}
+    assert all(0 < bound <= 2 * 3600 for bound in bounds.values()), bounds
+    assert bounds["smoke"] == 15 and bounds["endurance"] == 3600
+
+
+def test_run_time_caps_every_shape(demobot, run_locust) -> None:
+    bot = demobot("--ttft-ms", "5", "--token-ms", "1")
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "--shape", "breakpoint", "--slo", "p95<5s",
+        "--step-time", "60", "-t", "4s", timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    assert run.summary["duration_s"] < 8
+    assert run.summary["shape"]["reason"].startswith("ended early at 10 users"), run.summary["shape"]

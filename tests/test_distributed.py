@@ -1,0 +1,137 @@
+"""Distributed runs and a generator in trouble: a master with local workers through scripts/run_tests.py, a
+worker killed mid-run, and Ctrl-C or SIGTERM in the middle of a run (local and distributed)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, clean_env
+
+RUN_TESTS = [sys.executable, str(ROOT / "scripts" / "run_tests.py")]
+SMALL_BOT = ("--slots", "4", "--ttft-ms", "50", "--token-ms", "5", "--answer-tokens", "10")
+
+
+def run_tests(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RUN_TESTS, *args], env=clean_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def summary_of(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "summary.json").read_text())
+
+
+def wait_for_requests(folder: Path, at_least: int, timeout_s: float = 30) -> None:
+    """Wait until Locust's stats history (written every second) shows some requests."""
+    deadline = time.monotonic() + timeout_s
+    history = folder / "stats_stats_history.csv"
+    while time.monotonic() < deadline:
+        if history.exists():
+            with history.open() as file:
+                rows = list(csv.DictReader(file))
+            if any(row["Name"] == "Aggregated" and int(row["Total Request Count"] or 0) >= at_least for row in rows):
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"no {at_least} requests within {timeout_s} s")
+
+
+def test_streaming_pid_across_two_workers_matches_a_local_run(demobot, run_locust, tmp_path: Path) -> None:
+    bot = demobot(*SMALL_BOT)
+    stream = ("--user-mix", "StreamingChatUser", "--think-time", "0")
+    local = run_locust("--host", bot.url, *stream, "-u", "3", "-t", "6s")
+    folder = tmp_path / "distributed"
+    result = run_tests(
+        "stream", "--host", bot.url, "--workers", "2", "--duration", "30s", "--report-dir", str(folder), "--",
+        *stream, "--shape", "pid", "--latency-percentile", "ttft_p95", "--target-latency", "200",
+        "--start-users", "2", "--max-users", "30", "--control-window", "4",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = summary_of(folder)
+    workers = summary["workers"]
+    assert workers["seen"] == 2 and workers["lost"] == 0, workers
+    assert all(worker["requests"] > 0 for worker in workers["by_worker"]), workers
+    assert sum(worker["requests"] for worker in workers["by_worker"]) == summary["totals"]["count"]
+    # The controller drove the workers: it added users until queueing lifted TTFT p95 towards 200 ms.
+    shape = summary["shape"]
+    assert shape["name"] == "pid" and max(point["users"] for point in shape["trace"]) >= 6, shape
+    # Every answer of both workers is in the merged LLM figures, and the figures that do not depend on the
+    # load match the local run's: tokens per answer exactly, inter-token latency and TPOT within noise.
+    llm, reference = summary["llm"], local.summary["llm"]
+    e2e = sum(row["count"] for name, row in summary["requests"].items() if name.startswith("E2E"))
+    assert llm["requests"] == e2e and llm["ttft_ms"]["count"] == e2e
+    assert llm["output_tokens"] == 10 * e2e and reference["output_tokens"] == 10 * reference["requests"]
+    for metric in ("itl_ms", "tpot_ms"):
+        assert abs(llm[metric]["p50"] - reference[metric]["p50"]) < 0.3 * reference[metric]["p50"] + 1, metric
+    assert llm["ttft_ms"]["p95"] > reference["ttft_ms"]["p95"]  # the queueing the controller was after
+
+
+def test_a_killed_worker_leaves_the_master_running_and_its_numbers_kept(demobot, tmp_path: Path) -> None:
+    bot = demobot("--ttft-ms", "20", "--token-ms", "1")
+    folder = tmp_path / "killed"
+    command = [*RUN_TESTS, "smoke", "--host", bot.url, "--workers", "2", "--users", "4", "--duration", "14s"]
+    command += ["--report-dir", str(folder), "--", "--think-time", "0.2"]
+    runner = subprocess.Popen(command, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_requests(folder, 20)
+        workers = [p for p in psutil.Process(runner.pid).children(recursive=True) if "--worker" in p.cmdline()]
+        assert len(workers) == 2
+        workers[0].kill()
+        output, _ = runner.communicate(timeout=60)
+    finally:
+        runner.kill()
+    assert runner.returncode == 0, output
+    summary = summary_of(folder)
+    book = summary["workers"]
+    assert book["seen"] == 2 and book["lost"] == 1, book
+    lost = next(worker for worker in book["by_worker"] if worker["lost_after_s"] is not None)
+    assert lost["requests"] > 0 and 2 < lost["lost_after_s"] < 14, book
+    # What the lost worker reported stays in the totals; the other worker went on to the end.
+    assert sum(worker["requests"] for worker in book["by_worker"]) == summary["totals"]["count"]
+    assert summary["duration_s"] >= 13
+    assert any("was lost" in note for note in summary["notes"]), summary["notes"]
+    assert "NOTE: worker" in output and "was lost" in (folder / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("how", "signum"),
+    [("locust", signal.SIGTERM), ("run_tests", signal.SIGINT), ("run_tests --workers 2", signal.SIGTERM)],
+)
+def test_an_interrupted_run_still_writes_its_run_folder(demobot, tmp_path: Path, how: str, signum: int) -> None:
+    folder = tmp_path / "interrupted"
+    load = ["--user-mix", "RestChatUser", "--think-time", "0.1"]
+    if how == "locust":
+        bot = demobot("--ttft-ms", "20", "--token-ms", "1")
+        command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", "3", "-t", "60s"]
+        command += ["--host", bot.url, "--report-dir", str(folder), *load]
+    else:  # run_tests starts (and must stop) a demo chatbot of its own
+        command = [*RUN_TESTS, "smoke", *how.split()[1:], "--users", "3", "--duration", "60s"]
+        command += ["--report-dir", str(folder), "--", *load]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for_requests(folder, 10)
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=45)
+    finally:
+        process.kill()
+    assert process.returncode in (0, 1), output
+    assert "Traceback" not in output, output
+    for name in ("report.html", "stats_stats.csv", "stats_stats_history.csv", "requests.csv", "index.html"):
+        assert (folder / name).stat().st_size > 0, name
+    summary = summary_of(folder)
+    assert summary["interrupted"] is True and summary["duration_s"] < 40
+    assert summary["totals"]["count"] >= 10
+    assert any(note.startswith("interrupted after") for note in summary["notes"])
+    assert "interrupted after" in (folder / "index.html").read_text().lower()
+    alive = psutil.wait_procs(children, timeout=10)[1]
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}"
