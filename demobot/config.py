@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from demobot.audio_config import AudioConfig
-from demobot.faults import parse_fault
+from demobot.faults import Fault, parse_fault
 
 AUTH_MODES = ("off", "required", "cognito")
 
@@ -51,8 +51,10 @@ class BotConfig:
     """Leave expires_in out of login answers, as many real APIs do (clients learn of expiry from a 401)."""
     accounts: tuple[tuple[str, str], ...] = field(default=())
     """Pre-seeded (email, password) pairs."""
-    faults: tuple[tuple[str, float], ...] = field(default=())
-    """Injected faults as (kind, rate) pairs, see demobot.faults."""
+    faults: tuple[Fault, ...] = field(default=())
+    """Injected faults (--fault), see demobot.faults."""
+    fault_delay: float = 30.0
+    """Seconds a ``slow-headers`` fault keeps the client waiting before it answers."""
     timing_log: str | None = None
     broadcast_delay_ms: float = 0.0
     """Plenary: delay from receiving a room message to broadcasting it."""
@@ -62,6 +64,10 @@ class BotConfig:
     """Plenary: most members per room (0 = no limit); joins beyond it are refused."""
     seed: int = 0
     access_log: bool = False
+    tls_cert: str = ""
+    """PEM certificate (chain) to serve https/wss with; empty = plain http."""
+    tls_key: str = ""
+    """PEM private key of --tls-cert."""
     audio: AudioConfig = field(default_factory=AudioConfig)
     """Voice calls on /ws/audio (the --audio-* flags)."""
 
@@ -142,13 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--hide-token-expiry", action="store_true", help="leave expires_in out of login answers")
     add("--account", type=_account, action="append", default=[], metavar="EMAIL:PASSWORD", help="repeatable")
-    add("--fault", type=parse_fault, action="append", default=[], metavar="KIND[:RATE]", help="inject a fault")
+    add("--fault", type=parse_fault, action="append", default=[], metavar="KIND[:RATE][@ROUTES]", help="see faults.py")
+    add(
+        "--fault-delay",
+        type=_number(float, 0, 3600, "seconds from 0 to 3600"),
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a slow-headers fault waits before answering (default 30)",
+    )
     add("--timing-log", default=None, metavar="PATH", help="write true per-request timings as JSONL")
     add("--broadcast-delay-ms", type=_number(float, 0, None, "a non-negative number"), default=0.0, help="plenary")
     add("--broadcast-drop-rate", type=_number(float, 0, 1, "a number from 0 to 1"), default=0.0, help="plenary")
     add("--room-capacity", type=_number(int, 0, None, "a non-negative integer"), default=0, help="0 = no limit")
     add("--seed", type=_number(int, None, None, "an integer"), default=0, help="seed for answers and errors")
     add("--access-log", action="store_true", help="log every HTTP request to stderr")
+    add("--tls-cert", default="", metavar="PEM", help="serve https and wss with this certificate (needs --tls-key)")
+    add("--tls-key", default="", metavar="PEM", help="private key of --tls-cert")
     add("--audio-calls", type=_number(int, 1, None, "a positive integer"), default=100, help="concurrent voice calls")
     add("--audio-reply-ms", type=_number(float, 0, None, "0 or more"), default=500.0, help="speech end → reply audio")
     add("--audio-endpoint-ms", type=_number(float, 1, None, "1 or more"), default=300.0, help="silence ending a turn")
@@ -162,6 +177,8 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
     """Turn demobot's command line into a `BotConfig`; bad values exit with code 2 and one line on stderr."""
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if bool(ns.tls_cert) != bool(ns.tls_key):
+        parser.error("--tls-cert and --tls-key go together: give both to serve https, or neither")
     if ns.auth == "cognito" and "_" not in ns.cognito_pool_id:
         parser.error("--auth cognito needs --cognito-pool-id REGION_ID (the user pool whose tokens pass)")
     return BotConfig(
@@ -185,12 +202,15 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
         hide_token_expiry=ns.hide_token_expiry,
         accounts=tuple(ns.account),
         faults=tuple(ns.fault),
+        fault_delay=ns.fault_delay,
         timing_log=ns.timing_log,
         broadcast_delay_ms=ns.broadcast_delay_ms,
         broadcast_drop_rate=ns.broadcast_drop_rate,
         room_capacity=ns.room_capacity,
         seed=ns.seed,
         access_log=ns.access_log,
+        tls_cert=ns.tls_cert,
+        tls_key=ns.tls_key,
         audio=AudioConfig(
             calls=ns.audio_calls,
             reply_ms=ns.audio_reply_ms,

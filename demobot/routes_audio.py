@@ -12,12 +12,16 @@ Every call follows the same rules, whatever its protocol (demobot/audio_presets.
   real-time pace, ``--audio-lead-ms`` ahead. Deadlines are absolute, so a late wake-up never shifts
   the frames after it. Speech during a reply interrupts it (barge-in).
 - A call that sends nothing for ``--audio-idle-timeout`` seconds while demobot is not speaking is hung up.
+- The ``ws-close`` fault (``--fault``, demobot/faults.py) drops a share of calls halfway through demobot's
+  first reply; ``ws-silent`` takes a share of calls and never says anything on them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from aiohttp import WSMsgType, web
@@ -25,6 +29,7 @@ from aiohttp import WSMsgType, web
 from demobot.audio_config import AudioConfig
 from demobot.audio_presets import Message, Preset, RealtimePreset, detect_preset
 from demobot.audio_signal import FRAME_MS, reply_frames_b64
+from demobot.faults import WS_FAULTS, pick_fault, reset_connection
 from demobot.state import STATE
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -57,6 +62,8 @@ class AudioCounters:
     marks_echoed: int = 0
     mark_rtt_total_ms: float = 0.0
     mark_rtt_max_ms: float = 0.0
+    faults: int = 0
+    """Calls an injected --fault dropped mid-reply or left unanswered."""
 
 
 @dataclass
@@ -88,6 +95,8 @@ class VoiceCall:
         self.replies = 0
         self.marks: dict[str, float] = {}
         self.ended = False
+        self.cut_mid_reply: Callable[[], None] | None = None
+        """Set for a ``ws-close`` fault: drops the connection halfway through the reply."""
 
     # -- what the presets call --------------------------------------------------------------------
 
@@ -193,6 +202,9 @@ class VoiceCall:
             await asyncio.sleep(wait)
         frame_s, lead_s = FRAME_MS / 1000, config.lead_ms / 1000
         for index, message in enumerate(frames):
+            if self.cut_mid_reply is not None and index == len(frames) // 2:
+                self.cut_mid_reply()
+                return
             wait = start + max(0.0, index * frame_s - lead_s) - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -279,8 +291,17 @@ async def _call(request: web.Request, preset_for: type[RealtimePreset] | None) -
     except ValueError:
         rate = 16000
     call = VoiceCall(ws, service, rate if 4000 <= rate <= 48000 else 16000)
+    state = request.app[STATE]
+    fault = pick_fault(state.config.faults, "audio", WS_FAULTS, state.rng)
+    counters.faults += fault is not None
     try:
-        await call.serve(preset_for(call) if preset_for else None)
+        if fault == "ws-silent":
+            async for _message in ws:  # listen, never answer, until the caller gives up
+                pass
+        else:
+            if fault == "ws-close":
+                call.cut_mid_reply = functools.partial(reset_connection, request)
+            await call.serve(preset_for(call) if preset_for else None)
     finally:
         counters.active -= 1
     return ws

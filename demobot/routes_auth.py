@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from demobot.accounts import TokenStatus
+from demobot.faults import http_fault
 from demobot.http_util import read_json_object, simple_error
 from demobot.state import STATE
 
@@ -29,6 +30,8 @@ async def register(request: web.Request) -> web.Response:
     credentials = _credentials(await read_json_object(request))
     if credentials is None:
         return simple_error(400, "a JSON body with non-empty 'email' and 'password' is required")
+    if (fault := await http_fault(request, state.config, state.rng, "auth")) is not None:
+        return fault
     account = state.accounts.register(*credentials)
     if account is None:
         return simple_error(409, "an account with this email already exists")
@@ -42,6 +45,8 @@ async def login(request: web.Request) -> web.Response:
     credentials = _credentials(await read_json_object(request))
     if credentials is None:
         return simple_error(400, "a JSON body with non-empty 'email' and 'password' is required")
+    if (fault := await http_fault(request, state.config, state.rng, "auth")) is not None:
+        return fault
     email, password = credentials
     password_ok = state.accounts.check_password(email, password)
     if password_ok is None and state.config.auto_register:

@@ -6,11 +6,16 @@ import html
 
 from aiohttp import web
 
+from demobot.config import BotConfig
+from demobot.faults import http_fault
 from demobot.state import STATE
 
 
-async def healthcheck(request: web.Request) -> web.Response:
-    """Liveness probe: always {"status": "ok"} while the server runs."""
+async def healthcheck(request: web.Request) -> web.StreamResponse:
+    """Liveness probe: {"status": "ok"} while the server runs (unless a --fault ...@health says otherwise)."""
+    state = request.app[STATE]
+    if (fault := await http_fault(request, state.config, state.rng, "health")) is not None:
+        return fault
     return web.json_response({"status": "ok"})
 
 
@@ -40,11 +45,19 @@ async def docs(request: web.Request) -> web.Response:
         "<h1>demobot</h1><p>The built-in demo chatbot of Chatswarm. "
         f"Auth: <code>{html.escape(config.auth)}</code>, slots: {config.slots}, queue limit: {config.queue_limit}, "
         f"TTFT {config.ttft_ms:g} ms, {config.token_ms:g} ms per next token, {config.answer_tokens} tokens per answer."
-        "</p><table><tr><th>Method</th><th>Path</th><th>What it does</th></tr>"
+        f"{_faults_sentence(config)}</p><table><tr><th>Method</th><th>Path</th><th>What it does</th></tr>"
         + "".join(rows)
         + "</table></body></html>"
     )
     return web.Response(text=page, content_type="text/html")
+
+
+def _faults_sentence(config: BotConfig) -> str:
+    """The docs page's sentence about injected faults (empty when none are configured)."""
+    if not config.faults:
+        return ""
+    faults = ", ".join(f"{fault.kind}:{fault.rate:g}@{','.join(fault.groups)}" for fault in config.faults)
+    return f" Injected faults: <code>{html.escape(faults)}</code> (slow-headers wait {config.fault_delay:g} s)."
 
 
 def endpoint_summaries(app: web.Application) -> list[tuple[str, str, str]]:

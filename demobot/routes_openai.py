@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from demobot.capacity import SlotTicket
-from demobot.faults import STREAM_FAULTS, pick_fault
+from demobot.faults import FAULT_STATUS, HTTP_FAULTS, MID_STREAM_FAULTS, STREAM_FAULTS, answer_fault, pick_fault
 from demobot.generation import make_answer, question_words, stream_pieces
 from demobot.http_util import openai_error, read_json_object
 from demobot.routes_auth import require_token
 from demobot.serving import CLIENT_CLOSED_STATUS, Generation
 
 MODEL_ID = "demobot"
-FAULT_STATUS = 598
-"""Status logged for a stream that an injected fault ended."""
 STALL_S = 3600.0
 """How long a stalled stream stays silent (the client's timeout ends it first)."""
 STARTED_AT = web.AppKey("demobot_started_at", float)
@@ -160,6 +158,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if isinstance(parsed, str):
         return openai_error(400, parsed, "invalid_request_error", headers=generation.headers)
     generation.timing.stream = parsed.stream
+    state = generation.state
+    fault = pick_fault(state.config.faults, "completions", STREAM_FAULTS if parsed.stream else HTTP_FAULTS, state.rng)
+    mid_stream_fault = fault if parsed.stream and fault in MID_STREAM_FAULTS else None
+    if mid_stream_fault is None:
+        config = state.config
+        reply = await answer_fault(request, fault, config.fault_delay, config.retry_after, generation.finish)
+        if reply is not None:
+            return reply
     if (failure := generation.injected_error()) is not None:
         return failure
     ticket = generation.admit()
@@ -182,7 +188,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         await generation.answer_whole(ticket, n_tokens)
         return web.json_response(completion.whole(), headers=generation.headers)
     try:
-        return await _stream(request, generation, ticket, completion)
+        return await _stream(request, generation, ticket, completion, mid_stream_fault)
     except asyncio.CancelledError:
         generation.finish(CLIENT_CLOSED_STATUS)
         raise
@@ -191,9 +197,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(
-    request: web.Request, generation: Generation, ticket: SlotTicket, completion: Completion
+    request: web.Request, generation: Generation, ticket: SlotTicket, completion: Completion, fault: str | None
 ) -> web.StreamResponse:
-    """Send the answer as SSE, each token's event written the moment it is due; the caller releases the slot."""
+    """Send the answer as SSE, each token's event written the moment it is due; the caller releases the slot.
+
+    ``fault`` is a mid-stream fault to act out (demobot.faults), if any.
+    """
     headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     response = web.StreamResponse(headers={**headers, **generation.headers})
     timing = generation.timing
@@ -201,7 +210,6 @@ async def _stream(
         await response.prepare(request)  # headers leave now, before a slot is free (like vLLM)
         timeline = await generation.acquire(ticket)
         await response.write(completion.role_event())
-        fault = pick_fault(generation.state.config.faults, STREAM_FAULTS, generation.state.rng)
         events = [] if fault == "empty" else list(completion.token_events())
         for index, event in enumerate(events):
             await timeline.wait_for(index)

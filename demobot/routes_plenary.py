@@ -11,6 +11,9 @@ as /ws/chat). On it the client sends:
   ``--broadcast-drop-rate``, so tests can check a client's loss count against a known share.
 - ``{"type": "leave"}`` → ``{"type": "left"}``; the others get ``{"type": "leave", "room", "user"}``.
 
+The ``ws-close`` and ``ws-silent`` faults (``--fault``, demobot/faults.py) drop the connection at, or ignore,
+a share of joins and chat messages.
+
 Registration and login are demobot's account routes (/api/auth/register, /api/auth/login);
 ``GET /api/rooms`` lists the rooms with their member counts and the broadcast counters.
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
+from demobot.faults import WS_FAULTS, pick_fault, reset_connection
 from demobot.routes_ws import INVALID_PAYLOAD, handshake_refusal
 from demobot.state import STATE
 
@@ -96,6 +100,12 @@ async def plenary_ws(request: web.Request) -> web.StreamResponse:
                 body = json.loads(message.data)
             except ValueError:
                 body = None
+            fault = _fault(request) if isinstance(body, dict) and body.get("type") in ("join", "message") else None
+            if fault == "ws-close":
+                reset_connection(request)
+                break
+            if fault == "ws-silent":
+                continue  # taken, never answered: no "joined", no broadcast
             if not isinstance(body, dict) or not await _handle(request, rooms, member, body):
                 break
     finally:
@@ -103,6 +113,12 @@ async def plenary_ws(request: web.Request) -> web.StreamResponse:
         if room is not None:
             _announce(rooms, room, {"type": "leave", "room": room, "user": member.user})
     return ws
+
+
+def _fault(request: web.Request) -> str | None:
+    """The --fault a join or chat message suffers, if any."""
+    state = request.app[STATE]
+    return pick_fault(state.config.faults, "plenary", WS_FAULTS, state.rng)
 
 
 async def _handle(request: web.Request, rooms: Rooms, member: Member, body: dict) -> bool:

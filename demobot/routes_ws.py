@@ -9,7 +9,8 @@ and then ``{"id", "done": true}``. Overload and injected errors answer ``{"id", 
 Test hooks (a prompt that starts with one of these makes the server misbehave on purpose, so tests can
 check how a client classifies each failure): ``/close CODE`` closes the connection with that code,
 ``/drop`` cuts the connection without a close frame, ``/error`` answers with an error reply,
-``/silence`` never answers, ``/protocol-error`` sends a frame with a reserved opcode.
+``/silence`` never answers, ``/protocol-error`` sends a frame with a reserved opcode. The ``ws-close`` and
+``ws-silent`` faults (``--fault``, demobot/faults.py) do the same to a share of ordinary prompts.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from aiohttp import WSMsgType, web
 
 from demobot.accounts import TokenStatus
+from demobot.faults import WS_FAULTS, pick_fault, reset_connection
 from demobot.generation import make_answer, stream_pieces
 from demobot.serving import CLIENT_CLOSED_STATUS, Generation
 from demobot.state import STATE
@@ -65,6 +67,7 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
         return refusal
     ws = web.WebSocketResponse()
     await ws.prepare(request)
+    state = request.app[STATE]
     answers: set[asyncio.Task] = set()
     try:
         async for message in ws:
@@ -80,6 +83,12 @@ async def ws_chat(request: web.Request) -> web.StreamResponse:
                 if hook:
                     break
                 continue
+            fault = pick_fault(state.config.faults, "ws", WS_FAULTS, state.rng)
+            if fault == "ws-close":
+                reset_connection(request)
+                break
+            if fault == "ws-silent":
+                continue  # taken, never answered
             task = asyncio.create_task(_answer(request, ws, text, request_id, stream))
             answers.add(task)
             task.add_done_callback(answers.discard)

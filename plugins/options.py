@@ -7,10 +7,17 @@ target's URL and secrets.
 from __future__ import annotations
 
 import argparse
+import difflib
+import glob
+import os
+import re
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
+import configargparse
 from locust import events
+from locust.argument_parser import DEFAULT_CONFIG_FILES, LocustConfigParser
 
 from plugins import resource_monitor
 from plugins.env_files import load_env_files, profile_from_args
@@ -30,11 +37,18 @@ from users import (
 from users.errors import InputError
 from users.options import add_option
 
+
+def fail(message: str) -> NoReturn:
+    """End the process with one line naming the bad input, and exit code 2."""
+    sys.stderr.write(f"chatswarm: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(2)
+
+
 try:  # before Locust parses its options, so .env can hold LOCUST_* settings too
     ENV_FILES = load_env_files(profile_from_args(sys.argv[1:]))
 except InputError as error:
-    sys.stderr.write(f"chatswarm: error: {error}\n")
-    sys.exit(2)
+    fail(str(error))
 
 OPTION_OWNERS = (
     chat_base,
@@ -91,6 +105,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--insecure",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,  # decided at start, where the target's certificate is checked and the warning logged
+        help="Do not verify the TLS certificate of an https/wss target (e.g. a self-signed test server)",
+    )
+    add_option(
+        parser,
         "--skip-host-check",
         action="store_true",
         default=False,
@@ -103,8 +125,88 @@ def configured_slos(options: Any) -> list[SLO]:
     return parse_slos(getattr(options, "slo", None) or [])
 
 
+TEST_TYPE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""What a --test-type may be: it names the default run folder, so no slashes, dots or spaces."""
+
+
+def check_run_options(options: Any) -> None:
+    """Raise InputError for a bad run option: the test type, the users, the user mix."""
+    test_type = str(getattr(options, "test_type", "custom"))
+    if not TEST_TYPE_NAME.fullmatch(test_type):
+        raise InputError(f"--test-type: {test_type!r} is not a name of letters, digits, - and _ (e.g. load)")
+    users = getattr(options, "num_users", None)
+    if users is not None and users < 0:
+        raise InputError(f"--users (-u): must be 0 or more, got {users}")
+    picked = getattr(options, "user_classes", None) or getattr(options, "class_picker", False)
+    if not str(getattr(options, "user_mix", "x")).strip() and not picked:
+        raise InputError(
+            "--user-mix: empty; name the users to run, e.g. RestChatUser or 'RestChatUser:3 HealthCheckUser'"
+        )
+
+
+def make_report_dir(path: Path) -> None:
+    """Create the run folder now (the last check), so a path that cannot be a folder fails in one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"--report-dir: {path} is a file, not a folder") from None
+    except OSError as error:
+        raise InputError(f"--report-dir: cannot create {path} ({error.strerror or error})") from None
+
+
+def config_files(argv: list[str]) -> list[str]:
+    """The config files Locust reads for this command line: its default files that exist, then each --config."""
+    files = [found for name in DEFAULT_CONFIG_FILES for found in glob.glob(os.path.expanduser(name))]
+    reader = argparse.ArgumentParser(add_help=False)
+    reader.add_argument("--config", action="append", default=[])
+    known, _ = reader.parse_known_args(argv)
+    return files + known.config
+
+
+def check_config_files(parser: configargparse.ArgumentParser, files: list[str]) -> None:
+    """Raise InputError for a config file that is missing, malformed or sets an option that does not exist.
+
+    Locust would stop with a traceback-like error or take a misspelt setting for a user class name instead.
+    """
+    known = {key for action in parser._actions for key in parser.get_possible_config_keys(action)}
+    for name in files:
+        try:
+            with open(name, encoding="utf-8") as stream:
+                settings = LocustConfigParser().parse(stream)
+        except OSError as error:
+            raise InputError(f"--config {name}: cannot read it ({error.strerror or error})") from None
+        except (configargparse.ConfigFileParserException, UnicodeDecodeError) as error:
+            raise InputError(f"--config {name}: malformed ({str(error).splitlines()[0]})") from None
+        for key in settings:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(k for k in known if not k.startswith("-")), n=1)
+                hint = f"; did you mean {close[0]}?" if close else "; see locust -f locustfile.py --help"
+                raise InputError(f"--config {name}: unknown setting {key!r}{hint}")
+
+
+_config_checked = False
+
+
 @events.init_command_line_parser.add_listener
 def _register(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
+    global _config_checked
     add_run_arguments(parser)
     for owner in OPTION_OWNERS:
         owner.add_arguments(parser)
+    if not _config_checked:  # the web UI builds the parser again on every page; the files were checked at start
+        _config_checked = True
+        _check_config_files_before_parsing(parser)
+
+
+def _check_config_files_before_parsing(parser: Any) -> None:
+    """Check the config files when Locust parses the command line: by then every plugin has added its options."""
+    parse_args = parser.parse_args
+
+    def checked_parse_args(*args: Any, **kwargs: Any) -> Any:
+        try:
+            check_config_files(parser, config_files(sys.argv[1:]))
+        except InputError as error:
+            fail(str(error))
+        return parse_args(*args, **kwargs)
+
+    parser.parse_args = checked_parse_args

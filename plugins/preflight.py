@@ -6,23 +6,26 @@ a run full of connection errors.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
+from pathlib import Path
 from typing import Any
 
 from locust import events
 from locust.runners import WorkerRunner
 
-from plugins.options import OPTION_OWNERS, configured_slos
+from plugins.options import OPTION_OWNERS, check_run_options, configured_slos, fail, make_report_dir
 from plugins.target import check_host
 from users.errors import InputError
 
+__all__ = ["fail", "preflight"]
 
-def fail(message: str) -> None:
-    """End the process with one line naming the bad input, and exit code 2."""
-    sys.stderr.write(f"chatswarm: error: {message}\n")
-    sys.stderr.flush()
-    sys.exit(2)
+logger = logging.getLogger("chatswarm")
+
+INSECURE_WARNING = (
+    "--insecure: TLS certificates of https/wss targets are NOT verified; whoever sits between here and the "
+    "target could read and change the traffic, tokens included"
+)
 
 
 def apply_user_mix(environment: Any, mix: str) -> None:
@@ -47,6 +50,7 @@ def preflight(environment: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    check_run_options(options)
     if options.user_mix and not options.user_classes:
         apply_user_mix(environment, options.user_mix)
     configured_slos(options)
@@ -57,19 +61,26 @@ def preflight(environment: Any) -> None:
             check(options)
     if worker:
         return  # the master checks the target; workers may sit where it cannot be reached from
+    if options.insecure:
+        logger.warning(INSECURE_WARNING)
     if not environment.host and os.environ.get("CHATBOT_URL"):
         environment.host = options.host = os.environ["CHATBOT_URL"]
-    if not options.headless and not options.autostart:
-        return  # in the web UI the host can still be typed in
-    if not environment.host:
-        raise InputError("no target: give --host URL or set CHATBOT_URL (in .env or the environment)")
-    if not options.skip_host_check:
-        check_host(environment.host)
+    if options.headless or options.autostart:  # in the web UI the host can still be typed in
+        if not environment.host:
+            raise InputError("no target: give --host URL or set CHATBOT_URL (in .env or the environment)")
+        if not options.skip_host_check:
+            check_host(environment.host, verify_certificate=not options.insecure)
+    if options.report_dir:
+        make_report_dir(Path(options.report_dir))
 
 
-@events.init.add_listener
 def _on_init(environment: Any, **_kwargs: Any) -> None:
     try:
         preflight(environment)
     except InputError as error:
         fail(str(error))
+
+
+# The first init listener, whichever plugin was imported first: bad input must end the run before any plugin
+# acts on it (creates the run folder, starts a monitor). EventHook has no public way to put a listener first.
+events.init._handlers.insert(0, _on_init)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from shapes.library import SHAPES
+from shapes.slo import is_latency_metric
 from users.errors import InputError
 from users.options import add_option, option
 
@@ -58,4 +59,38 @@ def check_options(options: Any) -> None:
         return
     if name not in SHAPES:
         raise InputError(f"--shape: unknown shape {name!r}; choose one of {', '.join(SHAPES)}")
+    if name == "pid":
+        _check_pid(options)
+    elif name == "breakpoint":
+        _check_breakpoint(options)
     SHAPES[name]().configure(options)
+
+
+def _check_pid(options: Any) -> None:
+    """The PID shape's options, named as the user typed them (the controller's own checks cannot)."""
+    if float(option(options, "target_latency", 1000.0)) <= 0:
+        raise InputError(f"--target-latency: must be greater than 0 ms, got {option(options, 'target_latency', 0):g}")
+    metric = str(option(options, "latency_percentile", "p95"))
+    if not is_latency_metric(metric):
+        raise InputError(f"--latency-percentile: {metric!r} is not a latency statistic such as p95, p50 or ttft_p95")
+    low, high = int(option(options, "min_users", 1)), int(option(options, "max_users", 100))
+    if not 1 <= low <= high:
+        raise InputError(f"--min-users/--max-users: need 1 <= --min-users ({low}) <= --max-users ({high})")
+    fail_ratio = float(option(options, "max_fail_ratio", 0.05))
+    if not 0 < fail_ratio <= 1:
+        raise InputError(f"--max-fail-ratio: must be a ratio above 0 and at most 1 (0.05 = 5%), got {fail_ratio:g}")
+
+
+def _check_breakpoint(options: Any) -> None:
+    """The breakpoint shape's options, named as the user typed them."""
+    for flag, default in (("start_users", 10), ("step_users", 10)):
+        if int(option(options, flag, default)) < 1:
+            raise InputError(f"--{flag.replace('_', '-')}: must be 1 or more, got {option(options, flag, default)}")
+    start, top = int(option(options, "start_users", 10)), int(option(options, "max_users", 100))
+    if top < start:
+        raise InputError(f"--max-users ({top}) must be at least --start-users ({start})")
+    step_time, settle = float(option(options, "step_time", 30.0)), float(option(options, "settle_time", 10.0))
+    if not 0 <= settle < step_time:
+        raise InputError(
+            f"--settle-time ({settle:g} s) must be 0 or more and shorter than --step-time ({step_time:g} s)"
+        )

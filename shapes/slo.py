@@ -128,6 +128,11 @@ class SLOResult:
         return self.slo.describe(self.value)
 
 
+def is_latency_metric(metric: str) -> bool:
+    """Whether ``metric`` names a latency statistic in ms, such as ``p95`` or ``ttft_p50`` (lower case)."""
+    return _KINDS.get(metric) == "latency"
+
+
 def parse_slo(text: str) -> SLO:
     """Parse one expression such as ``p95[chat:simple]<2.5s``; raise InputError naming it otherwise."""
     match = _EXPRESSION.fullmatch(text)

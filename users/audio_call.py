@@ -27,6 +27,7 @@ from gevent.event import Event
 from users.audio_metrics import CallRecord, Playback, TurnRecord
 from users.audio_protocols import AUDIO, CLEAR, DONE, ERROR, MARK, READY, AudioProtocol, Message, Utterance
 from users.http_failures import connection_failure, status_failure
+from users.ws_connection import ssl_options
 from users.ws_frames import BINARY, CLOSE, PING, PONG, FrameError, FrameReader, client_frame, close_code, close_frame
 
 SILENCE, STOP, COMMIT = "silence", "stop", "commit"
@@ -66,6 +67,8 @@ class CallPlan:
     fault_silence_s: float = 15.0
     """A silent fault call waits this long for the bot to hang up."""
     headers: tuple[str, ...] = ()
+    insecure: bool = False
+    """Accept any TLS certificate of a wss:// URL (--insecure)."""
 
 
 def wire_frame(message: Message) -> bytes:
@@ -159,7 +162,7 @@ class AudioCall:
         record = self.record
         start = time.perf_counter()
         try:
-            ws = websocket.WebSocket(skip_utf8_validation=True)
+            ws = websocket.WebSocket(sslopt=ssl_options(self.plan.insecure), skip_utf8_validation=True)
             ws.connect(self.plan.url, timeout=self.plan.connect_timeout_s, header=list(self.plan.headers))
         except websocket.WebSocketBadStatusException as error:
             self._connect_failed(status_failure(error.status_code) or f"HTTP {error.status_code}")
@@ -184,7 +187,7 @@ class AudioCall:
         while not self.ready:
             self._check_line()
             if not self.changed.wait(max(0.0, deadline - time.perf_counter())):
-                raise CallFailed(f"session not ready within {self.plan.response_timeout_s:g} s")
+                raise CallFailed("session ready timeout")  # a stable name: the limit is --response-timeout
             self.changed.clear()
 
     def _speak(self, turn: TurnRecord, fault_at: int | None) -> bool:
@@ -215,7 +218,7 @@ class AudioCall:
             now = time.perf_counter()
             if turn.first_audio_at is None:
                 if now >= first_audio_due:
-                    raise CallFailed(f"no response audio within {plan.response_timeout_s:g} s")
+                    raise CallFailed("response audio timeout")  # a stable name: the limit is --response-timeout
                 wake = first_audio_due
             else:
                 played = self.playback.end or now  # when the answer so far has finished playing

@@ -227,6 +227,7 @@ class AudioStreamUser(User):
             response_gap_s=settings.response_gap_s,
             fault_silence_s=settings.fault_silence_s,
             headers=self._headers(),
+            insecure=bool(option(environment.parsed_options, "insecure", False)),
         )
 
     def _headers(self) -> tuple[str, ...]:

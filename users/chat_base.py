@@ -30,7 +30,7 @@ from users.auth import (
 )
 from users.errors import InputError
 from users.http_failures import response_failure
-from users.options import add_option, option, parse_seconds_range, require_positive
+from users.options import add_option, option, parse_seconds_range, require_path, require_positive
 from users.prompts import PromptSource, prompt_source
 
 _user_numbers = itertools.count()
@@ -105,7 +105,7 @@ def chat_settings(options: Any) -> ChatSettings:
         think_time=parse_seconds_range(option(options, "think_time", "1-3"), "--think-time"),
         seed=seed,
         auth=auth,
-        login_path=option(options, "login_path", "/api/auth/login"),
+        login_path=require_path(option(options, "login_path", "/api/auth/login"), "--login-path", allow_url=True),
         login_user_field=option(options, "login_user_field", "email"),
         accounts=_accounts(auth, option(options, "accounts", "")),
         refresh_margin_s=require_positive(
@@ -158,6 +158,8 @@ class ChatUser(FastHttpUser):
     def __init__(self, environment: Any) -> None:
         self.settings = chat_settings(environment.parsed_options)
         self.network_timeout = self.connection_timeout = self.settings.request_timeout_s
+        # FastHttpUser skips certificate checks unless told otherwise; ours check them unless --insecure.
+        self.insecure = bool(option(environment.parsed_options, "insecure", False))
         super().__init__(environment)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)

@@ -8,13 +8,19 @@ from typing import Any
 from locust import FastHttpUser, constant, task
 
 from users.http_failures import response_failure
-from users.options import add_option, option
+from users.options import add_option, option, require_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register HealthCheckUser's options."""
     add_option(parser, "--health-path", default="/healthcheck", help="Health endpoint checked by HealthCheckUser")
     add_option(parser, "--docs-path", default="/docs", help="Docs page checked by HealthCheckUser (empty = skip)")
+
+
+def check_options(options: Any) -> None:
+    """Raise InputError for a bad HealthCheckUser option."""
+    require_path(option(options, "health_path", "/healthcheck"), "--health-path")
+    require_path(option(options, "docs_path", "/docs"), "--docs-path", allow_empty=True)
 
 
 class HealthCheckUser(FastHttpUser):
@@ -28,6 +34,10 @@ class HealthCheckUser(FastHttpUser):
     """Path of the documentation page (--docs-path); empty skips it."""
 
     def __init__(self, environment: Any) -> None:
+        # The chat users' --request-timeout bounds health checks too (FastHttpUser's default is 60 s).
+        timeout = float(option(environment.parsed_options, "request_timeout", self.network_timeout))
+        self.network_timeout = self.connection_timeout = timeout
+        self.insecure = bool(option(environment.parsed_options, "insecure", False))  # FastHttpUser's default: True
         super().__init__(environment)
         self.health_path = option(environment.parsed_options, "health_path", self.health_path)
         self.docs_path = option(environment.parsed_options, "docs_path", self.docs_path)

@@ -9,8 +9,10 @@ geventhttpclient (the library under Locust's FastHttpUser): one keep-alive conne
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 from urllib.parse import urlsplit
 
+import gevent.ssl
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
@@ -18,8 +20,17 @@ BLOCK_SIZE = 64 * 1024
 """Most bytes taken from the socket per read; a read returns as soon as any bytes are there."""
 
 
+def unverified_context(**kwargs: Any) -> gevent.ssl.SSLContext:
+    """A TLS context that accepts any certificate (--insecure); geventhttpclient's ``insecure`` alone only
+    stops the host name check."""
+    context = gevent.ssl.create_default_context(**kwargs)
+    context.check_hostname = False
+    context.verify_mode = gevent.ssl.CERT_NONE
+    return context
+
+
 class StreamingHttpClient:
-    """One keep-alive connection to the chatbot for streamed POSTs."""
+    """One keep-alive connection to the chatbot for streamed POSTs; certificates are verified unless insecure."""
 
     def __init__(self, base_url: str, timeout_s: float, insecure: bool = False) -> None:
         self.base_path = urlsplit(base_url).path.rstrip("/")
@@ -32,6 +43,7 @@ class StreamingHttpClient:
             network_timeout=None,
             block_size=BLOCK_SIZE,
             insecure=insecure,
+            ssl_context_factory=unverified_context if insecure else None,
         )
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> HTTPSocketPoolResponse:

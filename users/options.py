@@ -20,8 +20,14 @@ def env_var_for(flag: str) -> str:
 
 
 def add_option(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
-    """Add one option with its LOCUST_* environment variable; keyword arguments are argparse's and Locust's."""
+    """Add one option with its LOCUST_* environment variable; keyword arguments are argparse's and Locust's.
+
+    A secret (``is_secret=True``) is left out of the web UI altogether: Locust's masked field still carries
+    the value in the page's source, so secrets come from the command line, the environment or .env only.
+    """
     kwargs.setdefault("env_var", env_var_for(flag))
+    if kwargs.get("is_secret"):
+        kwargs["include_in_web_ui"] = False
     parser.add_argument(flag, **kwargs)
 
 
@@ -43,6 +49,16 @@ def parse_seconds_range(text: str | float, flag: str) -> tuple[float, float]:
     if not 0 <= low <= high:
         raise InputError(f"{flag}: {raw!r} must be a non-negative number or a range LOW-HIGH with LOW <= HIGH")
     return low, high
+
+
+def require_path(value: str, flag: str, allow_empty: bool = False, allow_url: bool = False) -> str:
+    """Check an endpoint option is a path on the host (``/api/chat``) or, when allowed, a full http(s) URL."""
+    text = str(value).strip()
+    if not text and allow_empty:
+        return text
+    if not text.startswith("/") and not (allow_url and text.startswith(("http://", "https://"))):
+        raise InputError(f"{flag}: {text!r} is not a path on the host; start it with /, e.g. /api/chat")
+    return text
 
 
 def require_positive(value: float, flag: str, allow_zero: bool = False) -> float:

@@ -247,6 +247,8 @@ class PlenaryUser(ChatUser):
         if self.settings.seed is None:
             self.rng = _shared_rng  # a Random per user costs 2.5 KB; idle participants are many
         self.connection: WebSocketConnection | None = None
+        self.registered = False
+        """Whether the account exists; a failed registration is tried again before the next join."""
         self.in_room = False
         self.seq = 0
         self.log = ReceiverLog(self.plenary.drain_s)
@@ -317,6 +319,8 @@ class PlenaryUser(ChatUser):
 
     def enter(self) -> bool:
         """Connect if needed and join the room; fires ``WS join`` (and ``WS connect`` where those differ)."""
+        if self.plenary.register_path and not self.registered:
+            self._register()  # it failed before, so signing in would fail too
         if self.connection is None and not self._connect():
             return False
         if self.protocol.joins_by_message:
@@ -368,6 +372,8 @@ class PlenaryUser(ChatUser):
                 resp.success()
             elif failure := response_failure(resp):
                 resp.failure(failure)
+                return
+            self.registered = True
 
     def _connect(self) -> bool:
         signed = signed_handshake(self.environment.parsed_options, self.auth)
@@ -377,7 +383,7 @@ class PlenaryUser(ChatUser):
         if self.protocol.joins_by_message:
             query["user"] = self.username
         path = self.plenary.ws_path.replace("{room}", self.room)
-        connection = WebSocketConnection()
+        connection = WebSocketConnection(insecure=self.insecure)
         started_at = time.time()
         name = "connect" if self.protocol.joins_by_message else "join"
         try:

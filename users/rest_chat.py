@@ -13,7 +13,7 @@ from users.bot_targets import BOT_PLACEHOLDER, bot_targets
 from users.chat_base import ChatUser
 from users.errors import InputError
 from users.http_failures import response_failure
-from users.options import add_option, option
+from users.options import add_option, option, require_path
 
 _MISSING = object()
 
@@ -39,7 +39,8 @@ def check_options(options: Any) -> None:
     """Raise InputError for a bad RestChatUser option."""
     if int(option(options, "conversation_turns", 5)) < 1:
         raise InputError("--conversation-turns: must be 1 or more")
-    for flag in ("chat_path", "question_field", "answer_field", "session_field"):
+    require_path(option(options, "chat_path", "/api/chat"), "--chat-path", allow_url=True)
+    for flag in ("question_field", "answer_field", "session_field"):
         if not str(option(options, flag, "x")).strip():
             raise InputError(f"--{flag.replace('_', '-')}: must not be empty")
 

@@ -22,7 +22,7 @@ from users.chat_base import ChatUser
 from users.errors import InputError
 from users.http_failures import connection_failure, status_failure
 from users.http_stream import StreamingHttpClient, abandon, read_chunk
-from users.options import add_option, option, require_positive
+from users.options import add_option, option, require_path, require_positive
 from users.stream_metrics import StreamRecord
 from users.stream_parsers import STREAM_FORMATS, StreamParser, make_parser
 
@@ -100,6 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad StreamingChatUser option."""
+    require_path(option(options, "stream_path", "/v1/chat/completions"), "--stream-path")
     stream_parser(options)
     request_template(options)
     require_positive(float(option(options, "first_token_timeout", 30.0)), "--first-token-timeout")
@@ -181,7 +182,7 @@ class StreamingChatUser(ChatUser):
         )
         self.history: list[dict[str, str]] = []
         self.turn = 0
-        self.stream_client = StreamingHttpClient(self.host, self.stream_timeout_s)
+        self.stream_client = StreamingHttpClient(self.host, self.stream_timeout_s, insecure=self.insecure)
 
     def on_stop(self) -> None:
         self.stream_client.close()

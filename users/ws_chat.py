@@ -129,10 +129,11 @@ def ws_fields(options: Any) -> WsFields:
 def handshake_for(options: Any, authorization: str | None = None) -> Handshake:
     """The handshake's headers, origin and subprotocol; raises InputError for a malformed --ws-header."""
     headers = []
-    for line in option(options, "ws_header", None) or []:
+    for number, line in enumerate(option(options, "ws_header", None) or [], 1):
         name, sep, value = str(line).partition(":")
         if not sep or not name.strip():
-            raise InputError(f"--ws-header: {line!r} is not 'Name: value'")
+            # Not echoed: a header line often carries a token.
+            raise InputError(f"--ws-header: number {number} is not 'Name: value' (a colon after the name)")
         headers.append(f"{name.strip()}: {value.strip()}")
     if authorization:
         headers.append(f"Authorization: {authorization}")
@@ -328,7 +329,7 @@ class WebSocketChatUser(ChatUser):
         if signed is None:
             return False
         query, handshake = signed
-        connection = WebSocketConnection()
+        connection = WebSocketConnection(insecure=self.insecure)
         started_at, start = time.time(), time.perf_counter()
         try:
             elapsed_ms = connection.connect(
