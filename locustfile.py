@@ -13,6 +13,7 @@ from plugins import (
     cloudwatch,
     llm_metrics,
     options,
+    parent_watch,
     plenary_report,
     preflight,
     progress,
@@ -47,6 +48,7 @@ PLUGINS = (
     plenary_report,
     audio_report,
     workers,
+    parent_watch,
 )
 """Plugins register their event listeners when imported; options also loads .env."""
 

@@ -16,6 +16,9 @@ from dotenv import load_dotenv
 from plugins.paths import REPO_ROOT
 from users.errors import InputError
 
+PARENT_VARIABLE = "CHATSWARM_PARENT_PID"
+"""Set by scripts/run_tests.py for the Locust processes it starts (plugins/parent_watch.py)."""
+
 PROFILE_VARIABLE = "LOCUST_ENV"
 """The environment variable that names a profile when --env is not given."""
 

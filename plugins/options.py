@@ -113,6 +113,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--skip-report-page",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="Do not build index.html when the run ends (pandas and matplotlib take 1-2 s of CPU); "
+        "scripts/report.py RUN_FOLDER builds it later",
+    )
+    add_option(
+        parser,
         "--skip-host-check",
         action="store_true",
         default=False,

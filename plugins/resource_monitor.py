@@ -32,8 +32,8 @@ logger = logging.getLogger("chatswarm")
 GENERATOR = "load generator"
 """Label of the Locust processes in samples."""
 
-WORKERS = "workers (heartbeats)"
-"""Label of the master's workers as their heartbeats report them (they may run on other machines)."""
+WORKERS = "busiest worker (heartbeats)"
+"""Label of the master's busiest worker as the workers' heartbeats report them (they may run elsewhere)."""
 
 GENERATOR_TRUST_CPU = 90.0
 """Above this CPU % the load generator's own timings are not trustworthy (Locust's warning threshold)."""
@@ -177,7 +177,7 @@ class ResourceMonitor:
                     (round(now, 3), label, process.pid, cpu, round(memory, 1), threads, files, round(sent, 3),
                      round(received, 3))
                 )  # fmt: skip
-        self._sample_workers(now, sent, received)
+        self._sample_workers(now)
         for label, (cpu, memory, threads, files) in totals.items():
             series = self.series.setdefault(label, Series(label))
             series.cpu.append(cpu)
@@ -185,22 +185,23 @@ class ResourceMonitor:
             series.threads.append(int(threads))
             series.open_files.append(int(files))
 
-    def _sample_workers(self, now: float, sent: float, received: float) -> None:
-        """A master's workers, from the CPU and memory their heartbeats report (every second)."""
+    def _sample_workers(self, now: float) -> None:
+        """A master's workers, from the CPU and memory their heartbeats report (every second). The series holds
+        the busiest worker's figures, judged like one process; resources.csv has a row per worker."""
         if not isinstance(self.runner, MasterRunner):
             return
         workers = [client for client in self.runner.clients.values() if client.state != STATE_MISSING]
         if not workers:
             return
         series = self.series.setdefault(WORKERS, Series(WORKERS))
-        series.cpu.append(sum(client.cpu_usage for client in workers))
-        series.memory_mb.append(sum(client.memory_usage for client in workers) / 1e6)
-        series.busiest_process_cpu = max(series.busiest_process_cpu, *(client.cpu_usage for client in workers))
+        series.cpu.append(max(client.cpu_usage for client in workers))
+        series.memory_mb.append(max(client.memory_usage for client in workers) / 1e6)
+        series.busiest_process_cpu = max(series.busiest_process_cpu, series.cpu[-1])
         if self._writer:
             for client in workers:
-                index = self.runner.get_worker_index(client.id)
+                label = f"worker {self.runner.get_worker_index(client.id)} (heartbeat)"
                 memory = round(client.memory_usage / 1e6, 1)
-                self._writer.writerow((round(now, 3), WORKERS, index, client.cpu_usage, memory, "", "", sent, received))
+                self._writer.writerow((round(now, 3), label, "", client.cpu_usage, memory, "", "", "", ""))
 
     def bottlenecks(self) -> list[str]:
         """Processes that passed a threshold, in one line each."""

@@ -158,6 +158,8 @@ def _note_sigterm(**_kwargs: Any) -> None:
 def _note_ctrl_c(folder: RunFolder) -> None:
     """Mark the run interrupted on Ctrl-C during a test; Locust then stops it as if it had ended."""
     previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:  # started in the background: Ctrl-C is not for this process
+        return
 
     def on_sigint(signum: int, frame: Any) -> None:
         if folder.started_at is not None and folder.stopped_at is None:
@@ -195,6 +197,9 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
     current.write_html()
     current.finish_csv()
     current.write_summary()
+    if getattr(environment.parsed_options, "skip_report_page", False):
+        logger.info("Run folder: %s (index.html skipped: scripts/report.py %s builds it)", current.path, current.path)
+        return
     try:
         from plugins.report_page import build_report  # pandas and matplotlib only when the run ends
 

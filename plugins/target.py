@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
 from urllib.parse import urlsplit
 
 from users.errors import InputError
+from users.tls import client_context
 
 HOST_CHECK_TIMEOUT_S = 3.0
 """How long the check that the target answers may take."""
@@ -39,19 +39,9 @@ def check_host(url: str, timeout_s: float = HOST_CHECK_TIMEOUT_S, verify_certifi
         raise InputError(f"cannot reach {url} ({reason}); {hint}") from None
 
 
-def trusted_context() -> ssl.SSLContext:
-    """The certificates the users' clients trust: the system's and certifi's (geventhttpclient's bundle)."""
-    context = ssl.create_default_context()
-    with contextlib.suppress(ImportError, OSError, ssl.SSLError):
-        import certifi
-
-        context.load_verify_locations(cafile=certifi.where())
-    return context
-
-
 def _check_certificate(sock: socket.socket, hostname: str, url: str) -> None:
     try:
-        with trusted_context().wrap_socket(sock, server_hostname=hostname):
+        with client_context().wrap_socket(sock, server_hostname=hostname):
             pass
     except ssl.SSLCertVerificationError as error:
         reason = error.verify_message or error.reason or "not trusted"

@@ -4,7 +4,8 @@ On the master only. Every stats report a worker sends is counted against it, so 
 section shows each worker's requests and failures. A worker that stops sending heartbeats (killed, crashed,
 cut off) is marked lost: the master goes on with the others, the numbers the lost worker sent before are
 kept (they are already in the merged statistics), and the run's notes say so. What it measured after its
-last report (at most one report interval, 3 s) is gone with it.
+last report (at most one report interval, 3 s) is gone with it. A worker that quits while the test runs
+(stopped on its machine) counts as lost too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import gevent
 from locust import events
-from locust.runners import STATE_MISSING, MasterRunner
+from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, MasterRunner
 
 from plugins.run_folder import SUMMARY_SECTIONS, add_note
 
@@ -56,15 +57,17 @@ class WorkerBook:
         record.failures += int(totals.get("num_failures", 0))
 
     def mark_lost(self, runner: MasterRunner) -> list[tuple[str, WorkerRecord]]:
-        """Mark workers the master now reports missing; returns the newly lost ones."""
+        """Mark the workers that stopped during the test: the master reports them missing (killed, cut off),
+        or they quit while the test still ran (stopped on their machine). Returns the newly lost ones."""
+        missing = {client.id for client in runner.clients.all if client.state == STATE_MISSING}
+        if runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            missing |= set(self.records) - set(runner.clients)
         newly_lost = []
-        for client in runner.clients.all:
-            if client.state != STATE_MISSING:
-                continue
-            record = self.record(client.id, runner.get_worker_index(client.id))
+        for client_id in missing:
+            record = self.record(client_id, runner.get_worker_index(client_id))
             if record.lost_after_s is None:
                 record.lost_after_s = round(time.monotonic() - self.started_at, 1)
-                newly_lost.append((client.id, record))
+                newly_lost.append((client_id, record))
         return newly_lost
 
     def section(self, expected: int) -> dict[str, Any]:
@@ -123,7 +126,9 @@ def workers_section(environment: Any, _duration_s: float) -> dict[str, Any] | No
     if master is None:
         return None
     book.mark_lost(master)
-    return book.section(int(environment.parsed_options.expect_workers or master.worker_count))
+    options = environment.parsed_options
+    expected = int(options.expect_workers) if options.headless else len(book.records)  # the web UI waits for none
+    return book.section(expected)
 
 
 SUMMARY_SECTIONS["workers"] = workers_section

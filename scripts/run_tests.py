@@ -20,13 +20,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from demobot.launcher import DemobotProcess  # noqa: E402
-from plugins.env_files import load_env_files  # noqa: E402
+from plugins.env_files import PARENT_VARIABLE, load_env_files  # noqa: E402
 from plugins.paths import default_report_dir  # noqa: E402
 from plugins.progress import PROGRESS_PREFIX  # noqa: E402
 from plugins.target import check_host  # noqa: E402
@@ -100,6 +101,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         raise UsageError("--users must be 1 or more")
     if options.duration is not None and not DURATION.fullmatch(options.duration):
         raise UsageError(f"--duration {options.duration!r}: give seconds or a span like 90s, 5m, 1h30m")
+    if options.duration is not None and not options.duration.strip("0hms"):  # Locust: a run time of 0 is no limit
+        raise UsageError(f"--duration {options.duration!r}: must be longer than zero")
     if options.workers is not None and options.workers < 1:
         raise UsageError("--workers must be 1 or more")
     if options.processes is not None and options.processes < 1 and options.processes != -1:
@@ -142,7 +145,7 @@ def locust_command(
         command += ["--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S), "--master-bind-host", LOOPBACK]
         command += ["--master-bind-port", str(master_port)]
     elif options.processes:
-        command += ["--processes", str(options.processes)]
+        command += ["--processes", str(options.processes), "--master-bind-host", LOOPBACK]
         if master_port is not None:
             command += ["--master-bind-port", str(master_port), "--master-port", str(master_port)]
     return command + extra
@@ -177,48 +180,75 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextlib.contextmanager
-def local_workers(commands: list[list[str]], report_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start local worker processes (output to worker-N.log in the run folder); stop them at the end."""
-    workers: list[subprocess.Popen[bytes]] = []
-    try:
-        for number, command in enumerate(commands, 1):
-            with (report_dir / f"worker-{number}.log").open("wb") as log:
-                workers.append(
-                    subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, process_group=0)
+def child_env() -> dict[str, str]:
+    """Locust's environment: ours, plus our pid, so that Locust stops by itself if this script dies."""
+    return {**os.environ, PARENT_VARIABLE: str(os.getpid())}
+
+
+class LocalWorkers:
+    """Local worker processes, each in a process group of its own, with its output in worker-N.log."""
+
+    def __init__(self, commands: list[list[str]], report_dir: Path) -> None:
+        self.logs = [report_dir / f"worker-{number}.log" for number in range(1, len(commands) + 1)]
+        self.processes: list[subprocess.Popen[bytes]] = []
+        for command, log_path in zip(commands, self.logs, strict=True):
+            with log_path.open("wb") as log:
+                self.processes.append(
+                    subprocess.Popen(
+                        command, cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT, process_group=0
+                    )
                 )
-        yield workers
-    finally:
-        deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
-        for worker in workers:  # the master tells them to quit when it ends; this is for when it could not
+
+    def stop(self, grace_s: float) -> None:
+        """Wait for the workers to quit (the master tells them to), then kill what is left, forks included."""
+        deadline = time.monotonic() + grace_s
+        for worker in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 worker.wait(timeout=max(deadline - time.monotonic(), 0.1))
             if worker.poll() is None:
-                worker.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
 
+    def problems(self) -> list[str]:
+        """One line per worker that ended with an error, with the last error line of its log."""
+        lines = []
+        for number, (worker, log_path) in enumerate(zip(self.processes, self.logs, strict=True), 1):
+            if worker.returncode not in (0, 1, -signal.SIGKILL):
+                errors = [line for line in log_path.read_text(errors="replace").splitlines() if "error" in line.lower()]
+                detail = errors[-1].strip() if errors else f"see {log_path}"
+                lines.append(f"worker {number} exited with code {worker.returncode}: {detail}")
+        return lines
 
-@contextlib.contextmanager
-def forwarded_signals(process: subprocess.Popen[str]) -> Iterator[None]:
-    """Pass Ctrl-C and SIGTERM on to Locust, which then stops and writes what it measured."""
 
-    def forward(signum: int, _frame: object) -> None:
-        if process.poll() is None:
-            process.send_signal(signum)
-            print("\nInterrupted: waiting for Locust to write the report …", flush=True)
+class SignalForwarder:
+    """Ctrl-C, SIGTERM and SIGHUP reach Locust once, through this script (it runs in its own process group),
+    so it stops and writes what it measured; before Locust runs they stop this script."""
 
-    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.locust: subprocess.Popen[str] | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalForwarder:
+        self._previous = {signum: signal.signal(signum, self._forward) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
+    def _forward(self, signum: int, _frame: object) -> None:
+        if self.locust is None or self.locust.poll() is not None:
+            raise KeyboardInterrupt
+        self.locust.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+        print("\nInterrupted: waiting for Locust to write the report …", flush=True)
 
-def run_locust(command: list[str], log_path: Path) -> tuple[int, bool]:
+
+def run_locust(command: list[str], log_path: Path, signals: SignalForwarder) -> tuple[int, bool]:
     """Run Locust, logging everything to log_path and showing progress and problems on the console.
 
-    Locust runs in a process group of its own, so a Ctrl-C reaches it once, through this script.
     Returns Locust's exit code and whether an error line was shown.
     """
     interactive = sys.stdout.isatty()
@@ -227,10 +257,17 @@ def run_locust(command: list[str], log_path: Path) -> tuple[int, bool]:
     with (
         log_path.open("w", encoding="utf-8") as log,
         subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, process_group=0
+            command,
+            cwd=ROOT,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            process_group=0,
         ) as locust,
-        forwarded_signals(locust),
     ):
+        signals.locust = locust
         for line in locust.stdout or ():
             if line.startswith(PROGRESS_PREFIX):
                 text = progress_line(json.loads(line[len(PROGRESS_PREFIX) :]))
@@ -266,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     report_dir = Path(options.report_dir) if options.report_dir else ROOT / default_report_dir(options.type)
     report_dir = report_dir.resolve()
     try:
-        with target(options, conf) as (host, server_pid):
+        with SignalForwarder() as signals, target(options, conf) as (host, server_pid):
             report_dir.mkdir(parents=True, exist_ok=True)
             console_log = report_dir / CONSOLE_LOG
             port = free_port() if options.workers or options.processes else None
@@ -274,11 +311,20 @@ def main(argv: list[str] | None = None) -> int:
             workers = [worker_command(options, host, extra, port) for _ in range(options.workers or 0)] if port else []
             spread = f" with {len(workers)} local workers" if workers else ""
             print(f"Running the {options.type} test against {host}{spread} (Locust output: {console_log})")
-            with local_workers(workers, report_dir):
-                code, error_shown = run_locust(command, console_log)
+            local = LocalWorkers(workers, report_dir)
+            code = 2
+            try:
+                code, error_shown = run_locust(command, console_log, signals)
+            finally:
+                local.stop(grace_s=2.0 if code == 2 else WORKER_STOP_TIMEOUT_S)
+            for line in local.problems():
+                print(f"run_tests: {line}", file=sys.stderr)
     except (InputError, RuntimeError) as error:  # a bad target, or the demo chatbot did not start
         print(f"run_tests: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before Locust ran
+        print("\nrun_tests: interrupted", file=sys.stderr)
+        return 130
     summary_path = report_dir / "summary.json"
     if summary_path.exists():
         print()

@@ -74,25 +74,40 @@ def demobot() -> Iterator[Callable[..., DemobotProcess]]:
         process.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="module")
+def short_wav(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The last second of the shipped speech sample: speech that runs to its end, so calls stay short."""
+    from users.audio_codec import read_wav, write_wav
+    from users.audio_stream import DEFAULT_AUDIO_FILE
+
+    samples, rate = read_wav(DEFAULT_AUDIO_FILE)
+    path = tmp_path_factory.mktemp("audio") / "one_second.wav"
+    write_wav(path, samples[-rate:], rate)
+    return str(path)
+
+
+def locust_run(
+    report_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120, report_page: bool = False
+) -> LocustRun:
+    """Run ``locust -f locustfile.py --headless ARGS`` to completion with ``report_dir`` as its run folder."""
+    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--report-dir", str(report_dir)]
+    if not report_page:  # index.html costs 1-2 s of CPU per run; the tests of the page ask for it
+        command.append("--skip-report-page")
+    if "--processes" in args:  # a master of its own: Locust's default port 5557 may be taken
+        port = str(free_port())
+        command += ["--master-bind-port", port, "--master-port", port]
+    result = subprocess.run(
+        [*command, *args], cwd=ROOT, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+    )
+    return LocustRun(result.returncode, result.stdout + result.stderr, report_dir)
+
+
 @pytest.fixture
 def run_locust(tmp_path: Path) -> Callable[..., LocustRun]:
-    """Run ``locust -f locustfile.py --headless ARGS`` to completion in its own run folder."""
+    """``locust_run`` in a fresh run folder under the test's tmp_path."""
     counter = iter(range(1000))
 
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> LocustRun:
-        report_dir = tmp_path / f"run{next(counter)}"
-        command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--report-dir", str(report_dir)]
-        if "--processes" in args:  # a master of its own: Locust's default port 5557 may be taken
-            port = str(free_port())
-            command += ["--master-bind-port", port, "--master-port", port]
-        result = subprocess.run(
-            [*command, *args],
-            cwd=ROOT,
-            env=env or clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return LocustRun(result.returncode, result.stdout + result.stderr, report_dir)
+    def run(*args: str, **kwargs: Any) -> LocustRun:
+        return locust_run(tmp_path / f"run{next(counter)}", *args, **kwargs)
 
     return run

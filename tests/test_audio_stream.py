@@ -19,8 +19,6 @@ import pytest
 import websocket
 
 from tests.conftest import ROOT, LocustRun, clean_env
-from users.audio_codec import read_wav, write_wav
-from users.audio_stream import DEFAULT_AUDIO_FILE
 
 REPLY_MS, ENDPOINT_MS, REPLY_LEN_MS, LEAD_MS = 250, 150, 300, 100
 BOT = (
@@ -29,15 +27,6 @@ BOT = (
 )  # fmt: skip
 TTFA_TOLERANCE_MS = 30
 """The measured TTFA may exceed demobot's configured delay by at most this (network, timers, scheduling)."""
-
-
-@pytest.fixture(scope="module")
-def short_wav(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The last second of the shipped sample: speech that runs to its end, so calls stay short."""
-    samples, rate = read_wav(DEFAULT_AUDIO_FILE)
-    path = tmp_path_factory.mktemp("audio") / "one_second.wav"
-    write_wav(path, samples[-rate:], rate)
-    return str(path)
 
 
 def caller(wav: str, *extra: str) -> tuple[str, ...]:

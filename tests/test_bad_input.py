@@ -6,6 +6,7 @@ import subprocess
 import sys
 import wave
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,9 @@ BAD_LOCUST_INPUTS = [
     (["--prompts", "{bad}/broken.jsonl"], "broken.jsonl:2: malformed JSON"),
     (["--prompts", "{bad}/no_prompts"], "--prompts: the folder"),
     (["--think-time", "3-1"], "--think-time: '3-1' must be"),
+    (["--think-time", "soon"], "--think-time: 'soon' is not a number"),
+    (["--request-timeout", "0"], "--request-timeout: must be greater than zero"),
+    (["--request-timeout", "soon"], "argument --request-timeout: invalid float value"),
     (["--prompt-weights", "simple=lots"], "--prompt-weights: bad entry"),
     (["--seed", "x1"], "--seed: 'x1' is not a whole number"),
     (["--test-type", "../elsewhere"], "--test-type: '../elsewhere' is not a name"),
@@ -90,15 +94,35 @@ BAD_LOCUST_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), BAD_LOCUST_INPUTS, ids=[e for _, e in BAD_LOCUST_INPUTS])
-def test_bad_locust_input(demobot_url: str, bad_files: Path, tmp_path: Path, args: list[str], expected: str) -> None:
-    command = [*LOCUST, "--host", demobot_url, *[a.format(bad=bad_files) for a in args]]
-    if "--report-dir" not in args:
-        command += ["--report-dir", str(tmp_path / "run")]
-    result = subprocess.run(command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
+CONCURRENT_STARTS = 4
+"""Bad starts run four at a time: each is a Locust start-up that ends in a second or two, mostly importing."""
+
+
+@pytest.fixture(scope="module")
+def bad_starts(
+    demobot_url: str, bad_files: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+    """Every start of BAD_LOCUST_INPUTS, run at once: case → (its result, the run folder it was given)."""
+
+    def start(case: int, args: list[str]) -> tuple[subprocess.CompletedProcess[str], Path]:
+        report_dir = tmp_path_factory.mktemp(f"bad{case}") / "run"
+        command = [*LOCUST, "--host", demobot_url, *[a.format(bad=bad_files) for a in args]]
+        if "--report-dir" not in args:
+            command += ["--report-dir", str(report_dir)]
+        result = subprocess.run(command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120)
+        return result, report_dir
+
+    with ThreadPoolExecutor(CONCURRENT_STARTS) as pool:
+        futures = {expected: pool.submit(start, case, args) for case, (args, expected) in enumerate(BAD_LOCUST_INPUTS)}
+        return {expected: future.result() for expected, future in futures.items()}
+
+
+@pytest.mark.parametrize("expected", [expected for _, expected in BAD_LOCUST_INPUTS])
+def test_bad_locust_input(bad_starts: dict[str, tuple[subprocess.CompletedProcess[str], Path]], expected: str) -> None:
+    result, report_dir = bad_starts[expected]
     assert result.returncode == 2, result.stdout + result.stderr
     assert expected in one_error_line(result.stdout + result.stderr)
-    assert not (tmp_path / "run").exists(), "the run folder is made only once every check has passed"
+    assert not report_dir.exists(), "the run folder is made only once every check has passed"
 
 
 @pytest.fixture(scope="module")
@@ -123,16 +147,20 @@ def test_bad_or_missing_target(args: list[str], expected: str) -> None:
     assert expected.lower() in one_error_line(result.stdout + result.stderr).lower()
 
 
-@pytest.mark.parametrize("duration", ["5 minutes", "5x"])
-def test_bad_run_tests_duration(duration: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [
+        ("5 minutes", "give seconds or a span like 90s, 5m, 1h30m"),
+        ("5x", "give seconds"),
+        ("0s", "must be longer than zero"),
+    ],
+)
+def test_bad_run_tests_duration(duration: str, expected: str, tmp_path: Path) -> None:
     """Checked before the demo chatbot starts (other run_tests.py usage errors: tests/test_run_tests.py)."""
     command = [sys.executable, "scripts/run_tests.py", "smoke", "--duration", duration, "--report-dir", str(tmp_path)]
     result = subprocess.run(command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert (
-        result.stderr.strip()
-        == f"run_tests: error: --duration {duration!r}: give seconds or a span like 90s, 5m, 1h30m"
-    )
+    assert result.stderr.strip().startswith(f"run_tests: error: --duration {duration!r}: {expected}"), result.stderr
     assert "demo chatbot" not in result.stdout
 
 

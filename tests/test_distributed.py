@@ -61,7 +61,7 @@ def test_streaming_pid_across_two_workers_matches_a_local_run(demobot, run_locus
     assert sum(worker["requests"] for worker in workers["by_worker"]) == summary["totals"]["count"]
     # The controller drove the workers: it added users until queueing lifted TTFT p95 towards 200 ms.
     shape = summary["shape"]
-    assert shape["name"] == "pid" and max(point["users"] for point in shape["trace"]) >= 6, shape
+    assert shape["name"] == "pid" and max(point["users"] for point in shape["trace"]) >= 4, shape
     # Every answer of both workers is in the merged LLM figures, and the figures that do not depend on the
     # load match the local run's: tokens per answer exactly, inter-token latency and TPOT within noise.
     llm, reference = summary["llm"], local.summary["llm"]
@@ -69,21 +69,22 @@ def test_streaming_pid_across_two_workers_matches_a_local_run(demobot, run_locus
     assert llm["requests"] == e2e and llm["ttft_ms"]["count"] == e2e
     assert llm["output_tokens"] == 10 * e2e and reference["output_tokens"] == 10 * reference["requests"]
     for metric in ("itl_ms", "tpot_ms"):
-        assert abs(llm[metric]["p50"] - reference[metric]["p50"]) < 0.3 * reference[metric]["p50"] + 1, metric
+        assert abs(llm[metric]["p50"] - reference[metric]["p50"]) < 0.5 * reference[metric]["p50"] + 2, metric
     assert llm["ttft_ms"]["p95"] > reference["ttft_ms"]["p95"]  # the queueing the controller was after
 
 
-def test_a_killed_worker_leaves_the_master_running_and_its_numbers_kept(demobot, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["kill", "terminate"])  # died (SIGKILL), or stopped on its machine (SIGTERM)
+def test_a_lost_worker_leaves_the_master_running_and_its_numbers_kept(demobot, tmp_path: Path, stop: str) -> None:
     bot = demobot("--ttft-ms", "20", "--token-ms", "1")
     folder = tmp_path / "killed"
-    command = [*RUN_TESTS, "smoke", "--host", bot.url, "--workers", "2", "--users", "4", "--duration", "14s"]
+    command = [*RUN_TESTS, "smoke", "--host", bot.url, "--workers", "2", "--users", "4", "--duration", "20s"]
     command += ["--report-dir", str(folder), "--", "--think-time", "0.2"]
     runner = subprocess.Popen(command, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for_requests(folder, 20)
         workers = [p for p in psutil.Process(runner.pid).children(recursive=True) if "--worker" in p.cmdline()]
         assert len(workers) == 2
-        workers[0].kill()
+        getattr(workers[0], stop)()
         output, _ = runner.communicate(timeout=60)
     finally:
         runner.kill()
@@ -92,10 +93,10 @@ def test_a_killed_worker_leaves_the_master_running_and_its_numbers_kept(demobot,
     book = summary["workers"]
     assert book["seen"] == 2 and book["lost"] == 1, book
     lost = next(worker for worker in book["by_worker"] if worker["lost_after_s"] is not None)
-    assert lost["requests"] > 0 and 2 < lost["lost_after_s"] < 14, book
+    assert lost["requests"] > 0 and 2 < lost["lost_after_s"] < 20, book
     # What the lost worker reported stays in the totals; the other worker went on to the end.
     assert sum(worker["requests"] for worker in book["by_worker"]) == summary["totals"]["count"]
-    assert summary["duration_s"] >= 13
+    assert summary["duration_s"] >= 19
     assert any("was lost" in note for note in summary["notes"]), summary["notes"]
     assert "NOTE: worker" in output and "was lost" in (folder / "index.html").read_text()
 

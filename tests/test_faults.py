@@ -20,8 +20,6 @@ import requests
 
 from demobot.faults import DEFAULT_GROUPS, Fault, parse_fault, pick_fault
 from tests.conftest import LocustRun
-from users.audio_codec import read_wav, write_wav
-from users.audio_stream import DEFAULT_AUDIO_FILE
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -163,15 +161,6 @@ CASES = {
         late_share=0.6,  # a call takes 2 s: the last ones are cut short by the end of the run
     ),
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def short_wav(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The last second of the shipped speech sample, so calls stay short."""
-    samples, rate = read_wav(DEFAULT_AUDIO_FILE)
-    path = tmp_path_factory.mktemp("audio") / "one_second.wav"
-    write_wav(path, samples[-rate:], rate)
-    return str(path)
 
 
 def failures_by_row(run: LocustRun) -> dict[str, Counter[str]]:

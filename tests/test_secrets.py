@@ -158,8 +158,9 @@ def test_no_secret_in_output_or_run_folder(
     args, check = SCENARIOS[scenario]
     args = [arg.format(accounts=accounts, token=issued_token) for arg in args]
     run = run_locust(
-        "--host", bot.url, "-t", "3s", "-r", "20", "--think-time", "0.2", *args, env=secret_env(), timeout=90
-    )
+        "--host", bot.url, "-t", "3s", "-r", "20", "--think-time", "0.2", *args, env=secret_env(), timeout=90,
+        report_page=True,
+    )  # fmt: skip
     assert run.returncode in (0, 1), run.output
     check(run)
     sources = {"output": run.output.encode(), **run_folder(run.report_dir)}

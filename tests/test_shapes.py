@@ -8,10 +8,13 @@ queueing; beyond that, users with no think time wait about users x 95 ms / 4.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import LocustRun
+from demobot.launcher import DemobotProcess
+from tests.conftest import LocustRun, locust_run
 
 SMALL_BOT = ("--slots", "4", "--ttft-ms", "50", "--token-ms", "5", "--answer-tokens", "10")
 CHAT = ("--user-mix", "RestChatUser", "--think-time", "0")
@@ -23,27 +26,38 @@ def user_counts(run: LocustRun) -> list[int]:
         return [int(row["User Count"]) for row in csv.DictReader(file) if row["Name"] == "Aggregated"]
 
 
-@pytest.mark.parametrize(
-    ("shape_args", "planned_s", "levels"),
-    [
-        (["--shape", "ramp", "--start-users", "2", "--step-users", "2", "--step-time", "2", "--max-users", "6",
-          "--hold-time", "2"], 6, {2, 4, 6}),
-        (["--shape", "wave", "--min-users", "1", "--max-users", "5", "--waves", "2", "--wave-time", "4",
-          "--wave-form", "square"], 8, {1, 5}),
-        (["--shape", "burst", "--min-users", "1", "--burst-users", "6", "--burst-ramp-ms", "500", "--burst-hold",
-          "2", "--burst-rest", "2", "--bursts", "2"], 8, {1, 7}),
-        (["--shape", "stability", "--min-users", "2", "--max-users", "5", "--peak-every", "4", "--peak-time", "2",
-          "-t", "8s"], 8, {2, 5}),
-        (["--shape", "stages", "--stages", "3s:3:10,3s:6:10,2s:1:10"], 8, {3, 6, 1}),
-    ],
-    ids=["ramp", "wave", "burst", "stability", "stages"],
-)  # fmt: skip
-def test_time_shapes_end_by_themselves_and_follow_their_plan(demobot, run_locust, shape_args, planned_s, levels):
-    bot = demobot("--ttft-ms", "10", "--token-ms", "1")
-    run = run_locust("--host", bot.url, *CHAT, "--think-time", "0.2", *shape_args, timeout=60)
+TIME_SHAPES = {
+    "ramp": (["--shape", "ramp", "--start-users", "2", "--step-users", "2", "--step-time", "2", "--max-users", "6",
+              "--hold-time", "2"], 6, {2, 4, 6}),
+    "wave": (["--shape", "wave", "--min-users", "1", "--max-users", "5", "--waves", "2", "--wave-time", "4",
+              "--wave-form", "square"], 8, {1, 5}),
+    "burst": (["--shape", "burst", "--min-users", "1", "--burst-users", "6", "--burst-ramp-ms", "500", "--burst-hold",
+               "2", "--burst-rest", "2", "--bursts", "2"], 8, {1, 7}),
+    "stability": (["--shape", "stability", "--min-users", "2", "--max-users", "5", "--peak-every", "4", "--peak-time",
+                   "2", "-t", "8s"], 8, {2, 5}),
+    "stages": (["--shape", "stages", "--stages", "3s:3:10,3s:6:10,2s:1:10"], 8, {3, 6, 1}),
+}  # fmt: skip
+"""Shape → (its options, planned seconds, user levels it must reach)."""
+
+
+@pytest.fixture(scope="module")
+def time_shape_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocustRun]]:
+    """One run of each time shape, all at once (they mostly wait) against one demo chatbot."""
+    with DemobotProcess("--ttft-ms", "10", "--token-ms", "1", "--slots", "64") as bot, ThreadPoolExecutor() as pool:
+        folder = tmp_path_factory.mktemp("time_shapes")
+        runs = {
+            name: pool.submit(locust_run, folder / name, "--host", bot.url, *CHAT, "--think-time", "0.2", *args)
+            for name, (args, _, _) in TIME_SHAPES.items()
+        }
+        yield {name: run.result() for name, run in runs.items()}
+
+
+@pytest.mark.parametrize("name", TIME_SHAPES)
+def test_time_shapes_end_by_themselves_and_follow_their_plan(time_shape_runs, name: str) -> None:
+    run, (_, planned_s, levels) = time_shape_runs[name], TIME_SHAPES[name]
     assert run.returncode == 0, run.output
     assert planned_s - 0.5 <= run.summary["duration_s"] <= planned_s + 3
-    assert run.summary["shape"]["name"] == shape_args[1]
+    assert run.summary["shape"]["name"] == name
     seen = set(user_counts(run))
     assert levels <= seen, seen
     assert max(seen) == max(levels)

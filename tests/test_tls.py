@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from demobot.launcher import DemobotProcess
-from tests.conftest import ROOT, LocustRun
+from tests.conftest import ROOT, LocustRun, clean_env
 from tests.test_bad_input import one_error_line
 
 USERS = ("--user-mix", "RestChatUser StreamingChatUser WebSocketChatUser HealthCheckUser", "-u", "4", "-r", "20")
@@ -110,6 +110,17 @@ def test_every_client_verifies_certificates_itself(
     del counts["WSR ws:"]  # no WebSocket, no prompts
     assert all(requests > 0 and failures == requests for requests, failures in counts.values()), counts
     assert "SSLCertVerificationError" in run.output
+
+
+def test_a_certificate_the_machine_trusts_works_for_every_client(
+    https_bot: DemobotProcess, certificate: tuple[Path, Path], run_locust: Callable[..., LocustRun]
+) -> None:
+    """A CA added to the system's store (here through SSL_CERT_FILE) is trusted by the check and every client."""
+    env = clean_env(SSL_CERT_FILE=str(certificate[0]))
+    run = run_locust("--host", https_bot.url, "-t", "3s", "--think-time", "0.2", *USERS, env=env)
+    assert run.returncode == 0, run.output
+    counts = exchanges(run)
+    assert all(requests > 0 and failures == 0 for requests, failures in counts.values()), counts
 
 
 @pytest.mark.parametrize(

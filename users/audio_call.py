@@ -27,7 +27,7 @@ from gevent.event import Event
 from users.audio_metrics import CallRecord, Playback, TurnRecord
 from users.audio_protocols import AUDIO, CLEAR, DONE, ERROR, MARK, READY, AudioProtocol, Message, Utterance
 from users.http_failures import connection_failure, status_failure
-from users.ws_connection import ssl_options
+from users.tls import websocket_sslopt
 from users.ws_frames import BINARY, CLOSE, PING, PONG, FrameError, FrameReader, client_frame, close_code, close_frame
 
 SILENCE, STOP, COMMIT = "silence", "stop", "commit"
@@ -162,7 +162,7 @@ class AudioCall:
         record = self.record
         start = time.perf_counter()
         try:
-            ws = websocket.WebSocket(sslopt=ssl_options(self.plan.insecure), skip_utf8_validation=True)
+            ws = websocket.WebSocket(sslopt=websocket_sslopt(self.plan.insecure), skip_utf8_validation=True)
             ws.connect(self.plan.url, timeout=self.plan.connect_timeout_s, header=list(self.plan.headers))
         except websocket.WebSocketBadStatusException as error:
             self._connect_failed(status_failure(error.status_code) or f"HTTP {error.status_code}")

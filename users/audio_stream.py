@@ -39,6 +39,7 @@ from users.audio_protocols import PROTOCOLS, REALTIME_APIS, Utterance, make_prot
 from users.errors import InputError
 from users.options import add_option, option, parse_seconds_range, require_positive
 from users.streaming_chat import API_KEY_VARIABLES
+from users.tls import insecure_option
 
 if not hasattr(events, "audio_call"):
     events.audio_call = EventHook()
@@ -227,7 +228,7 @@ class AudioStreamUser(User):
             response_gap_s=settings.response_gap_s,
             fault_silence_s=settings.fault_silence_s,
             headers=self._headers(),
-            insecure=bool(option(environment.parsed_options, "insecure", False)),
+            insecure=insecure_option(environment.parsed_options),
         )
 
     def _headers(self) -> tuple[str, ...]:

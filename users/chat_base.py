@@ -32,6 +32,7 @@ from users.errors import InputError
 from users.http_failures import response_failure
 from users.options import add_option, option, parse_seconds_range, require_path, require_positive
 from users.prompts import PromptSource, prompt_source
+from users.tls import context_factory, insecure_option
 
 _user_numbers = itertools.count()
 
@@ -159,7 +160,8 @@ class ChatUser(FastHttpUser):
         self.settings = chat_settings(environment.parsed_options)
         self.network_timeout = self.connection_timeout = self.settings.request_timeout_s
         # FastHttpUser skips certificate checks unless told otherwise; ours check them unless --insecure.
-        self.insecure = bool(option(environment.parsed_options, "insecure", False))
+        self.insecure = insecure_option(environment.parsed_options)
+        self.ssl_context_factory = context_factory(self.insecure)
         super().__init__(environment)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)

@@ -9,6 +9,7 @@ from locust import FastHttpUser, constant, task
 
 from users.http_failures import response_failure
 from users.options import add_option, option, require_path
+from users.tls import context_factory, insecure_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +38,8 @@ class HealthCheckUser(FastHttpUser):
         # The chat users' --request-timeout bounds health checks too (FastHttpUser's default is 60 s).
         timeout = float(option(environment.parsed_options, "request_timeout", self.network_timeout))
         self.network_timeout = self.connection_timeout = timeout
-        self.insecure = bool(option(environment.parsed_options, "insecure", False))  # FastHttpUser's default: True
+        self.insecure = insecure_option(environment.parsed_options)  # FastHttpUser's default: True
+        self.ssl_context_factory = context_factory(self.insecure)
         super().__init__(environment)
         self.health_path = option(environment.parsed_options, "health_path", self.health_path)
         self.docs_path = option(environment.parsed_options, "docs_path", self.docs_path)

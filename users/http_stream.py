@@ -9,24 +9,15 @@ geventhttpclient (the library under Locust's FastHttpUser): one keep-alive conne
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 from urllib.parse import urlsplit
 
-import gevent.ssl
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
+from users.tls import context_factory
+
 BLOCK_SIZE = 64 * 1024
 """Most bytes taken from the socket per read; a read returns as soon as any bytes are there."""
-
-
-def unverified_context(**kwargs: Any) -> gevent.ssl.SSLContext:
-    """A TLS context that accepts any certificate (--insecure); geventhttpclient's ``insecure`` alone only
-    stops the host name check."""
-    context = gevent.ssl.create_default_context(**kwargs)
-    context.check_hostname = False
-    context.verify_mode = gevent.ssl.CERT_NONE
-    return context
 
 
 class StreamingHttpClient:
@@ -43,7 +34,7 @@ class StreamingHttpClient:
             network_timeout=None,
             block_size=BLOCK_SIZE,
             insecure=insecure,
-            ssl_context_factory=unverified_context if insecure else None,
+            ssl_context_factory=context_factory(insecure),
         )
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> HTTPSocketPoolResponse:

@@ -14,7 +14,6 @@ the WebSocket report counts apart (see ``failure_class``):
 from __future__ import annotations
 
 import contextlib
-import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import websocket
 from websocket import ABNF
 
 from users.http_failures import connection_failure, status_failure
+from users.tls import websocket_sslopt
 
 CLIENT, SERVER, UNEXPECTED = "client", "server", "unexpected"
 FAILURE_CLASSES = (CLIENT, SERVER, UNEXPECTED)
@@ -93,11 +93,6 @@ def error_failure(error: BaseException) -> WebSocketFailure:
     return WebSocketFailure(connection_failure(error), UNEXPECTED)
 
 
-def ssl_options(insecure: bool) -> dict[str, Any]:
-    """websocket-client's ``sslopt`` for wss:// URLs: certificates verified (its default) unless insecure."""
-    return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False} if insecure else {}
-
-
 def websocket_url(host: str, path: str, query: dict[str, str] | None = None) -> str:
     """The ws(s):// URL of ``path`` on ``host``, which may be given as http(s) or ws(s)."""
     if path.startswith(("ws://", "wss://")):
@@ -145,7 +140,7 @@ class WebSocketConnection:
     """Connections open in this process now (the WebSocket report plots latency against it)."""
 
     def __init__(self, insecure: bool = False) -> None:
-        self.ws = websocket.WebSocket(sslopt=ssl_options(insecure), skip_utf8_validation=True)
+        self.ws = websocket.WebSocket(sslopt=websocket_sslopt(insecure), skip_utf8_validation=True)
         # Only the receive greenlet reads, so reads need no lock; sends keep theirs (the receive loop
         # answers pings while a task may be sending).
         self.ws.readlock = NO_LOCK
