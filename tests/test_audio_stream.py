@@ -13,12 +13,14 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import websocket
 
-from tests.conftest import ROOT, LocustRun, clean_env
+from demobot.launcher import DemobotProcess
+from tests.conftest import ROOT, LocustRun, clean_env, locust_run
 
 REPLY_MS, ENDPOINT_MS, REPLY_LEN_MS, LEAD_MS = 250, 150, 300, 100
 BOT = (
@@ -59,11 +61,24 @@ PRESETS = {
 }  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def preset_runs(short_wav: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[LocustRun, dict]]:
+    """A run of three callers with each preset, all at once (calls mostly wait on real time), each against
+    a demo chatbot of its own: preset → (the run, what its demo chatbot saw)."""
+
+    def run(preset: str) -> tuple[LocustRun, dict]:
+        with DemobotProcess(*BOT) as bot:
+            args = caller(short_wav, "-u", "3", "-t", "8s", "--turns", "2", "--response-gap-ms", "300")
+            done = locust_run(tmp_path_factory.mktemp(preset), "--host", bot.url, *args, *PRESETS[preset])
+            return done, audio_stats(bot.url)
+
+    with ThreadPoolExecutor() as pool:
+        return dict(zip(PRESETS, pool.map(run, PRESETS), strict=True))
+
+
 @pytest.mark.parametrize("preset", list(PRESETS))
-def test_ttfa_matches_the_bots_reply_delay(demobot, run_locust, short_wav, preset) -> None:
-    bot = demobot(*BOT)
-    args = caller(short_wav, "-u", "3", "-t", "8s", "--turns", "2", "--response-gap-ms", "300", *PRESETS[preset])
-    run = run_locust("--host", bot.url, *args)
+def test_ttfa_matches_the_bots_reply_delay(preset_runs: dict[str, tuple[LocustRun, dict]], preset: str) -> None:
+    run, served = preset_runs[preset]
     assert run.returncode == 0, run.output
     audio = run.summary["audio"]
     protocol = PRESETS[preset][1]
@@ -94,7 +109,6 @@ def test_ttfa_matches_the_bots_reply_delay(demobot, run_locust, short_wav, prese
     assert ("AUDIO GENERATOR BEHIND REAL TIME during this run" in run.output) is behind
     assert audio["bytes_sent"] > audio["frames_sent"] and audio["frames_received"] > 0
 
-    served = audio_stats(bot.url)
     assert served["protocols"] == {protocol: run.row(f"CONNECT {name}")["count"]}
     if protocol == "twilio":
         # A mark is echoed when the audio before it has played: the lead plus the last 20 ms frame.

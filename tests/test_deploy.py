@@ -12,13 +12,15 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from demobot.launcher import DemobotProcess
 from tests.conftest import ROOT, clean_env, free_port
 
 DEPLOY = ROOT / "deploy"
@@ -269,18 +271,20 @@ def test_the_image_holds_every_local_module_the_suite_imports() -> None:
     assert needed <= copied, f"the Dockerfile does not copy {sorted(needed - copied)}"
 
 
-@pytest.mark.parametrize("deployment", DEPLOYMENTS)
-def test_deployment_command_lines_run_a_distributed_test(deployment: str, demobot, tmp_path: Path) -> None:
+DeploymentRun = tuple[list[int], list[str], Path]
+"""Exit codes (master first), outputs, and the folder that holds the run folder."""
+
+
+def run_deployment(deployment: str, target: str, folder: Path) -> DeploymentRun:
     """The master and worker command lines as the deployment builds them, in real processes on loopback (the
     master's address and port, the worker count and a short run time swapped in at the end, where they win)."""
-    bot = demobot()
     master_args, worker_args = DEPLOYMENTS[deployment]()
-    port, workers, report_dir = str(free_port()), 2, tmp_path / "run"
+    port, workers, report_dir = str(free_port()), 2, folder / "run"
     locust = [sys.executable, "-m", "locust"]
     master_args += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--expect-workers", str(workers)]
     master_args += ["--expect-workers-max-wait", "60", "--run-time", "4s", "--report-dir", str(report_dir)]
     worker_args += ["--master-host", "127.0.0.1", "--master-port", port]
-    env = clean_env(CHATBOT_URL=bot.url)  # the target comes from CHATBOT_URL, as from .env or a Secret
+    env = clean_env(CHATBOT_URL=target)  # the target comes from CHATBOT_URL, as from .env or a Secret
     options: dict[str, Any] = {"cwd": ROOT, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
     processes = [subprocess.Popen([*locust, *master_args], text=True, **options)]
     processes += [subprocess.Popen([*locust, *worker_args], text=True, **options) for _ in range(workers)]
@@ -289,12 +293,35 @@ def test_deployment_command_lines_run_a_distributed_test(deployment: str, demobo
     finally:
         for process in processes:
             process.kill()
-    codes = [process.returncode for process in processes]
-    assert codes == [0] * (workers + 1), f"exit codes {codes}\n{outputs[0][-3000:]}\n{outputs[1][-1500:]}"
-    summary = json.loads((report_dir / "summary.json").read_text())
-    assert summary["host"] == bot.url and summary["totals"]["count"] > 0, summary["totals"]
+    return [process.returncode for process in processes], outputs, folder
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[DemobotProcess]:
+    with DemobotProcess() as bot:
+        yield bot
+
+
+@pytest.fixture(scope="module")
+def deployment_runs(target: DemobotProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[str, DeploymentRun]:
+    """Every deployment's distributed run, all at once (they mostly wait)."""
+    with ThreadPoolExecutor() as pool:
+        runs = {
+            name: pool.submit(run_deployment, name, target.url, tmp_path_factory.mktemp(name)) for name in DEPLOYMENTS
+        }
+        return {name: run.result() for name, run in runs.items()}
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS)
+def test_deployment_command_lines_run_a_distributed_test(
+    deployment: str, target: DemobotProcess, deployment_runs: dict[str, DeploymentRun]
+) -> None:
+    codes, outputs, folder = deployment_runs[deployment]
+    assert codes == [0, 0, 0], f"exit codes {codes}\n{outputs[0][-3000:]}\n{outputs[1][-1500:]}"
+    summary = json.loads((folder / "run" / "summary.json").read_text())
+    assert summary["host"] == target.url and summary["totals"]["count"] > 0, summary["totals"]
     assert summary["totals"]["failures"] == 0, summary["failures"]
-    assert [path.name for path in tmp_path.iterdir()] == ["run"]  # one run folder, the master's
+    assert [path.name for path in folder.iterdir()] == ["run"]  # one run folder, the master's
 
 
 def test_make_configmap_refuses_folders_a_configmap_cannot_hold(tmp_path: Path) -> None:
