@@ -29,15 +29,15 @@ def user_counts(run: LocustRun) -> list[int]:
 TIME_SHAPES = {
     "ramp": (["--shape", "ramp", "--start-users", "2", "--step-users", "2", "--step-time", "2", "--max-users", "6",
               "--hold-time", "2"], 6, {2, 4, 6}),
-    "wave": (["--shape", "wave", "--min-users", "1", "--max-users", "5", "--waves", "2", "--wave-time", "4",
-              "--wave-form", "square"], 8, {1, 5}),
     "burst": (["--shape", "burst", "--min-users", "1", "--burst-users", "6", "--burst-ramp-ms", "500", "--burst-hold",
                "2", "--burst-rest", "2", "--bursts", "2"], 8, {1, 7}),
     "stability": (["--shape", "stability", "--min-users", "2", "--max-users", "5", "--peak-every", "4", "--peak-time",
                    "2", "-t", "8s"], 8, {2, 5}),
-    "stages": (["--shape", "stages", "--stages", "3s:3:10,3s:6:10,2s:1:10"], 8, {3, 6, 1}),
+    "stages": (["--shape", "stages", "--stages", "3s:3:10,3s:6:10,2s:1:10", "--processes", "2"], 8, {3, 6, 1}),
+    "wave": (["--shape", "wave", "--min-users", "1", "--max-users", "5", "--waves", "2", "--wave-time", "4",
+              "--wave-form", "square", "--processes", "2"], 8, {1, 5}),
 }  # fmt: skip
-"""Shape → (its options, planned seconds, user levels it must reach)."""
+"""Shape → (its options, planned seconds, user levels it must reach); wave and stages across two workers."""
 
 
 @pytest.fixture(scope="module")
