@@ -7,7 +7,6 @@ import time
 from aiohttp import web
 
 from demobot.bots import EMPTY, Bot, BotStore
-from demobot.faults import http_fault
 from demobot.generation import make_answer
 from demobot.http_util import read_json_object, simple_error
 from demobot.routes_auth import require_token
@@ -98,12 +97,8 @@ async def chat_with_bot(request: web.Request) -> web.Response:
     if not isinstance(message, str) or not message.strip():
         return simple_error(400, "'message' must be a non-empty string", headers=generation.headers)
     state = generation.state
-    if (fault := await http_fault(request, state.config, state.rng, "chat", generation.finish)) is not None:
-        return fault
-    if (failure := generation.injected_error()) is not None:
-        return failure
-    ticket = generation.admit()
-    if isinstance(ticket, web.Response):
+    ticket = await generation.admit_json_answer(request, "chat")
+    if isinstance(ticket, web.StreamResponse):
         return ticket
     known = bot.answer_for(message, time.monotonic())
     tokens = known.split() if known else make_answer(message, state.config.answer_tokens, state.config.seed)

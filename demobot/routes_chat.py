@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from demobot.faults import http_fault
 from demobot.generation import make_answer
 from demobot.http_util import read_json_object, simple_error
 from demobot.routes_auth import require_token
@@ -25,12 +24,8 @@ async def chat(request: web.Request) -> web.Response:
         return simple_error(400, "'session_id' must be a non-empty string when given", headers=generation.headers)
 
     state = generation.state
-    if (fault := await http_fault(request, state.config, state.rng, "chat", generation.finish)) is not None:
-        return fault
-    if (failure := generation.injected_error()) is not None:
-        return failure
-    ticket = generation.admit()
-    if isinstance(ticket, web.Response):
+    ticket = await generation.admit_json_answer(request, "chat")
+    if isinstance(ticket, web.StreamResponse):
         return ticket
     session_id, turn = state.sessions.next_turn(session_id)
     tokens = make_answer(message, state.config.answer_tokens, state.config.seed, salt=str(turn))

@@ -166,9 +166,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         reply = await answer_fault(request, fault, config.fault_delay, config.retry_after, generation.finish)
         if reply is not None:
             return reply
-    if (failure := generation.injected_error()) is not None:
-        return failure
-    ticket = generation.admit()
+    ticket = generation.admit_unless_failed()
     if isinstance(ticket, web.Response):
         return ticket
 

@@ -12,6 +12,7 @@ import time
 from aiohttp import web
 
 from demobot.capacity import Overloaded, SlotTicket
+from demobot.faults import http_fault
 from demobot.generation import TokenTimeline, wall_time_of
 from demobot.http_util import openai_error
 from demobot.state import STATE, BotState, new_request_id
@@ -53,6 +54,16 @@ class Generation:
                 "rate_limit_error",
                 headers={**self.headers, "Retry-After": retry_after},
             )
+
+    def admit_unless_failed(self) -> SlotTicket | web.Response:
+        """The injected 500 (--error-rate), else `admit`: a slot ticket or the 429 of an overloaded demobot."""
+        failure = self.injected_error()
+        return failure if failure is not None else self.admit()
+
+    async def admit_json_answer(self, request: web.Request, group: str) -> SlotTicket | web.StreamResponse:
+        """For a JSON (not streamed) answer: an injected fault of ``group`` (--fault), else `admit_unless_failed`."""
+        fault = await http_fault(request, self.state.config, self.state.rng, group, self.finish)
+        return fault if fault is not None else self.admit_unless_failed()
 
     async def acquire(self, ticket: SlotTicket) -> TokenTimeline:
         """Wait for the slot, then return the timeline its tokens are due on."""

@@ -43,6 +43,15 @@ class LocustRun:
         return {k: v for k, v in self.summary["requests"].items() if k.startswith(prefix)}
 
 
+RUN_TESTS = [sys.executable, str(ROOT / "scripts" / "run_tests.py")]
+"""The command of scripts/run_tests.py."""
+
+
+def run_tests(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run scripts/run_tests.py ARGS to completion in a clean environment."""
+    return subprocess.run([*RUN_TESTS, *args], env=clean_env(), capture_output=True, text=True, timeout=timeout)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without Chatswarm/Locust settings that could leak in, plus extras."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "CHATBOT_", "LOGIN_"))}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -20,7 +19,7 @@ import pytest
 import websocket
 
 from demobot.launcher import DemobotProcess
-from tests.conftest import ROOT, LocustRun, clean_env, locust_run
+from tests.conftest import ROOT, LocustRun, clean_env, free_port, locust_run
 
 REPLY_MS, ENDPOINT_MS, REPLY_LEN_MS, LEAD_MS = 250, 150, 300, 100
 BOT = (
@@ -42,12 +41,6 @@ def audio_stats(url: str) -> dict:
 
 def rows(run: LocustRun, kind: str) -> dict[str, dict]:
     return {name: row for name, row in run.summary["requests"].items() if name.startswith(f"{kind} ")}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 PRESETS = {

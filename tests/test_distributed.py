@@ -15,14 +15,9 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import ROOT, clean_env
+from tests.conftest import ROOT, RUN_TESTS, clean_env, run_tests
 
-RUN_TESTS = [sys.executable, str(ROOT / "scripts" / "run_tests.py")]
 SMALL_BOT = ("--slots", "4", "--ttft-ms", "50", "--token-ms", "5", "--answer-tokens", "10")
-
-
-def run_tests(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RUN_TESTS, *args], env=clean_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def summary_of(folder: Path) -> dict[str, Any]:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, clean_env
-
-RUN_TESTS = [sys.executable, str(ROOT / "scripts" / "run_tests.py")]
-
-
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RUN_TESTS, *args], env=clean_env(), capture_output=True, text=True, timeout=timeout)
+from tests.conftest import run_tests
 
 
 def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
     report_dir = tmp_path / "smoke"
-    result = run("smoke", "--duration", "5s", "--users", "2", "--report-dir", str(report_dir), "--", "--seed", "1")
+    args = ("smoke", "--duration", "5s", "--users", "2", "--report-dir", str(report_dir), "--", "--seed", "1")
+    result = run_tests(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("report.html", "stats_stats.csv", "stats_stats_history.csv", "summary.json", "run.log", "console.log"):
         assert (report_dir / name).stat().st_size > 0, name
@@ -41,7 +34,7 @@ def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
 
 
 def test_failures_give_exit_code_1(tmp_path: Path) -> None:
-    result = run(
+    result = run_tests(
         "smoke", "--duration", "3s", "--report-dir", str(tmp_path / "r"), "--", "--health-path", "/no-such-page"
     )
     assert result.returncode == 1
@@ -57,7 +50,7 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
         (): "the following arguments are required: type",
     }
     for args, expected in cases.items():
-        result = run(*args, "--report-dir", str(tmp_path / "never"))
+        result = run_tests(*args, "--report-dir", str(tmp_path / "never"))
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
