@@ -57,8 +57,7 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
 def _collect(into: ShortfallCounter, pacer: pacing.Pacer | None) -> None:
     """Move a pacer's counts so far into ``into``."""
     if pacer is not None and pacer.counter.scheduled:
-        into.merge_message(pacer.counter.to_message())
-        pacer.counter = ShortfallCounter(pacing.LATE_TOLERANCE_S)
+        into.merge_message(pacer.take_counts().to_message())
 
 
 @events.test_stop.add_listener
@@ -90,8 +89,6 @@ def arrival_section(environment: Any, duration_s: float) -> dict[str, Any] | Non
     figures: dict[str, Any] = {"target_rate_per_s": rate, "kind": option(options, "arrival_kind", "constant")}
     _collect(merged, pacing.current())  # a local runner's counts still on its pacer
     figures.update(merged.summary())
-    started = merged.on_time + merged.late
-    figures["achieved_rate_per_s"] = round(started / duration_s, 3) if duration_s > 0 else None
     return figures
 
 

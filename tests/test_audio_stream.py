@@ -69,6 +69,7 @@ def preset_runs(short_wav: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         return dict(zip(PRESETS, pool.map(run, PRESETS), strict=True))
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_ttfa_matches_the_bots_reply_delay(preset_runs: dict[str, tuple[LocustRun, dict]], preset: str) -> None:
     run, served = preset_runs[preset]
@@ -169,6 +170,7 @@ def test_a_generator_that_falls_behind_real_time_says_so_loudly(demobot, run_loc
     assert "NOT trustworthy" in run.output
 
 
+@pytest.mark.timing
 def test_audio_metrics_merge_across_worker_processes(demobot, run_locust, short_wav) -> None:
     bot = demobot(*BOT)
     port = str(free_port())

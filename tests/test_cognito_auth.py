@@ -164,6 +164,7 @@ def test_new_password_required_is_one_clear_error(aws: None) -> None:
         CognitoAuth(account_for(seeded)).authorization()
 
 
+@pytest.mark.timing
 def test_sign_in_runs_off_the_gevent_loop(aws: None) -> None:
     seeded = seed_pool(users=6)
     off_loop(lambda: None)  # start the thread outside the measurement

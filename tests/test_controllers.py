@@ -432,3 +432,26 @@ def test_shortfall_counts_starts_the_pool_could_not_serve_on_time() -> None:
     assert (summary["dropped"], summary["scheduled"], short.shortfall) == (1, 101, 100)
     assert summary["lateness_mean_s"] == pytest.approx(99 * 0.05 / 2)
     assert ShortfallCounter().summary()["lateness_p95_s"] is None
+
+
+def test_achieved_rate_is_measured_over_the_paced_window_of_all_processes() -> None:
+    """Two processes pace unequal shares over overlapping windows; the merged rate is starts over the union.
+
+    Dividing by a whole run that includes start-up, or averaging the two processes' rates (15/s), would miss 29/s.
+    """
+    first, second = ShortfallCounter(), ShortfallCounter()
+    first.open(100.0)
+    for n in range(200):  # 20/s for 10 s
+        first.record(100.0 + n / 20, 100.0 + n / 20)
+    first.close(110.0)
+    second.open(101.0)
+    for n in range(90):  # 10/s for 9 s, starting a second later
+        second.record(101.0 + n / 10, 101.0 + n / 10)
+    second.close(110.0)
+    assert second.achieved_rate_per_s == 10.0
+    merged = ShortfallCounter()
+    for part in (second, first):
+        merged.merge_message(part.to_message())
+    assert (merged.paced_from, merged.paced_until, merged.paced_s) == (100.0, 110.0, 10.0)
+    assert merged.summary()["achieved_rate_per_s"] == 29.0  # 290 starts in the 10 s both paced within
+    assert ShortfallCounter().achieved_rate_per_s is None  # never paced: no rate, not zero

@@ -325,6 +325,7 @@ def raw_streaming_request(url: str, body: dict) -> tuple[dict[str, str], float, 
     return headers, headers_at, content_at
 
 
+@pytest.mark.timing
 def test_ttft_seen_by_client_matches_the_timing_log(tmp_path: Path) -> None:
     log_path = tmp_path / "timings.jsonl"
     flags = ("--ttft-ms", "200", "--token-ms", "20", "--answer-tokens", "10", "--timing-log", str(log_path))
@@ -348,6 +349,7 @@ def test_ttft_seen_by_client_matches_the_timing_log(tmp_path: Path) -> None:
     assert entry["received"] <= entry["slot_acquired"] <= entry["first_token"] <= entry["finished"]
 
 
+@pytest.mark.timing
 def test_queueing_second_request_waits_for_the_slot(tmp_path: Path) -> None:
     log_path = tmp_path / "timings.jsonl"
     flags = (

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +281,9 @@ def run_deployment(deployment: str, target: str, folder: Path) -> DeploymentRun:
     port, workers, report_dir = str(free_port()), 2, folder / "run"
     locust = [sys.executable, "-m", "locust"]
     master_args += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--expect-workers", str(workers)]
-    master_args += ["--expect-workers-max-wait", "60", "--run-time", "4s", "--report-dir", str(report_dir)]
+    # 10 s from the moment both workers joined: at least two of their 3-second stats reports reach the master
+    # even when the machine is slow, so totals cannot come out empty for want of time.
+    master_args += ["--expect-workers-max-wait", "60", "--run-time", "10s", "--report-dir", str(report_dir)]
     worker_args += ["--master-host", "127.0.0.1", "--master-port", port]
     env = clean_env(CHATBOT_URL=target)  # the target comes from CHATBOT_URL, as from .env or a Secret
     options: dict[str, Any] = {"cwd": ROOT, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
@@ -302,21 +303,12 @@ def target() -> Iterator[DemobotProcess]:
         yield bot
 
 
-@pytest.fixture(scope="module")
-def deployment_runs(target: DemobotProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[str, DeploymentRun]:
-    """Every deployment's distributed run, all at once (they mostly wait)."""
-    with ThreadPoolExecutor() as pool:
-        runs = {
-            name: pool.submit(run_deployment, name, target.url, tmp_path_factory.mktemp(name)) for name in DEPLOYMENTS
-        }
-        return {name: run.result() for name, run in runs.items()}
-
-
+@pytest.mark.startup
 @pytest.mark.parametrize("deployment", DEPLOYMENTS)
 def test_deployment_command_lines_run_a_distributed_test(
-    deployment: str, target: DemobotProcess, deployment_runs: dict[str, DeploymentRun]
+    deployment: str, target: DemobotProcess, tmp_path: Path
 ) -> None:
-    codes, outputs, folder = deployment_runs[deployment]
+    codes, outputs, folder = run_deployment(deployment, target.url, tmp_path)
     assert codes == [0, 0, 0], f"exit codes {codes}\n{outputs[0][-3000:]}\n{outputs[1][-1500:]}"
     summary = json.loads((folder / "run" / "summary.json").read_text())
     assert summary["host"] == target.url and summary["totals"]["count"] > 0, summary["totals"]

@@ -38,15 +38,14 @@ def wait_for_requests(folder: Path, at_least: int, timeout_s: float = 30) -> Non
     raise AssertionError(f"no {at_least} requests within {timeout_s} s")
 
 
-def test_streaming_pid_across_two_workers_matches_a_local_run(demobot, run_locust, tmp_path: Path) -> None:
-    bot = demobot(*SMALL_BOT)
-    stream = ("--user-mix", "StreamingChatUser", "--think-time", "0")
-    local = run_locust("--host", bot.url, *stream, "-u", "3", "-t", "6s")
+@pytest.mark.timing
+def test_streaming_pid_across_two_workers_keeps_the_configured_timings(demobot, tmp_path: Path) -> None:
+    bot = demobot(*SMALL_BOT)  # 50 ms to the first token, then 5 ms a token, 10 tokens, 4 answers at once
     folder = tmp_path / "distributed"
     result = run_tests(
-        "stream", "--host", bot.url, "--workers", "2", "--duration", "30s", "--report-dir", str(folder), "--",
-        *stream, "--shape", "pid", "--latency-percentile", "ttft_p95", "--target-latency", "200",
-        "--start-users", "2", "--max-users", "30", "--control-window", "4",
+        "stream", "--host", bot.url, "--workers", "2", "--duration", "20s", "--report-dir", str(folder), "--",
+        "--user-mix", "StreamingChatUser", "--think-time", "0", "--shape", "pid", "--latency-percentile",
+        "ttft_p95", "--target-latency", "200", "--start-users", "2", "--max-users", "30", "--control-window", "4",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     summary = summary_of(folder)
@@ -58,16 +57,19 @@ def test_streaming_pid_across_two_workers_matches_a_local_run(demobot, run_locus
     shape = summary["shape"]
     assert shape["name"] == "pid" and max(point["users"] for point in shape["trace"]) >= 4, shape
     # Every answer of both workers is in the merged LLM figures, and the figures that do not depend on the
-    # load match the local run's: tokens per answer exactly, inter-token latency and TPOT within noise.
-    llm, reference = summary["llm"], local.summary["llm"]
+    # load are demobot's: 10 tokens an answer exactly, 5 ms between tokens (a merge that dropped or
+    # double-counted a worker's answers fails the counts; one that averaged gaps wrongly, the timings).
+    llm = summary["llm"]
     e2e = sum(row["count"] for name, row in summary["requests"].items() if name.startswith("E2E"))
     assert llm["requests"] == e2e and llm["ttft_ms"]["count"] == e2e
-    assert llm["output_tokens"] == 10 * e2e and reference["output_tokens"] == 10 * reference["requests"]
+    assert llm["output_tokens"] == 10 * e2e
+    assert llm["itl_ms"]["count"] == 9 * e2e
     for metric in ("itl_ms", "tpot_ms"):
-        assert abs(llm[metric]["p50"] - reference[metric]["p50"]) < 0.5 * reference[metric]["p50"] + 2, metric
-    assert llm["ttft_ms"]["p95"] > reference["ttft_ms"]["p95"]  # the queueing the controller was after
+        assert 4 < llm[metric]["p50"] < 7.5, (metric, llm[metric])
+    assert llm["ttft_ms"]["p95"] > 1.5 * 50, llm["ttft_ms"]  # the queueing the controller was after
 
 
+@pytest.mark.startup
 def test_lost_workers_leave_the_master_running_and_their_numbers_kept(demobot, tmp_path: Path) -> None:
     """Of three workers one dies (SIGKILL) and one is stopped on its machine (SIGTERM); the third goes on."""
     bot = demobot("--ttft-ms", "20", "--token-ms", "1")

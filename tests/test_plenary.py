@@ -117,6 +117,7 @@ def test_user_ranges_split_over_workers() -> None:
 # --- real runs against demobot -------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_fanout_latency_matches_the_broadcast_delay(demobot, run_locust) -> None:
     bot = demobot("--broadcast-delay-ms", "200")
     run = run_locust(

@@ -148,6 +148,7 @@ def test_compare_flags_a_slower_release(demobot, run_locust, tmp_path: Path) -> 
     assert broken.returncode == 2 and "no summary.json here" in broken.stderr
 
 
+@pytest.mark.timing
 def test_resource_monitor_measures_known_cpu_use(demobot, run_locust) -> None:
     busy = subprocess.Popen(
         [sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"]

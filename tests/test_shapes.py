@@ -52,6 +52,7 @@ def time_shape_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         yield {name: run.result() for name, run in runs.items()}
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("name", TIME_SHAPES)
 def test_time_shapes_end_by_themselves_and_follow_their_plan(time_shape_runs, name: str) -> None:
     run, (_, planned_s, levels) = time_shape_runs[name], TIME_SHAPES[name]
@@ -63,10 +64,11 @@ def test_time_shapes_end_by_themselves_and_follow_their_plan(time_shape_runs, na
     assert max(seen) == max(levels)
 
 
+@pytest.mark.timing
 def test_breakpoint_finds_the_knee(demobot, run_locust) -> None:
     bot = demobot(*SMALL_BOT)
     run = run_locust(
-        "--host", bot.url, *CHAT, "--shape", "breakpoint", "--start-users", "4", "--step-users", "2",
+        "--host", bot.url, *CHAT, "--shape", "breakpoint", "--start-users", "6", "--step-users", "2",
         "--max-users", "30", "--step-time", "8", "--settle-time", "2", "--slo", "p95<250", "--processes", "2",
         timeout=120,
     )  # fmt: skip
@@ -76,7 +78,7 @@ def test_breakpoint_finds_the_knee(demobot, run_locust) -> None:
     assert shape["max_sustainable_users"] in (8, 10), shape
     assert shape["reason"].startswith(f"breach at {shape['max_sustainable_users'] + 2} users: p95")
     steps = shape["steps"]
-    assert [s["users"] for s in steps] == list(range(4, shape["max_sustainable_users"] + 3, 2))
+    assert [s["users"] for s in steps] == list(range(6, shape["max_sustainable_users"] + 3, 2))
     assert all(s["passed"] for s in steps[:-1]) and not steps[-1]["passed"]
     assert 35 < shape["max_sustainable_rps"] < 45  # four slots, ~95 ms each
 
@@ -88,24 +90,28 @@ def test_breakpoint_needs_an_slo(run_locust, demobot) -> None:
     assert "breakpoint needs at least one --slo" in run.output
 
 
+@pytest.mark.timing
 def test_pid_holds_the_target_latency_across_two_workers(demobot, run_locust) -> None:
     bot = demobot(*SMALL_BOT)
     run = run_locust(
-        "--host", bot.url, *CHAT, "--shape", "pid", "--target-latency", "400", "--start-users", "4",
+        "--host", bot.url, *CHAT, "--shape", "pid", "--target-latency", "400", "--start-users", "24",
         "--max-users", "60", "--control-window", "6", "-t", "60s", "--processes", "2", timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.output
     shape = run.summary["shape"]
-    assert shape["settled"], shape
+    # 24 users measure about 570 ms: a controller that does not act never comes within 10% of 400 ms and
+    # never settles; one that overshoots or oscillates does not hold three windows in a row within 10%.
+    assert shape["settled_after_s"] is not None, shape
     # 400 ms at ~95 ms per answer and 4 slots: about 17 users.
     assert 12 <= round(shape["settled_users"]) <= 20, shape
-    # Workers report every 3 s, so a 6 s window holds two reports. Once settled, p95 stays near the target:
-    # the typical window within 15%, every window within 30% (a loaded 2-core CI machine adds its own noise).
+    # Workers report every 3 s, so a 6 s window holds one to three reports. Once settled, p95 stays near the
+    # target: the typical window within 15%, every window within 30% (a loaded CI machine adds its own noise).
     late = sorted(point["measured_ms"] for point in shape["trace"] if point["time_s"] >= shape["settled_after_s"])
     assert len(late) >= 2, shape["trace"]
     assert 340 <= late[len(late) // 2] <= 460 and late[0] >= 280 and late[-1] <= 520, shape["trace"]
 
 
+@pytest.mark.timing
 def test_arrival_holds_the_rate_while_the_server_keeps_up(demobot, run_locust) -> None:
     bot = demobot("--ttft-ms", "20", "--token-ms", "1", "--slots", "100")
     run = run_locust(
@@ -114,11 +120,16 @@ def test_arrival_holds_the_rate_while_the_server_keeps_up(demobot, run_locust) -
     )  # fmt: skip
     assert run.returncode == 0, run.output
     arrival = run.summary["arrival"]
+    # The rate is measured over the seconds the processes paced, not over start-up; a pacer that ran slow,
+    # or handed starts out twice, would be off by more than 5%.
+    assert arrival["paced_s"] > 5, arrival
     assert abs(arrival["achieved_rate_per_s"] - 40) <= 2, arrival
     assert arrival["dropped"] == 0 and arrival["shortfall_ratio"] < 0.05
-    assert abs(run.summary["totals"]["rps"] - 40) <= 2
+    started = arrival["on_time"] + arrival["late"]
+    assert started - 20 <= run.summary["totals"]["count"] <= started  # every start is one answer (20 in flight)
 
 
+@pytest.mark.timing
 def test_arrival_counts_the_shortfall_when_the_server_falls_behind(demobot, run_locust) -> None:
     # 5 users, each answer 95 ms + queueing: they can start at most ~40 questions/s, not 80.
     bot = demobot(*SMALL_BOT)

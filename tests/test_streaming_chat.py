@@ -40,6 +40,7 @@ def request_rows(run: LocustRun) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
+@pytest.mark.timing
 def test_ttft_itl_and_tpot_match_the_server(demobot, run_locust, tmp_path: Path) -> None:
     log = tmp_path / "timings.jsonl"
     bot = demobot("--ttft-ms", "120", "--token-ms", "15", "--answer-tokens", "12", "--timing-log", str(log))
@@ -69,6 +70,7 @@ def test_ttft_itl_and_tpot_match_the_server(demobot, run_locust, tmp_path: Path)
     assert all(row["output_tokens"] == "12" and float(row["ttft_ms"]) > 119 for row in rows)
 
 
+@pytest.mark.timing
 def test_a_first_token_sent_alone_is_seen_when_it_arrives(demobot, run_locust, tmp_path: Path) -> None:
     # The first token travels alone for 400 ms before the next one: a reader that waits for a buffer
     # to fill would report a TTFT near 400 ms + 120 ms.
@@ -126,6 +128,7 @@ def test_each_failure_kind_has_its_name(demobot, run_locust, bot_flags, user_fla
     assert "Traceback" not in run.output
 
 
+@pytest.mark.timing
 def test_llm_metrics_merge_across_worker_processes(demobot, run_locust, tmp_path: Path) -> None:
     log = tmp_path / "timings.jsonl"
     bot = demobot("--ttft-ms", "60", "--token-ms", "5", "--answer-tokens", "8", "--timing-log", str(log))
@@ -151,6 +154,7 @@ def test_goodput_counts_answers_that_meet_the_per_request_slos(demobot, run_locu
     assert missed.summary["llm"]["goodput_rps"] == 0
 
 
+@pytest.mark.timing
 def test_web_ui_shows_the_llm_metrics_table(demobot, tmp_path: Path) -> None:
     bot = demobot("--ttft-ms", "20", "--token-ms", "2")
     port = free_port()

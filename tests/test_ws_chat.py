@@ -126,6 +126,7 @@ def test_connection_levels_pool_seconds_across_processes() -> None:
 # --- real runs against demobot -------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_whole_replies_are_timed_per_prompt(demobot, run_locust) -> None:
     bot = demobot("--ttft-ms", "80", "--token-ms", "5", "--answer-tokens", "5")
     run = run_locust("--host", bot.url, *WS, "-u", "3", "-t", "4s", "--think-time", "0.1")
@@ -144,6 +145,7 @@ def test_whole_replies_are_timed_per_prompt(demobot, run_locust) -> None:
     assert "llm" not in run.summary
 
 
+@pytest.mark.timing
 def test_streamed_replies_give_ttft_and_llm_metrics(demobot, run_locust) -> None:
     bot = demobot("--ttft-ms", "60", "--token-ms", "10", "--answer-tokens", "6")
     run = run_locust(

@@ -123,6 +123,25 @@ class ShortfallCounter:
         self._lateness_ms = Histogram()
         self._total_lateness_s = 0.0
         self.max_lateness_s = 0.0
+        self.paced_from: float | None = None
+        """Wall-clock time (epoch seconds) pacing began for these counts; None until opened."""
+        self.paced_until: float | None = None
+        """Wall-clock time these counts were taken off the pacer; None while it still runs."""
+
+    def open(self, at: float) -> None:
+        """Note that pacing for these counts began at ``at`` (epoch seconds)."""
+        self.paced_from = at
+
+    def close(self, at: float) -> None:
+        """Note that these counts end at ``at`` (epoch seconds): the pacer hands them over."""
+        self.paced_until = at
+
+    @property
+    def paced_s(self) -> float | None:
+        """Seconds during which these starts were paced (the window the achieved rate is measured over)."""
+        if self.paced_from is None or self.paced_until is None:
+            return None
+        return max(self.paced_until - self.paced_from, 0.0)
 
     def record(self, scheduled_at: float, started_at: float) -> float:
         """Note a start taken at ``started_at`` for ``scheduled_at``; returns its lateness in seconds.
@@ -170,7 +189,8 @@ class ShortfallCounter:
     def to_message(self) -> dict[str, Any]:
         """A compact form for sending to the Locust master."""
         counts = [self.scheduled, self.on_time, self.late, self.dropped, self._total_lateness_s, self.max_lateness_s]
-        return {"counts": counts, "lateness": list(self._lateness_ms.counts.items())}
+        span = [self.paced_from, self.paced_until]
+        return {"counts": counts, "span": span, "lateness": list(self._lateness_ms.counts.items())}
 
     def merge_message(self, message: dict[str, Any]) -> None:
         """Add another process's counts sent with to_message."""
@@ -182,6 +202,12 @@ class ShortfallCounter:
         self._total_lateness_s += total
         self.max_lateness_s = max(self.max_lateness_s, longest)
         self._lateness_ms.merge(message["lateness"])
+        # Processes pace side by side: the window is the union of theirs, from the first start to the last end.
+        began, ended = message["span"]
+        if began is not None:
+            self.paced_from = began if self.paced_from is None else min(self.paced_from, began)
+        if ended is not None:
+            self.paced_until = ended if self.paced_until is None else max(self.paced_until, ended)
 
     def summary(self) -> dict[str, float | int | None]:
         """Counts and lateness (seconds) for reports."""
@@ -195,4 +221,14 @@ class ShortfallCounter:
             "lateness_p95_s": self.lateness_percentile(0.95),
             "lateness_max_s": self.max_lateness_s if self.on_time + self.late else None,
             "lateness_mean_s": self.mean_lateness_s,
+            "paced_s": None if self.paced_s is None else round(self.paced_s, 3),
+            "achieved_rate_per_s": self.achieved_rate_per_s,
         }
+
+    @property
+    def achieved_rate_per_s(self) -> float | None:
+        """Starts taken per second of pacing (not of the whole run, whose start-up paces nothing)."""
+        paced_s = self.paced_s
+        if not paced_s:
+            return None
+        return round((self.on_time + self.late) / paced_s, 3)

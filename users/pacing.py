@@ -67,6 +67,15 @@ class Pacer:
         self.share = share
         self.max_lateness_s = max_lateness_s
         self.counter = ShortfallCounter(LATE_TOLERANCE_S)
+        self.counter.open(time.time())
+
+    def take_counts(self) -> ShortfallCounter:
+        """The counts so far, closed now; the pacer goes on counting afresh from this moment."""
+        now = time.time()
+        counts, self.counter = self.counter, ShortfallCounter(LATE_TOLERANCE_S)
+        counts.close(now)
+        self.counter.open(now)
+        return counts
 
     def claim(self, now: float) -> float:
         """The next due start for a free user; starts already too late are dropped on the way."""
