@@ -2,55 +2,55 @@
 
     locust -f locustfile.py --headless --config config/load.conf --host http://127.0.0.1:8080
 
-It imports the simulated users and the plugins (options, preflight checks, progress, run folder, LLM
-metrics, per-request log). Pick users with ``--user-mix`` (or Locust's positional class names);
-everything else is an option: see ``locust -f locustfile.py --help`` or the web UI.
+It imports the simulated users and registers the plugins in order (options, checks before the start, run
+folder, metrics, per-request log, SLO gate); a new protocol user is one import line here (see
+docs/ARCHITECTURE.md). Pick users with ``--user-mix`` (or Locust's positional class names); everything else is
+an option: see the web UI or the README.
 """
 
-from plugins import (
+from locust import events
+
+from plugins.metrics import (
     arrival_report,
     audio_report,
     cloudwatch,
     llm_metrics,
-    options,
-    parent_watch,
     plenary_report,
-    preflight,
-    progress,
-    request_log,
     resource_monitor,
-    run_folder,
-    shape_select,
-    slo_gate,
     workers,
     ws_report,
 )
-from users.audio_stream import AudioStreamUser
-from users.health_check import HealthCheckUser
-from users.plenary import PlenaryUser
-from users.rest_chat import RestChatUser
-from users.streaming_chat import StreamingChatUser
-from users.ws_chat import WebSocketChatUser
+from plugins.output import progress, request_log, run_folder, slo_gate
+from plugins.setup import options, parent_watch, preflight, shape_select
+from users.audio.audio_stream import AudioStreamUser
+from users.http.health_check import HealthCheckUser
+from users.http.rest_chat import RestChatUser
+from users.llm.streaming_chat import StreamingChatUser
+from users.plenary.plenary_user import PlenaryUser
+from users.ws.ws_chat import WebSocketChatUser
 
 PLUGINS = (
-    options,
-    preflight,
-    progress,
+    options,  # every option, .env
+    preflight,  # the first init listener: bad input ends the run before any plugin acts on it
     run_folder,
-    llm_metrics,
-    request_log,
-    shape_select,
     arrival_report,
-    slo_gate,
+    audio_report,
     resource_monitor,
     cloudwatch,
-    ws_report,
+    llm_metrics,
     plenary_report,
-    audio_report,
     workers,
+    ws_report,
+    progress,
+    request_log,
+    slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
+    shape_select,
 )
-"""Plugins register their event listeners when imported; options also loads .env."""
+"""Plugins in the order their listeners run: each adds them with register(events)."""
+
+for plugin in PLUGINS:
+    plugin.register(events)
 
 __all__ = [
     "AudioStreamUser",

@@ -30,10 +30,10 @@ import gevent  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from users import srp_pow  # noqa: E402
-from users.auth import Credentials  # noqa: E402
-from users.cognito_auth import CognitoAccount, CognitoAuth, off_loop  # noqa: E402
-from users.cognito_client import CognitoClient, CognitoSettings  # noqa: E402
+from users.auth import srp_pow  # noqa: E402
+from users.auth.cognito_auth import CognitoAccount, CognitoAuth, off_loop  # noqa: E402
+from users.auth.cognito_client import CognitoClient, CognitoSettings  # noqa: E402
+from users.auth.providers import Credentials  # noqa: E402
 
 REGION = "us-east-1"
 TICK_S = 0.001

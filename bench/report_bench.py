@@ -3,7 +3,7 @@
     .venv/bin/python bench/report_bench.py [--requests 1000000]
 
 Writes a synthetic run folder (summary.json, an hour of stats history, requests.csv, resources.csv) to
-a temporary directory, then times plugins.report_page.build_report on it. Not part of the test suite.
+a temporary directory, then times report.page.build_report on it. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from plugins.report_page import build_report  # noqa: E402
-from plugins.request_log import COLUMNS  # noqa: E402
+from plugins.output.request_log import COLUMNS  # noqa: E402
+from report.page import build_report  # noqa: E402
 
 
 def write_run(folder: Path, requests: int, seed: int = 1) -> None:

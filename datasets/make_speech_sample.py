@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from users.audio_codec import write_wav  # noqa: E402
+from users.audio.audio_codec import write_wav  # noqa: E402
 
 RATE = 16000
 OUTPUT = Path(__file__).resolve().parent / "speech_sample_16k.wav"

@@ -1,7 +1,7 @@
 """Audio demobot hears and says: voice detection on incoming frames, and the synthetic spoken reply.
 
 Standard library only, as the rest of demobot, and written independently of the load tester's codec
-(users/audio_codec.py), so each checks the other. A frame "has voice" when its loudest sample reaches
+(users/audio/audio_codec.py), so each checks the other. A frame "has voice" when its loudest sample reaches
 VOICE_PEAK (about -40 dBFS), the same level the load tester uses to find where its speech ends.
 """
 

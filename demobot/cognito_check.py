@@ -8,7 +8,7 @@ is given, that app client as audience. /stats counts accepted and rejected token
 
 from __future__ import annotations
 
-from users.cognito_tokens import (
+from core.cognito_tokens import (
     AWS_COGNITO_ENDPOINT,
     CognitoTokenVerifier,
     TokenRejected,

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from plugins.report_page import load_summary  # noqa: E402
-from users.errors import InputError  # noqa: E402
+from core.errors import InputError  # noqa: E402
+from report.page import load_summary  # noqa: E402
 
 REGRESSION_EXIT_CODE = 3
 LATENCY_FIGURES = ("p50_ms", "p95_ms", "p99_ms")

@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from plugins.report_page import build_report  # noqa: E402
-from users.errors import InputError  # noqa: E402
+from core.errors import InputError  # noqa: E402
+from report.page import build_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

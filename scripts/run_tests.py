@@ -26,13 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from core.env_files import PARENT_VARIABLE, load_env_files  # noqa: E402
+from core.errors import InputError  # noqa: E402
+from core.paths import default_report_dir  # noqa: E402
+from core.target import check_host  # noqa: E402
 from demobot.launcher import DemobotProcess  # noqa: E402
-from plugins.env_files import PARENT_VARIABLE, load_env_files  # noqa: E402
-from plugins.paths import default_report_dir  # noqa: E402
-from plugins.progress import PROGRESS_PREFIX  # noqa: E402
-from plugins.target import check_host  # noqa: E402
-from scripts.console import progress_line, summary_screen  # noqa: E402
-from users.errors import InputError  # noqa: E402
+from report.console import PROGRESS_PREFIX, progress_line, summary_screen  # noqa: E402
 
 CONFIG_DIR = ROOT / "config"
 CONSOLE_LOG = "console.log"

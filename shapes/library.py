@@ -1,7 +1,7 @@
 """The LoadTestShape classes: thin adapters from Locust's tick() to the schedules and controllers.
 
 Every class here is abstract as far as Locust's discovery goes (``abstract = True``), so importing them
-never turns a run into a shape run by accident; ``--shape NAME`` (plugins/shape_select.py) picks one.
+never turns a run into a shape run by accident; ``--shape NAME`` (plugins/setup/shape_select.py) picks one.
 Shapes read their options when a test starts (``reset_time``), so web UI edits and restarts take effect,
 and every shape ends by itself.
 """
@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 
 from locust import LoadTestShape
 
+from core.errors import InputError
+from core.options import option
+from core.slo import parse_slos
 from shapes import schedules
 from shapes.controllers.breakpoint import DUE, OPEN, BreakpointJudge
 from shapes.controllers.pid import PIDController
 from shapes.measure import StatsSnapshot, WindowMeasure, snapshot
-from shapes.slo import parse_slos
-from users.errors import InputError
-from users.options import option
 
 DEFAULT_SPAWN_RATE = 10.0
 """Users started per second when neither the shape nor --spawn-rate says otherwise."""

@@ -2,7 +2,7 @@
 
 Locust's stats are cumulative; a shape snapshots every row at the start and end of its window and asks
 for metrics of the difference, so each decision sees only data of its own window. Metric names are the
-SLO names of shapes/slo.py: ``p95``, ``fail_ratio``, ``rps`` over the plain request rows; ``ttft_p95``,
+SLO names of core/slo.py: ``p95``, ``fail_ratio``, ``rps`` over the plain request rows; ``ttft_p95``,
 ``e2e_p50``, ``fanout_p99``, ``ttfa_avg`` over the rows of those request types; ``[NAME]`` restricts
 to one request name.
 """

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from core.errors import InputError
+from core.options import add_option, option
+from core.slo import is_latency_metric
 from shapes.library import SHAPES
-from shapes.slo import is_latency_metric
-from users.errors import InputError
-from users.options import add_option, option
 
 CHECKED_ON_WORKERS = False
 """Only the master runs the shape (workers do not even get --run-time), so only it checks the options."""

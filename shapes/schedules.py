@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from users.errors import InputError
+from core.errors import InputError
 
 Step = tuple[int, float]
 """(users, spawn rate in users per second)."""

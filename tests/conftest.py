@@ -200,8 +200,8 @@ def demobot() -> Iterator[Callable[..., DemobotProcess]]:
 @pytest.fixture(scope="module")
 def short_wav(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The last second of the shipped speech sample: speech that runs to its end, so calls stay short."""
-    from users.audio_codec import read_wav, write_wav
-    from users.audio_stream import DEFAULT_AUDIO_FILE
+    from users.audio.audio_codec import read_wav, write_wav
+    from users.audio.audio_stream import DEFAULT_AUDIO_FILE
 
     samples, rate = read_wav(DEFAULT_AUDIO_FILE)
     path = tmp_path_factory.mktemp("audio") / "one_second.wav"

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import InputError
 from datasets.make_speech_sample import RATE, synthesise
 from demobot import audio_signal
-from users.audio_codec import (
+from users.audio.audio_codec import (
     MULAW_DECODE,
     VOICE_PEAK,
     frame_peaks,
@@ -28,8 +29,8 @@ from users.audio_codec import (
     split_frames,
     write_wav,
 )
-from users.audio_metrics import AudioStats, CallRecord, Playback, TurnRecord
-from users.audio_protocols import (
+from users.audio.audio_metrics import AudioStats, CallRecord, Playback, TurnRecord
+from users.audio.audio_protocols import (
     AUDIO,
     CLEAR,
     DONE,
@@ -42,8 +43,7 @@ from users.audio_protocols import (
     b64_size,
     prepare_utterance,
 )
-from users.audio_stream import DEFAULT_AUDIO_FILE, websocket_url
-from users.errors import InputError
+from users.audio.audio_stream import DEFAULT_AUDIO_FILE, websocket_url
 
 ALL_SAMPLES = np.arange(-32768, 32768, dtype=np.int16)
 
@@ -337,7 +337,7 @@ def test_stats_keep_faults_apart_from_failures_and_merge() -> None:
 def test_client_frames_match_websocket_client_and_round_trip() -> None:
     from websocket import ABNF
 
-    from users.ws_frames import BINARY, TEXT, FrameReader, client_frame, mask
+    from users.ws.ws_frames import BINARY, TEXT, FrameReader, client_frame, mask
 
     key = b"\x01\x02\x03\x04"
     for payload in (b"", b"x" * 125, b"y" * 126, bytes(range(256)) * 300):  # every length encoding
@@ -354,7 +354,7 @@ def test_client_frames_match_websocket_client_and_round_trip() -> None:
 
 
 def test_frame_reader_joins_fragments_and_passes_control_frames() -> None:
-    from users.ws_frames import BINARY, CLOSE, PING, TEXT, FrameError, FrameReader, close_code
+    from users.ws.ws_frames import BINARY, CLOSE, PING, TEXT, FrameError, FrameReader, close_code
 
     reader = FrameReader()
     fragmented = bytes([TEXT, 2]) + b"he" + bytes([0x80 | PING, 1]) + b"p" + bytes([0x80, 3]) + b"llo"

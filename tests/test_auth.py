@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from users.auth import (
+from core.errors import InputError
+from users.auth.providers import (
     AuthFailed,
     Credentials,
     LoginAuth,
@@ -16,7 +17,6 @@ from users.auth import (
     load_accounts,
     token_from_response,
 )
-from users.errors import InputError
 
 
 class FakeClock:

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from core.errors import InputError
+from core.slo import parse_slos
 from shapes.controllers.breakpoint import DUE, FINISHED, OPEN, BreakpointJudge
 from shapes.controllers.ceiling import FailureCeiling
 from shapes.controllers.pid import MAX_DT_WINDOWS, PIDController
 from shapes.controllers.window import Snapshot, WindowStats, histogram_percentile
-from shapes.slo import parse_slos
 from tests.plant import QueueingServer, StatsRecorder
-from users.arrival import ArrivalSchedule, ShortfallCounter
-from users.errors import InputError
+from users.common.arrival import ArrivalSchedule, ShortfallCounter
 
 # ---------------------------------------------------------------------------------------------- window
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
 from tests.conftest import ROOT, LocustRun
 from tests.test_ws_chat import two_workers
-from users.errors import InputError
-from users.plenary import UserNumbers, user_range
-from users.plenary_metrics import PlenaryStats, ReceiverLog, Stamp, read_stamp, stamp_text
+from users.plenary.plenary_metrics import PlenaryStats, ReceiverLog, Stamp, read_stamp, stamp_text
+from users.plenary.plenary_settings import UserNumbers, user_range
 
 PLENARY = ("--user-mix", "PlenaryUser", "--spawn-rate", "50")
 CHANNELS_APP = ROOT / "tests" / "channels_app"

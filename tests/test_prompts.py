@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from users.errors import InputError
-from users.prompts import BUILTIN_PROMPTS, builtin_source, load_prompts, parse_category_weights
+from core.errors import InputError
+from users.common.prompts import BUILTIN_PROMPTS, builtin_source, load_prompts, parse_category_weights
 
 
 def write(path: Path, *lines: str) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import InputError
 from shapes.schedules import Burst, Ramp, Stability, Stages, Wave, parse_duration
-from users.errors import InputError
 
 
 def users(schedule, times):

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from shapes.slo import SLO, SLOResult, evaluate, parse_slo, parse_slos
-from users.errors import InputError
+from core.errors import InputError
+from core.slo import SLO, SLOResult, evaluate, parse_slo, parse_slos
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Unit tests for users.stream_parsers: SSE framing and the openai / sse / ndjson / text formats."""
+"""Unit tests for users.llm.stream_parsers: SSE framing and the openai / sse / ndjson / text formats."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from users.errors import InputError
-from users.stream_parsers import (
+from core.errors import InputError
+from users.llm.stream_parsers import (
     MALFORMED_JSON,
     JsonPath,
     JsonSSEParser,

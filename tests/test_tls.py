@@ -26,7 +26,7 @@ USERS = ("--user-mix", "RestChatUser StreamingChatUser WebSocketChatUser HealthC
 """One user of each HTTP and WebSocket client, thinking briefly."""
 
 INSECURE_WARNING = "WARNING/chatswarm: --insecure: TLS certificates of https/wss targets are NOT verified"
-"""The one warning line of a run with --insecure (plugins/preflight.py)."""
+"""The one warning line of a run with --insecure (plugins/setup/preflight.py)."""
 
 ROWS = ("POST chat:", "E2E chat:", "WS connect", "WSR ws:", "GET health")
 """Stats rows that show each client's exchanges."""

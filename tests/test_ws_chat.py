@@ -13,9 +13,9 @@ import pytest
 import websocket
 
 from tests.conftest import LocustRun
-from users.stream_metrics import StreamRecord
-from users.ws_chat import Frame, PendingReply, ReplyBook, WsFields, read_frame
-from users.ws_connection import (
+from users.llm.stream_metrics import StreamRecord
+from users.ws.replies import Frame, PendingReply, ReplyBook, WsFields, read_frame
+from users.ws.ws_connection import (
     CLIENT,
     SERVER,
     UNEXPECTED,
@@ -24,7 +24,7 @@ from users.ws_connection import (
     error_failure,
     websocket_url,
 )
-from users.ws_metrics import ConnectionTimeline
+from users.ws.ws_metrics import ConnectionTimeline
 
 WS = ("--user-mix", "WebSocketChatUser", "--spawn-rate", "50")
 

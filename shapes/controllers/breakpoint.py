@@ -23,8 +23,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from shapes.slo import SLO, SLOResult, evaluate
-from users.errors import InputError
+from core.errors import InputError
+from core.slo import SLO, SLOResult, evaluate
 
 SETTLING, OPEN, MEASURING, DUE, FINISHED = "settling", "open", "measuring", "due", "finished"
 MIN_WINDOW_S = 3.0

@@ -41,9 +41,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from core.errors import InputError
 from shapes.controllers.ceiling import FailureCeiling
 from shapes.controllers.settle import OperatingPoint, SettleDetector
-from users.errors import InputError
 
 MAX_DT_WINDOWS = 2.0
 """A late update counts as at most this many control windows of integration."""

@@ -1,0 +1,1 @@
+"""Locust-free pieces every layer shares: errors, options, TLS, the SLO language, histograms, token checks."""

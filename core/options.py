@@ -1,0 +1,68 @@
+"""Helpers for declaring Chatswarm options on Locust's parser and reading them back.
+
+Every knob is a Locust custom argument, so it works on the command line, in a ``--config`` file (key =
+long option name without ``--``), as a ``LOCUST_<NAME>`` environment variable, and in the web UI. Values
+stay plain strings and numbers in ``parsed_options`` (the web UI rewrites them by type); modules turn
+them into richer values with the parse functions here when they start.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.errors import InputError
+
+
+def env_var_for(flag: str) -> str:
+    """The LOCUST_* environment variable that sets an option: ``--think-time`` → ``LOCUST_THINK_TIME``."""
+    return "LOCUST_" + flag.lstrip("-").replace("-", "_").upper()
+
+
+def add_option(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
+    """Add one option with its LOCUST_* environment variable; keyword arguments are argparse's and Locust's.
+
+    A secret (``is_secret=True``) is left out of the web UI altogether: Locust's masked field still carries
+    the value in the page's source, so secrets come from the command line, the environment or .env only.
+    """
+    kwargs.setdefault("env_var", env_var_for(flag))
+    if kwargs.get("is_secret"):
+        kwargs["include_in_web_ui"] = False
+    parser.add_argument(flag, **kwargs)
+
+
+def option(options: Any, name: str, default: Any) -> Any:
+    """An option's value from parsed_options, or the default when it was never registered (unit tests)."""
+    value = getattr(options, name, None) if options is not None else None
+    return default if value is None else value
+
+
+def parse_seconds_range(text: str | float, flag: str) -> tuple[float, float]:
+    """Parse a duration in seconds, fixed (``2``) or a range (``1-3``), into (low, high)."""
+    raw = str(text).strip()
+    low_text, sep, high_text = raw.partition("-")
+    try:
+        low = float(low_text)
+        high = float(high_text) if sep else low
+    except ValueError:
+        raise InputError(f"{flag}: {raw!r} is not a number of seconds or a range like 1-3") from None
+    if not 0 <= low <= high:
+        raise InputError(f"{flag}: {raw!r} must be a non-negative number or a range LOW-HIGH with LOW <= HIGH")
+    return low, high
+
+
+def require_path(value: str, flag: str, allow_empty: bool = False, allow_url: bool = False) -> str:
+    """Check an endpoint option is a path on the host (``/api/chat``) or, when allowed, a full http(s) URL."""
+    text = str(value).strip()
+    if not text and allow_empty:
+        return text
+    if not text.startswith("/") and not (allow_url and text.startswith(("http://", "https://"))):
+        raise InputError(f"{flag}: {text!r} is not a path on the host; start it with /, e.g. /api/chat")
+    return text
+
+
+def require_positive(value: float, flag: str, allow_zero: bool = False) -> float:
+    """Check a number option is positive (or zero when allowed), naming the option when not."""
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InputError(f"{flag}: must be {'zero or more' if allow_zero else 'greater than zero'}, got {value}")
+    return value

@@ -1,0 +1,1 @@
+"""Measurements beyond Locust's rows, per protocol, per worker and for the machine."""

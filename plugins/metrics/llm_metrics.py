@@ -1,0 +1,131 @@
+"""LLM metrics across the whole run: TTFT, ITL, TPOT, E2E, tokens/s, goodput, merged over workers.
+
+Streaming users attach a StreamRecord to each E2E request event. Every process adds its records to a
+StreamStats; workers send theirs to the master with each stats report (every 3 s) and start afresh,
+and the master merges the histograms, so percentiles are computed over all samples, never averaged.
+The result is the ``llm`` section of summary.json and the "LLM metrics" table of the web UI.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from locust import Events
+from locust.runners import WorkerRunner
+
+from core.slo import SLO
+from plugins.output.run_folder import SUMMARY_SECTIONS
+from plugins.setup.options import configured_slos
+from users.llm.stream_metrics import LATENCY_METRICS, PERCENTILES, StreamRecord, StreamStats
+from users.llm.streaming_chat import STREAM_RECORD
+
+MESSAGE_KEY = "chatswarm_llm"
+"""Key of the LLM figures in a worker's stats report."""
+
+PER_REQUEST_LIMITS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
+"""SLO families that a single answer can meet or miss, and the record attribute each compares."""
+
+stats = StreamStats()
+"""This process's figures: the run's totals on the master or a local runner, since the last report on a worker."""
+
+_goodput_limits: list[SLO] = []
+
+
+def is_good(record: StreamRecord, limits: list[SLO]) -> bool:
+    """Whether an answer met every per-request SLO (TTFT, TPOT, E2E thresholds given with --slo)."""
+    for slo in limits:
+        if slo.name is not None and slo.name != record.name:
+            continue
+        value = getattr(record, PER_REQUEST_LIMITS[slo.metric.split("_", 1)[0]])
+        if value is not None and not slo.passes(value):
+            return False
+    return True
+
+
+def goodput_limits(slos: list[SLO]) -> list[SLO]:
+    """The SLOs that apply to single answers: thresholds on ttft_*, tpot_* and e2e_*."""
+    return [slo for slo in slos if slo.metric.split("_", 1)[0] in PER_REQUEST_LIMITS]
+
+
+def llm_section(_environment: Any, duration_s: float) -> dict[str, Any] | None:
+    """summary.json's ``llm`` section, when any answer was streamed."""
+    if not stats.requests:
+        return None
+    section = stats.summary(duration_s)
+    section["goodput_slos"] = [str(slo) for slo in _goodput_limits]
+    return section
+
+
+SUMMARY_SECTIONS["llm"] = llm_section
+
+
+def web_rows() -> list[dict[str, Any]]:
+    """Rows of the web UI's LLM table: one per metric, with count, mean and percentiles."""
+    rows = []
+    for name in LATENCY_METRICS:
+        figures = stats.histograms[name].summary()
+        rows.append({"metric": name, **{k: "" if v is None else v for k, v in figures.items()}})
+    return rows
+
+
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    if environment.web_ui:
+        _extend_web_ui(environment.web_ui)
+
+
+def _extend_web_ui(web_ui: Any) -> None:
+    columns = [{"key": "metric", "title": "Metric"}, {"key": "count", "title": "Samples"}]
+    columns += [{"key": "mean", "title": "Mean"}]
+    columns += [{"key": f"p{p}", "title": f"p{p}"} for p in PERCENTILES]
+    web_ui.template_args["extended_tabs"] = [{"title": "LLM metrics", "key": "llm-metrics"}]
+    web_ui.template_args["extended_tables"] = [{"key": "llm-metrics", "structure": columns}]
+
+    @web_ui.app.after_request
+    def _add_llm_rows(response: Any) -> Any:
+        if request.path.endswith("/stats/requests") and response.is_json:
+            extended = [{"key": "llm-metrics", "data": web_rows()}]
+            response.set_data(json.dumps({**response.json, "extended_stats": extended}))
+        return response
+
+
+def _on_request(context: dict[str, Any] | None = None, **_kwargs: Any) -> None:
+    record = context.get(STREAM_RECORD) if context else None
+    if record is not None:
+        stats.add(record, good=not record.error and is_good(record, _goodput_limits))
+
+
+def _send(data: dict[str, Any], **_kwargs: Any) -> None:
+    global stats
+    if stats.requests:
+        data[MESSAGE_KEY] = stats.to_message()
+        stats = StreamStats()
+
+
+def _receive(data: dict[str, Any], **_kwargs: Any) -> None:
+    if MESSAGE_KEY in data:
+        stats.merge_message(data[MESSAGE_KEY])
+
+
+def _on_test_start(environment: Any, **_kwargs: Any) -> None:
+    global stats, _goodput_limits
+    if environment.parsed_options is not None:  # checked by preflight at init
+        _goodput_limits = goodput_limits(configured_slos(environment.parsed_options))
+    if not isinstance(environment.runner, WorkerRunner):
+        stats = StreamStats()
+
+
+def _on_reset(**_kwargs: Any) -> None:
+    global stats
+    stats = StreamStats()
+
+
+def register(events: Events) -> None:
+    """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
+    events.init.add_listener(_on_init)
+    events.request.add_listener(_on_request)
+    events.report_to_master.add_listener(_send)
+    events.worker_report.add_listener(_receive)
+    events.test_start.add_listener(_on_test_start)
+    events.reset_stats.add_listener(_on_reset)

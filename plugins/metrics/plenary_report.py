@@ -1,0 +1,120 @@
+"""The plenary report: delivery completeness and fan-out latency of group chats, merged across workers.
+
+PlenaryUsers file what they send and receive in ``users.plenary.plenary_metrics``; workers send their figures
+to the master with each stats report (send times, membership spells, counters, fan-out histograms),
+and the master works out how many receptions were due. The result is the ``plenary`` section of
+summary.json: ``expected``, ``delivered``, ``lost``, ``duplicates``, ``out_of_order`` and fan-out
+percentiles. When a test starts, each worker asks the master how many workers there are, so each takes
+its own slice of the usernames (--user-range-min/--user-range-max).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from locust import Events
+from locust.runners import MasterRunner, WorkerRunner
+
+from core.errors import InputError
+from core.options import option
+from plugins.output.run_folder import SUMMARY_SECTIONS
+from users.plenary import plenary_metrics
+from users.plenary.plenary_metrics import PlenaryStats
+from users.plenary.plenary_settings import user_range
+from users.plenary.plenary_user import user_numbers
+
+logger = logging.getLogger("chatswarm")
+
+MESSAGE_KEY = "chatswarm_plenary"
+ASK_MESSAGE = "chatswarm_plenary_ask"
+"""Worker → master when its test starts: how many workers share the user range? (Asked rather than
+broadcast by the master: a worker whose init listeners have not run yet would miss a broadcast.)"""
+
+SLICE_MESSAGE = "chatswarm_plenary_workers"
+"""Master → the asking worker: how many workers share the user range."""
+
+merged = PlenaryStats()
+"""On the master: every worker's figures. (A local runner keeps its own in users.plenary.plenary_metrics.)"""
+
+
+def _configure_numbers(options: Any, worker_index: int, workers: int) -> None:
+    try:
+        user_numbers.configure(*user_range(options, worker_index, workers))
+    except InputError as error:
+        logger.error("%s; this worker's plenary users cannot start", error)
+        user_numbers.configure(0, -1)
+
+
+def _listen_for_slices(environment: Any) -> None:
+    """On a worker: configure the user range when the master says how many workers share it."""
+    runner = environment.runner
+    if SLICE_MESSAGE in runner.custom_messages:
+        return
+
+    def _on_workers(msg: Any, **_kwargs: Any) -> None:
+        _configure_numbers(environment.parsed_options, runner.worker_index, int(msg.data["workers"]))
+
+    runner.register_message(SLICE_MESSAGE, _on_workers)
+
+
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        _listen_for_slices(environment)
+    elif isinstance(runner, MasterRunner):
+
+        def _on_ask(msg: Any, **_kwargs: Any) -> None:
+            runner.send_message(SLICE_MESSAGE, {"workers": max(runner.worker_count, 1)}, client_id=msg.node_id)
+
+        runner.register_message(ASK_MESSAGE, _on_ask)
+
+
+def _on_test_start(environment: Any, **_kwargs: Any) -> None:
+    global merged
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        user_numbers.forget()
+        _listen_for_slices(environment)
+        runner.send_message(ASK_MESSAGE)
+        return
+    merged = PlenaryStats()
+    plenary_metrics.swap()
+    if not isinstance(runner, MasterRunner) and environment.parsed_options is not None:
+        _configure_numbers(environment.parsed_options, 0, 1)
+
+
+def _send(data: dict[str, Any], **_kwargs: Any) -> None:
+    if not plenary_metrics.current().empty:
+        data[MESSAGE_KEY] = plenary_metrics.swap().to_message()
+
+
+def _receive(data: dict[str, Any], **_kwargs: Any) -> None:
+    if MESSAGE_KEY in data:
+        merged.merge_message(data[MESSAGE_KEY])
+
+
+def plenary_section(environment: Any, _duration_s: float) -> dict[str, Any] | None:
+    """summary.json's ``plenary`` section, when any plenary user ran."""
+    if not plenary_metrics.current().empty:  # a local runner's own figures
+        merged.merge_message(plenary_metrics.swap().to_message())
+    if merged.empty:
+        return None
+    options = environment.parsed_options
+    section: dict[str, Any] = {
+        "protocol": option(options, "plenary_protocol", "demobot"),
+        "rooms": int(option(options, "rooms", 1)),
+    }
+    section.update(merged.summary(float(option(options, "drain_time", 2.0))))
+    return section
+
+
+SUMMARY_SECTIONS["plenary"] = plenary_section
+
+
+def register(events: Events) -> None:
+    """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
+    events.init.add_listener(_on_init)
+    events.test_start.add_listener(_on_test_start)
+    events.report_to_master.add_listener(_send)
+    events.worker_report.add_listener(_receive)

@@ -1,0 +1,287 @@
+"""Resource monitoring: is the server the bottleneck, or the load generator itself?
+
+Every ``--monitor-interval`` seconds the master (or local runner) samples, with psutil, its own process
+and its child processes (the workers of ``--processes``: the load generator), every ``--monitor-pid``,
+and every process whose name or command line contains a ``--monitor-process`` text: CPU %, memory,
+threads, open files; plus the machine's network I/O. Samples go to ``resources.csv``; ``summary.json``
+gets ``resources`` (peak and mean per process, bottlenecks past the thresholds) and ``generator`` (peak
+CPU, Locust's CPU warning, and whether the latency figures can be trusted). A master also records its
+workers' CPU and memory as their heartbeats report them, wherever they run.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import gevent
+import psutil
+from locust import Events
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+
+from core.errors import InputError
+from core.options import add_option, option
+from plugins.output import run_folder
+
+logger = logging.getLogger("chatswarm")
+
+GENERATOR = "load generator"
+"""Label of the Locust processes in samples."""
+
+WORKERS = "busiest worker (heartbeats)"
+"""Label of the master's busiest worker as the workers' heartbeats report them (they may run elsewhere)."""
+
+GENERATOR_TRUST_CPU = 90.0
+"""Above this CPU % the load generator's own timings are not trustworthy (Locust's warning threshold)."""
+
+COLUMNS = ("time", "label", "pid", "cpu_percent", "memory_mb", "threads", "open_files", "net_sent_mb", "net_recv_mb")
+
+
+def add_arguments(parser: Any) -> None:
+    """Register the monitoring options."""
+    add_option(parser, "--monitor-pid", default="", help="Process ids to watch besides Locust, comma separated")
+    add_option(parser, "--monitor-process", default="", help="Also watch processes whose command line contains this")
+    add_option(parser, "--monitor-interval", type=float, default=2.0, help="Seconds between resource samples")
+    add_option(parser, "--cpu-threshold", type=float, default=80.0, help="CPU %% above which a process is a bottleneck")
+    add_option(parser, "--memory-threshold", type=float, default=1024.0, help="Memory (MB) counted as a bottleneck")
+    add_option(parser, "--threads-threshold", type=int, default=100, help="Threads counted as a bottleneck")
+    add_option(parser, "--open-files-threshold", type=int, default=500, help="Open files counted as a bottleneck")
+
+
+def check_options(options: Any) -> None:
+    """Raise InputError for bad monitoring options."""
+    if float(option(options, "monitor_interval", 2.0)) < 0.2:
+        raise InputError("--monitor-interval: must be 0.2 seconds or more")
+    for pid in monitored_pids(options):
+        if not psutil.pid_exists(pid):
+            raise InputError(f"--monitor-pid: no process with id {pid} is running")
+
+
+def monitored_pids(options: Any) -> list[int]:
+    """The ids given with --monitor-pid."""
+    text = str(option(options, "monitor_pid", "")).replace(" ", ",")
+    try:
+        return [int(part) for part in text.split(",") if part]
+    except ValueError:
+        raise InputError(f"--monitor-pid: {text!r} is not a list of process ids") from None
+
+
+@dataclass
+class Series:
+    """The samples of one watched process, summarised."""
+
+    label: str
+    cpu: list[float] = field(default_factory=list)
+    memory_mb: list[float] = field(default_factory=list)
+    threads: list[int] = field(default_factory=list)
+    open_files: list[int] = field(default_factory=list)
+    busiest_process_cpu: float = 0.0
+    """The highest CPU % any single process of this label reached (one process uses at most one core)."""
+
+    def summary(self) -> dict[str, Any]:
+        def peak_mean(values: list[float]) -> dict[str, float | None]:
+            if not values:
+                return {"peak": None, "mean": None}
+            return {"peak": round(max(values), 1), "mean": round(sum(values) / len(values), 1)}
+
+        return {
+            "cpu_percent": peak_mean(self.cpu),
+            "memory_mb": peak_mean(self.memory_mb),
+            "threads": peak_mean(self.threads),
+            "open_files": peak_mean(self.open_files),
+            "samples": len(self.cpu),
+        }
+
+
+class ResourceMonitor:
+    """Samples the watched processes on a greenlet and writes resources.csv as it goes."""
+
+    def __init__(self, options: Any, csv_file: IO[str] | None, runner: Any = None) -> None:
+        self.options = options
+        self.runner = runner
+        self.interval = float(option(options, "monitor_interval", 2.0))
+        self.pattern = str(option(options, "monitor_process", ""))
+        self.extra_pids = monitored_pids(options)
+        self.series: dict[str, Series] = {}
+        self._processes: dict[int, psutil.Process] = {}
+        self._writer = csv.writer(csv_file) if csv_file else None
+        self._file = csv_file
+        if self._writer:
+            self._writer.writerow(COLUMNS)
+        self._net_start = psutil.net_io_counters()
+        self._greenlet: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+        if self._file:
+            self._file.flush()
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            gevent.sleep(self.interval)
+
+    def _targets(self) -> list[tuple[str, psutil.Process]]:
+        me = psutil.Process(os.getpid())
+        targets = [(GENERATOR, me)] + [(GENERATOR, child) for child in me.children(recursive=True)]
+        for pid in self.extra_pids:
+            targets.append((f"pid {pid}", self._process(pid)))
+        if self.pattern:
+            for process in psutil.process_iter(["name", "cmdline"]):
+                command = " ".join(process.info.get("cmdline") or []) or process.info.get("name") or ""
+                if self.pattern in command and process.pid != me.pid:
+                    targets.append((self.pattern, self._process(process.pid)))
+        return targets
+
+    def _process(self, pid: int) -> psutil.Process:
+        # The same Process object between samples, so cpu_percent() measures since the last sample.
+        if pid not in self._processes:
+            self._processes[pid] = psutil.Process(pid)
+        return self._processes[pid]
+
+    def sample(self) -> None:
+        """Take one sample of every watched process (processes that have ended are skipped)."""
+        now = time.time()
+        net = psutil.net_io_counters()
+        sent = (net.bytes_sent - self._net_start.bytes_sent) / 1e6
+        received = (net.bytes_recv - self._net_start.bytes_recv) / 1e6
+        totals: dict[str, list[float]] = {}
+        for label, process in self._targets():
+            try:
+                process = self._process(process.pid)
+                with process.oneshot():
+                    cpu = process.cpu_percent(None)
+                    memory = process.memory_info().rss / 1e6
+                    threads = process.num_threads()
+                    files = process.num_fds()  # sockets count too: a load test's open files are mostly sockets
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            row = totals.setdefault(label, [0.0, 0.0, 0, 0])
+            series = self.series.setdefault(label, Series(label))
+            series.busiest_process_cpu = max(series.busiest_process_cpu, cpu)
+            row[0] += cpu
+            row[1] += memory
+            row[2] += threads
+            row[3] += files
+            if self._writer:
+                self._writer.writerow(
+                    (round(now, 3), label, process.pid, cpu, round(memory, 1), threads, files, round(sent, 3),
+                     round(received, 3))
+                )  # fmt: skip
+        self._sample_workers(now)
+        for label, (cpu, memory, threads, files) in totals.items():
+            series = self.series.setdefault(label, Series(label))
+            series.cpu.append(cpu)
+            series.memory_mb.append(memory)
+            series.threads.append(int(threads))
+            series.open_files.append(int(files))
+
+    def _sample_workers(self, now: float) -> None:
+        """A master's workers, from the CPU and memory their heartbeats report (every second). The series holds
+        the busiest worker's figures, judged like one process; resources.csv has a row per worker."""
+        if not isinstance(self.runner, MasterRunner):
+            return
+        workers = [client for client in self.runner.clients.values() if client.state != STATE_MISSING]
+        if not workers:
+            return
+        series = self.series.setdefault(WORKERS, Series(WORKERS))
+        series.cpu.append(max(client.cpu_usage for client in workers))
+        series.memory_mb.append(max(client.memory_usage for client in workers) / 1e6)
+        series.busiest_process_cpu = max(series.busiest_process_cpu, series.cpu[-1])
+        if self._writer:
+            for client in workers:
+                label = f"worker {self.runner.get_worker_index(client.id)} (heartbeat)"
+                memory = round(client.memory_usage / 1e6, 1)
+                self._writer.writerow((round(now, 3), label, "", client.cpu_usage, memory, "", "", "", ""))
+
+    def bottlenecks(self) -> list[str]:
+        """Processes that passed a threshold, in one line each."""
+        limits = (
+            ("cpu_percent", "cpu", float(option(self.options, "cpu_threshold", 80.0)), "%"),
+            ("memory_mb", "memory_mb", float(option(self.options, "memory_threshold", 1024.0)), " MB"),
+            ("threads", "threads", int(option(self.options, "threads_threshold", 100)), " threads"),
+            ("open_files", "open_files", int(option(self.options, "open_files_threshold", 500)), " open files"),
+        )
+        found = []
+        for label, series in self.series.items():
+            for name, attribute, limit, unit in limits:
+                values = getattr(series, attribute)
+                if values and max(values) > limit:
+                    found.append(
+                        f"{label}: {name.replace('_', ' ')} peaked at {max(values):.0f}{unit} (limit {limit}{unit})"
+                    )
+        return found
+
+
+_monitor: ResourceMonitor | None = None
+_csv_file: IO[str] | None = None
+
+
+def resources_section(_environment: Any, _duration_s: float) -> dict[str, Any] | None:
+    """summary.json's ``resources`` section."""
+    if _monitor is None:
+        return None
+    return {
+        "processes": {label: series.summary() for label, series in _monitor.series.items()},
+        "bottlenecks": _monitor.bottlenecks(),
+    }
+
+
+def generator_section(environment: Any, _duration_s: float) -> dict[str, Any]:
+    """summary.json's ``generator`` section: was the load generator itself the bottleneck?"""
+    watched = _monitor.series if _monitor else {}
+    generator = [watched[label] for label in (GENERATOR, WORKERS) if label in watched]
+    busiest = max((series.busiest_process_cpu for series in generator), default=None)
+    runner = environment.runner
+    warned = bool(getattr(runner, "cpu_warning_emitted", False) or getattr(runner, "worker_cpu_warning_emitted", False))
+    trustworthy = not warned and (busiest is None or busiest < GENERATOR_TRUST_CPU)
+    section: dict[str, Any] = {
+        "cpu_warning": warned,
+        "peak_cpu_percent": None if busiest is None else round(busiest, 1),
+        "trustworthy": trustworthy,
+    }
+    if not trustworthy:
+        section["advice"] = (
+            "The load generator ran out of CPU, so its latency figures are not trustworthy: "
+            "run with --processes N (one per core) or add workers on more machines."
+        )
+    return section
+
+
+def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
+    global _monitor, _csv_file
+    if environment.parsed_options is None or isinstance(runner, WorkerRunner) or run_folder.current is None:
+        return
+    _csv_file = (run_folder.current.path / "resources.csv").open("w", newline="", encoding="utf-8")
+    _monitor = ResourceMonitor(environment.parsed_options, _csv_file, runner)
+    _monitor.start()
+
+
+def _on_quitting(environment: Any, **_kwargs: Any) -> None:
+    if _monitor is None:
+        return
+    _monitor.stop()
+    section = generator_section(environment, 0.0)
+    if not section["trustworthy"]:
+        logger.warning(section["advice"])
+    for line in _monitor.bottlenecks():
+        logger.warning("Bottleneck: %s", line)
+
+
+run_folder.SUMMARY_SECTIONS["resources"] = resources_section
+run_folder.SUMMARY_SECTIONS["generator"] = generator_section
+
+
+def register(events: Events) -> None:
+    """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
+    events.init.add_listener(_on_init)
+    events.quitting.add_listener(_on_quitting)

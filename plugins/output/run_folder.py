@@ -1,0 +1,213 @@
+"""The run folder: every run writes Locust's HTML and CSV reports and summary.json into one folder.
+
+``--report-dir`` (default ``reports/<test-type>-<timestamp>``) works for plain ``locust`` runs as well as
+for ``scripts/run_tests.py``. Only the master (or a local runner) writes; workers send their numbers to it.
+Later parts add their own sections to summary.json through ``SUMMARY_SECTIONS``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import Events, stats
+from locust.html import get_html_report
+from locust.runners import WorkerRunner
+
+from core.paths import default_report_dir
+from report import summary
+
+logger = logging.getLogger("chatswarm")
+
+CSV_PREFIX = "stats"
+"""Locust's CSV files in the run folder are stats_stats.csv, stats_stats_history.csv, stats_failures.csv …"""
+
+SUMMARY_SECTIONS: dict[str, Callable[[Any, float], Any]] = {}
+"""Extra summary.json sections: name → function(environment, duration_s) returning the section or None."""
+
+NOTES: list[str] = []
+"""Things a reader of the report must know about this run (interrupted, a worker lost …): summary.json's
+``notes``, shown at the top of index.html and of the console summary."""
+
+
+def add_note(note: str) -> None:
+    """Add a note to this run's report (once)."""
+    if note not in NOTES:
+        NOTES.append(note)
+
+
+class RunFolder:
+    """One run's report folder and what goes into it."""
+
+    def __init__(self, environment: Any, path: Path) -> None:
+        self.environment = environment
+        self.path = path
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+        self.interrupted = False
+        self._csv_writer: stats.StatsCSVFileWriter | None = None
+        self._csv_greenlet: gevent.Greenlet | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """Wall time of the measured window, from test start to stop (or now)."""
+        if self.started_at is None:
+            return 0.0
+        return (self.stopped_at or time.time()) - self.started_at
+
+    def start_csv(self) -> None:
+        """Write Locust's CSV files, with full history, unless the user asked for --csv elsewhere."""
+        if self.environment.parsed_options.csv_prefix:
+            return
+        # Not through options.csv_prefix: Locust reads that before init and would start a second writer.
+        self._csv_writer = stats.StatsCSVFileWriter(
+            self.environment, stats.PERCENTILES_TO_REPORT, str(self.path / CSV_PREFIX), full_history=True
+        )
+        self._csv_greenlet = gevent.spawn(self._csv_writer.stats_writer)
+
+    def finish_csv(self) -> None:
+        """Stop the periodic writer and rewrite the totals so the files end with the final figures."""
+        if self._csv_writer is None:
+            return
+        if self._csv_greenlet is not None:
+            self._csv_greenlet.kill(block=True)
+        writer, self._csv_writer = self._csv_writer, None
+        writer.close_files()
+        prefix = writer.base_filepath
+        for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
+            with open(f"{prefix}_{suffix}.csv", "w", newline="") as file:
+                write(csv.writer(file))
+
+    def write_html(self) -> None:
+        """Locust's HTML report, unless Locust already wrote it (it skips it on SIGTERM)."""
+        html_file = Path(self.environment.parsed_options.html_file)
+        if not html_file.exists():
+            html_file.parent.mkdir(parents=True, exist_ok=True)
+            html_file.write_text(get_html_report(self.environment, show_download_link=False), encoding="utf-8")
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json's content: the base keys of DESIGN.md plus every registered section."""
+        environment = self.environment
+        runner_stats = environment.runner.stats
+        duration = self.duration_s
+        started = datetime.fromtimestamp(self.started_at or time.time(), UTC)
+        content: dict[str, Any] = {
+            "test_type": environment.parsed_options.test_type,
+            "host": environment.host,
+            "started": started.isoformat(timespec="seconds"),
+            "duration_s": round(duration, 3),
+            "interrupted": self.interrupted,
+            "requests": summary.request_figures(runner_stats, duration),
+            "totals": summary.totals(runner_stats, duration),
+            "failures": summary.failure_list(runner_stats),
+        }
+        for name, section in SUMMARY_SECTIONS.items():
+            value = section(environment, duration)
+            if value is not None:
+                content[name] = value
+        content["notes"] = list(NOTES)
+        return content
+
+    def write_summary(self) -> Path:
+        """Write summary.json and return its path."""
+        path = self.path / "summary.json"
+        path.write_text(json.dumps(self.summary(), indent=2, default=str) + "\n", encoding="utf-8")
+        return path
+
+
+current: RunFolder | None = None
+"""The run folder of this process's run (None on workers)."""
+
+
+def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
+    global current
+    options = environment.parsed_options
+    if options is None or isinstance(runner, WorkerRunner):
+        return
+    path = Path(options.report_dir) if options.report_dir else default_report_dir(options.test_type)
+    path.mkdir(parents=True, exist_ok=True)
+    options.report_dir = str(path)
+    if not options.html_file:
+        options.html_file = str(path / "report.html")
+    current = RunFolder(environment, path)
+    current.start_csv()
+    log_file = logging.FileHandler(path / "run.log", encoding="utf-8")
+    log_file.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s/%(name)s: %(message)s"))
+    logging.getLogger().addHandler(log_file)
+    _note_ctrl_c(current)
+    # Added now, after the runner's own quitting listener (a master's tells its workers to quit, which stops
+    # the test): quitting listeners run in reverse order, so this one sees whether the test was still running.
+    environment.events.quitting.add_listener(_note_sigterm)
+
+
+def _note_sigterm(**_kwargs: Any) -> None:
+    """Mark the run interrupted when Locust quits (SIGTERM) while the test runs."""
+    if current is not None and current.started_at is not None and current.stopped_at is None:
+        current.interrupted = True
+
+
+def _note_ctrl_c(folder: RunFolder) -> None:
+    """Mark the run interrupted on Ctrl-C during a test; Locust then stops it as if it had ended."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:  # started in the background: Ctrl-C is not for this process
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if folder.started_at is not None and folder.stopped_at is None:
+            folder.interrupted = True
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+def _on_test_start(environment: Any, **_kwargs: Any) -> None:
+    if current is not None and not isinstance(environment.runner, WorkerRunner):
+        current.started_at, current.stopped_at = time.time(), None
+        NOTES.clear()
+
+
+def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
+    if current is not None and not isinstance(environment.runner, WorkerRunner):
+        current.stopped_at = time.time()
+
+
+def _on_quitting(environment: Any, **_kwargs: Any) -> None:
+    if current is None:
+        return
+    if current.stopped_at is None and current.started_at is not None:
+        current.stopped_at = time.time()
+    if current.interrupted:
+        add_note(f"interrupted after {current.duration_s:.0f} s: the report holds what was measured until then")
+        logger.warning("Run interrupted: writing what was measured to %s", current.path)
+    current.write_html()
+    current.finish_csv()
+    current.write_summary()
+    if getattr(environment.parsed_options, "skip_report_page", False):
+        logger.info("Run folder: %s (index.html skipped: scripts/report.py %s builds it)", current.path, current.path)
+        return
+    try:
+        from report.page import build_report  # pandas and matplotlib only when the run ends
+
+        build_report(current.path)
+    except Exception as error:  # the run's numbers are saved already; a page problem must not hide them
+        logger.error("Could not build index.html (scripts/report.py %s rebuilds it): %s", current.path, error)
+    logger.info("Run folder: %s", current.path)
+
+
+def register(events: Events) -> None:
+    """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
+    events.init.add_listener(_on_init)
+    events.test_start.add_listener(_on_test_start)
+    events.test_stop.add_listener(_on_test_stop)
+    events.quitting.add_listener(_on_quitting)

@@ -1,0 +1,1 @@
+"""Voice calls: AudioStreamUser, the call, its protocols, codec and metrics."""

@@ -1,0 +1,1 @@
+"""What every simulated chat user shares: the ChatUser base, prompts, pacing and arrival, HTTP failures."""

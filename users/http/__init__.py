@@ -1,0 +1,1 @@
+"""REST chat users: RestChatUser, bot targets, HealthCheckUser."""

@@ -1,0 +1,103 @@
+"""Many bots: spreading chats over several bots through a chat path template such as
+``/api/bots/{bot_id}/chat``.
+
+``--bot-ids`` lists the bots (comma separated, or ``@FILE`` with one id per line, as written by
+scripts/create_test_data.py). Each question goes to the bot its prompt names (a ``bot_id`` field in the
+prompts file), else to the next bot in turn (``--bot-spread even``) or a random one (``random``). With
+``--group-by-bot`` the bot id is part of the request name, so Locust's stats show one row per bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError
+from core.options import add_option, option
+from users.common.prompts import Prompt
+
+BOT_PLACEHOLDER = "{bot_id}"
+SPREADS = ("even", "random")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the many-bots options."""
+    add_option(parser, "--bot-ids", default="", help="Bots to chat with: id1,id2,... or @FILE (one id per line)")
+    add_option(
+        parser,
+        "--bot-spread",
+        default="even",
+        choices=SPREADS,
+        help="Each user's questions go to bots in turn or at random",
+    )
+    add_option(parser, "--group-by-bot", action="store_true", default=False, help="One stats row per bot")
+    add_option(
+        parser,
+        "--check-answers",
+        action="store_true",
+        default=False,
+        help='Fail an answer that does not contain the prompt\'s "answer" field',
+    )
+
+
+@lru_cache(maxsize=8)
+def parse_bot_ids(text: str) -> tuple[str, ...]:
+    """Bot ids from ``a,b,c`` or ``@FILE``."""
+    text = text.strip()
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise InputError(f"--bot-ids: cannot read {path}: {error.strerror}") from None
+        ids = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+        if not ids:
+            raise InputError(f"--bot-ids: {path} lists no bot ids")
+        return ids
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class BotTargets:
+    """Which bot each question goes to, and how its request is named."""
+
+    ids: tuple[str, ...]
+    spread: str
+    group_by_bot: bool
+
+    def pick(self, prompt: Prompt, turn: int, rng: random.Random) -> str:
+        """The bot for this question: the prompt's own bot when it names one of ours, else by the spread."""
+        named = prompt.fields.get("bot_id")
+        if named in self.ids:
+            return named
+        return rng.choice(self.ids) if self.spread == "random" else self.ids[turn % len(self.ids)]
+
+    def request_name(self, base: str, bot_id: str) -> str:
+        return f"{base}@{bot_id}" if self.group_by_bot else base
+
+
+def bot_targets(options: Any) -> BotTargets | None:
+    """The bots of this run, or None when the chat path has no {bot_id}; raises InputError for a mismatch."""
+    path = str(option(options, "chat_path", "/api/chat"))
+    ids = parse_bot_ids(str(option(options, "bot_ids", "")))
+    if BOT_PLACEHOLDER not in path:
+        if ids:
+            raise InputError(
+                f"--bot-ids needs a --chat-path with {BOT_PLACEHOLDER}, e.g. /api/bots/{BOT_PLACEHOLDER}/chat"
+            )
+        return None
+    if not ids:
+        raise InputError(f"--chat-path {path} has {BOT_PLACEHOLDER}: give the bots with --bot-ids id1,id2 or @bots.txt")
+    spread = option(options, "bot_spread", "even")
+    if spread not in SPREADS:
+        raise InputError(f"--bot-spread: {spread!r} is not one of {', '.join(SPREADS)}")
+    return BotTargets(ids, spread, bool(option(options, "group_by_bot", False)))
+
+
+def check_options(options: Any) -> None:
+    """Raise InputError for bad many-bots options."""
+    bot_targets(options)

@@ -1,0 +1,1 @@
+"""Streaming LLM chat: StreamingChatUser, stream parsers, the HTTP stream client, LLM metrics."""

@@ -1,0 +1,1 @@
+"""Group chat: PlenaryUser and its delivery bookkeeping."""

@@ -1,0 +1,243 @@
+"""Plenary (group chat) measurement: message stamps, per-receiver order checks, delivery completeness.
+
+Pure logic, no Locust or network imports. Definitions (see DESIGN.md):
+
+- Every chat message carries a stamp inside its text: sender id, per-sender sequence number, wall-clock
+  send time, and the sending process's tag with its ``perf_counter`` time. Only pairs on one clock are
+  timed (fan-out latency): the sender's own echo and receivers in the same process.
+- **Expected**: for each message, the members of its room at send time. A member counts only when it was
+  in the room from ``drain`` seconds before until ``drain`` seconds after the send (the drain period), so
+  people joining or leaving around a message neither count as losses nor as deliveries.
+- **Delivered**: first receptions by such members. **Lost** = expected - delivered.
+- **Duplicates**: a message received again by the same receiver. **Out of order**: a message that
+  arrives after a later message of the same sender, at the same receiver.
+
+Each process keeps a PlenaryStats; workers send theirs to the master (send times, membership spells,
+counters, fan-out histograms) and the master computes the expected count from all of them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from core.histogram import Histogram
+
+STAMP_MARK = "#csw"
+"""How a stamped message text starts; texts without it (people in the room, other tools) are ignored."""
+
+PROCESS_TAG = os.urandom(4).hex()
+"""This process's tag: receivers with the same tag share the sender's perf_counter clock."""
+
+MAX_TRACKED_GAP = 10_000
+"""Missing sequence numbers remembered per sender and receiver (beyond, late arrivals go uncounted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The measurement data a chat message carries in its text."""
+
+    sender: int
+    seq: int
+    sent_wall: float
+    """Epoch seconds (the sender's wall clock) when it was sent."""
+    process: str
+    sent_perf_ns: int
+    """``perf_counter_ns()`` of the sending process at send time."""
+
+
+def stamp_text(sender: int, seq: int, size: int, now_wall: float | None = None, now_perf_ns: int | None = None) -> str:
+    """A message text of ``size`` characters (or the stamp alone, when longer) carrying its stamp."""
+    wall = time.time() if now_wall is None else now_wall
+    perf = time.perf_counter_ns() if now_perf_ns is None else now_perf_ns
+    head = f"{STAMP_MARK} {sender} {seq} {wall:.6f} {PROCESS_TAG} {perf} "
+    return head + "x" * max(0, size - len(head))
+
+
+def read_stamp(text: str) -> Stamp | None:
+    """The stamp of a message text, or None for a text that carries none."""
+    if not text.startswith(STAMP_MARK):
+        return None
+    parts = text.split(" ", 6)
+    if len(parts) < 6:
+        return None
+    try:
+        return Stamp(int(parts[1]), int(parts[2]), float(parts[3]), parts[4], int(parts[5]))
+    except ValueError:
+        return None
+
+
+class ReceiverLog:
+    """One receiver's view of the room: per sender, the highest sequence seen and the gaps below it.
+
+    Also holds the receiver's current membership spell, so each first reception can be judged
+    stable (counts as delivered) or in transition (joined or leaving within the drain period).
+    """
+
+    __slots__ = ("drain_s", "joined_at", "recent", "senders")
+
+    def __init__(self, drain_s: float) -> None:
+        self.drain_s = drain_s
+        self.senders: dict[int, list[Any]] = {}
+        self.joined_at: float | None = None
+        self.recent: deque[float] | None = None
+        """Send times of stable receptions within the last drain period (re-judged if we leave); made on
+        the first one, since an empty deque costs 600 bytes and idle participants are many."""
+
+    def receive(self, stamp: Stamp, stats: PlenaryStats) -> bool:
+        """File one reception in ``stats``; True when it is the first copy of the message."""
+        state = self.senders.get(stamp.sender)
+        seq = stamp.seq
+        if state is None:
+            self.senders[stamp.sender] = [seq, set()]
+        else:
+            highest, gaps = state
+            if seq > highest:
+                if seq - highest - 1 <= MAX_TRACKED_GAP:
+                    gaps.update(range(highest + 1, seq))
+                state[0] = seq
+            elif seq in gaps:
+                gaps.discard(seq)
+                stats.out_of_order += 1
+            else:
+                stats.duplicates += 1
+                return False
+        self._judge(stamp.sent_wall, stats)
+        return True
+
+    def _judge(self, sent_wall: float, stats: PlenaryStats) -> None:
+        joined = self.joined_at
+        if joined is None or sent_wall < joined + self.drain_s:
+            stats.in_transition += 1
+            return
+        stats.delivered += 1
+        recent = self.recent
+        if recent is None:
+            recent = self.recent = deque()
+        recent.append(sent_wall)
+        horizon = sent_wall - 2 * self.drain_s - 5.0  # a margin for clocks of other machines
+        while recent and recent[0] < horizon:
+            recent.popleft()
+
+    def join(self, now_wall: float) -> None:
+        self.joined_at = now_wall
+        self.recent = None
+
+    def leave(self, room: str, now_wall: float, stats: PlenaryStats) -> None:
+        """End the membership spell: messages sent within the drain period before it were in transition."""
+        if self.joined_at is None:
+            return
+        cutoff = now_wall - self.drain_s
+        late = sum(1 for sent in self.recent or () if sent > cutoff)
+        stats.delivered -= late
+        stats.in_transition += late
+        stats.spells.append((room, self.joined_at, now_wall))
+        self.joined_at = None
+        self.recent = None
+
+
+class PlenaryStats:
+    """Everything measured about plenary rooms in one process (or merged from several)."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[float]] = {}
+        """Per room, the wall-clock send time of every message."""
+        self.spells: list[tuple[str, float, float]] = []
+        """Finished membership spells: (room, joined, left) in wall-clock seconds."""
+        self.delivered = 0
+        self.in_transition = 0
+        self.duplicates = 0
+        self.out_of_order = 0
+        self.joins = 0
+        self.leaves = 0
+        self.fanout = {"echo": Histogram(), "peers": Histogram()}
+
+    def message_sent(self, room: str, sent_wall: float) -> None:
+        self.sent.setdefault(room, []).append(sent_wall)
+
+    @property
+    def messages_sent(self) -> int:
+        return sum(len(times) for times in self.sent.values())
+
+    @property
+    def empty(self) -> bool:
+        return not (self.sent or self.spells or self.joins or self.delivered or self.in_transition or self.duplicates)
+
+    def to_message(self) -> dict[str, Any]:
+        """A compact, msgpack-friendly form for sending to the master."""
+        return {
+            "sent": self.sent,
+            "spells": [list(spell) for spell in self.spells],
+            "counts": [
+                self.delivered,
+                self.in_transition,
+                self.duplicates,
+                self.out_of_order,
+                self.joins,
+                self.leaves,
+            ],
+            "fanout": {name: list(h.counts.items()) for name, h in self.fanout.items()},
+        }
+
+    def merge_message(self, message: dict[str, Any]) -> None:
+        """Add a worker's figures sent with to_message."""
+        for room, times in message["sent"].items():
+            self.sent.setdefault(room, []).extend(times)
+        self.spells.extend((room, joined, left) for room, joined, left in message["spells"])
+        delivered, in_transition, duplicates, out_of_order, joins, leaves = message["counts"]
+        self.delivered += delivered
+        self.in_transition += in_transition
+        self.duplicates += duplicates
+        self.out_of_order += out_of_order
+        self.joins += joins
+        self.leaves += leaves
+        for name, pairs in message["fanout"].items():
+            self.fanout[name].merge(pairs)
+
+    def expected(self, drain_s: float) -> int:
+        """Receptions due: for each spell, the messages of its room sent while it was stably in the room."""
+        ordered = {room: sorted(times) for room, times in self.sent.items()}
+        due = 0
+        for room, joined, left in self.spells:
+            times = ordered.get(room)
+            if times and left - joined > 2 * drain_s:
+                due += bisect.bisect_right(times, left - drain_s) - bisect.bisect_left(times, joined + drain_s)
+        return due
+
+    def summary(self, drain_s: float) -> dict[str, Any]:
+        """The ``plenary`` section of summary.json."""
+        expected = self.expected(drain_s)
+        delivered = self.delivered
+        return {
+            "messages_sent": self.messages_sent,
+            "expected": expected,
+            "delivered": delivered,
+            "lost": max(0, expected - delivered),
+            "completeness": round(delivered / expected, 6) if expected else None,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "in_transition": self.in_transition,
+            "joins": self.joins,
+            "leaves": self.leaves,
+            "drain_s": drain_s,
+            "fanout_ms": {name: h.summary() for name, h in self.fanout.items()},
+        }
+
+
+_current = PlenaryStats()
+
+
+def current() -> PlenaryStats:
+    """This process's figures since the last report (users file their measurements here)."""
+    return _current
+
+
+def swap() -> PlenaryStats:
+    """Hand over this process's figures and start afresh (the report plugin sends or keeps them)."""
+    global _current
+    taken, _current = _current, PlenaryStats()
+    return taken

@@ -1,0 +1,282 @@
+"""PlenaryUser: one participant of a group chat, from registration to leaving the room.
+
+The life of a participant: register over HTTP (username ``loadtest<N>``), log in, open the room's
+WebSocket, join, chat every --chat-interval seconds, receive everyone's broadcasts, and with
+--leave-probability leave and come back. Every message carries a stamp (users/plenary/plenary_metrics.py) so
+receivers measure fan-out latency (``FANOUT echo`` for one's own message, ``FANOUT peers`` for others
+in the same process) and delivery completeness (the ``plenary`` section of summary.json).
+
+Protocols (--plenary-protocol):
+
+- ``demobot``: ``/ws/plenary``; ``{"type": "join", "room"}`` → ``{"type": "joined"}``,
+  ``{"type": "message", "text"}`` broadcast to the room as ``{"type": "message", "user", "text"}``,
+  ``{"type": "leave"}``. Registration and login at demobot's account routes.
+- ``channels``: the Django Channels tutorial chat, ``/ws/chat/<room>/``: connecting joins the room,
+  ``{"message": text}`` is broadcast to the group as is, closing leaves. No registration unless
+  --register-path is given.
+
+Usernames come from --user-range-min/--user-range-max; in a distributed run each worker takes its
+own slice of that range (plugins/metrics/plenary_report.py tells it how many workers there are), so no two
+simulated people share an account at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from locust import task
+from locust.exception import StopUser
+from locust.runners import WorkerRunner
+
+from users.auth.providers import AuthFailed, Credentials, LoginAuth
+from users.common.chat_base import ChatUser
+from users.common.http_failures import response_failure
+from users.plenary import plenary_metrics
+from users.plenary.plenary_metrics import PROCESS_TAG, ReceiverLog, read_stamp, stamp_text
+from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check_options: the options of this user
+    RANGE_WAIT_S,
+    USERNAME_PREFIX,
+    UserNumbers,
+    add_arguments,
+    check_options,
+    plenary_settings,
+    room_for,
+    user_range,
+)
+from users.ws.handshake import signed_handshake
+from users.ws.ws_connection import CLIENT, UNEXPECTED, WebSocketConnection, WebSocketFailure, websocket_url
+
+_shared_rng = random.Random()
+
+user_numbers = UserNumbers()
+"""This process's usernames; plugins/metrics/plenary_report.py configures the slice when a test starts."""
+
+
+class PlenaryUser(ChatUser):
+    """A participant of a group chat: joins a room, chats, receives everyone's messages, leaves and rejoins."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.plenary = plenary_settings(environment.parsed_options)
+        self.protocol = self.plenary.protocol
+        self.number: int | None = None
+        self.username = ""
+        self.room = self.plenary.room
+        if self.settings.seed is None:
+            self.rng = _shared_rng  # a Random per user costs 2.5 KB; idle participants are many
+        self.connection: WebSocketConnection | None = None
+        self.registered = False
+        """Whether the account exists; a failed registration is tried again before the next join."""
+        self.in_room = False
+        self.seq = 0
+        self.log = ReceiverLog(self.plenary.drain_s)
+        self._joined = Event()
+        """Set when the server confirms a join, or the connection is lost while waiting for it."""
+        self._join_failure: WebSocketFailure | None = None
+
+    def wait_time(self) -> float:
+        low, high = self.plenary.chat_interval
+        return low if low == high else self.rng.uniform(low, high)
+
+    def on_start(self) -> None:
+        if isinstance(self.environment.runner, WorkerRunner):
+            user_numbers.ready.wait(RANGE_WAIT_S)
+        elif not user_numbers.configured:
+            user_numbers.configure(*user_range(self.environment.parsed_options, 0, 1))
+        self.number = user_numbers.take() if user_numbers.configured else None
+        if self.number is None:
+            reason = "user range used up" if user_numbers.configured else "user range not assigned by the master"
+            self._fire("WS", "join", None, WebSocketFailure(reason, CLIENT))
+            return  # the first task stops this user
+        self.username = f"{USERNAME_PREFIX}{self.number}"
+        self.room = room_for(self.plenary, self.number)
+        if self.plenary.register_path:
+            self._register()
+        if self.protocol.logs_in or self.settings.auth == "login":
+            credentials = Credentials(self.username, self.plenary.password)
+            self.auth = LoginAuth(self._login, credentials, self.settings.refresh_margin_s)
+            with contextlib.suppress(AuthFailed):  # in the stats already; joining tries again
+                self.auth.authorization()
+        self.client.client.close()  # an idle participant needs no HTTP connection (a later login opens one)
+        if self.enter():
+            # Speak first after a random part of the interval, so people who join together do not
+            # then talk in lockstep.
+            gevent.sleep(self.rng.uniform(0, self.plenary.chat_interval[1]))
+
+    def on_stop(self) -> None:
+        self.leave(closing=True)
+        if self.number is not None:
+            user_numbers.give_back(self.number)
+            self.number = None
+
+    @task
+    def chat(self) -> None:
+        """Say one thing to the room (or, with --leave-probability, step out and come back)."""
+        if self.number is None:
+            raise StopUser
+        if not self.in_room and not self.enter():
+            return
+        if self.plenary.leave_probability and self.rng.random() < self.plenary.leave_probability:
+            self.leave()
+            gevent.sleep(self.wait_time())
+            self.enter()
+            return
+        self.seq += 1
+        sent_wall = time.time()
+        text = stamp_text(self.number or 0, self.seq, self.plenary.message_size, sent_wall)
+        message = {**self.protocol.message_fields, self.protocol.text_field: text}
+        connection = self.connection
+        if connection is None:
+            return
+        try:
+            connection.send(json.dumps(message))
+        except WebSocketFailure as failure:
+            self._lost(connection, failure)
+            return
+        plenary_metrics.current().message_sent(self.room, sent_wall)
+
+    def enter(self) -> bool:
+        """Connect if needed and join the room; fires ``WS join`` (and ``WS connect`` where those differ)."""
+        if self.plenary.register_path and not self.registered:
+            self._register()  # it failed before, so signing in would fail too
+        if self.connection is None and not self._connect():
+            return False
+        if self.protocol.joins_by_message:
+            failure = self._join()
+            if failure is not None:
+                return False
+        self.in_room = True
+        self.log.join(time.time())
+        plenary_metrics.current().joins += 1
+        return True
+
+    def _join(self) -> WebSocketFailure | None:
+        """Ask to join and wait for the server's yes; fires ``WS join``; the failure, if it failed."""
+        self._joined.clear()
+        self._join_failure = None
+        started_at, start = time.time(), time.perf_counter()
+        try:
+            self.connection.send(json.dumps({"type": "join", "room": self.room}))
+            if not self._joined.wait(self.settings.request_timeout_s):
+                self._join_failure = WebSocketFailure("join timeout", UNEXPECTED)
+        except WebSocketFailure as failure:
+            self._join_failure = failure
+        failure = self._join_failure
+        elapsed_ms = None if failure else (time.perf_counter() - start) * 1000
+        self._fire("WS", "join", elapsed_ms, failure, started_at)
+        return failure
+
+    def leave(self, closing: bool = False) -> None:
+        """Leave the room (and close the connection where leaving means that, or when the user stops)."""
+        if self.in_room:
+            self.in_room = False
+            stats = plenary_metrics.current()
+            self.log.leave(self.room, time.time(), stats)
+            stats.leaves += 1
+            if self.protocol.joins_by_message and not closing and self.connection is not None:
+                try:
+                    self.connection.send(json.dumps({"type": "leave"}))
+                except WebSocketFailure as failure:
+                    self._lost(self.connection, failure)
+        if closing or not self.protocol.joins_by_message:
+            connection, self.connection = self.connection, None
+            if connection is not None:
+                connection.close()
+
+    def _register(self) -> None:
+        body = {self.settings.login_user_field: self.username, "password": self.plenary.password}
+        with self.client.post(self.plenary.register_path, json=body, name="register", catch_response=True) as resp:
+            if resp.status_code == 409:  # registered in an earlier run: fine
+                resp.success()
+            elif failure := response_failure(resp):
+                resp.failure(failure)
+                return
+            self.registered = True
+
+    def _connect(self) -> bool:
+        signed = signed_handshake(self.environment.parsed_options, self.auth)
+        if signed is None:
+            return False
+        query, handshake = signed
+        if self.protocol.joins_by_message:
+            query["user"] = self.username
+        path = self.plenary.ws_path.replace("{room}", self.room)
+        connection = WebSocketConnection(insecure=self.insecure)
+        started_at = time.time()
+        name = "connect" if self.protocol.joins_by_message else "join"
+        try:
+            elapsed_ms = connection.connect(
+                websocket_url(self.host, path, query), handshake, self.settings.request_timeout_s
+            )
+        except WebSocketFailure as failure:
+            self._fire("WS", name, None, failure, started_at)
+            if self.auth.can_refresh and failure.args[0] == "handshake HTTP 401 Unauthorized":
+                self.auth.invalidate()
+            return False
+        self._fire("WS", name, elapsed_ms, None, started_at)
+        self.connection = connection
+        connection.start(self._on_message, lambda ending: self._lost(connection, ending))
+        return True
+
+    def _lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
+        """The connection ended under us: we are out of the room; report why (once per connection)."""
+        connection.close()
+        if self.connection is not connection or ending is None:
+            return
+        self.connection = None
+        if self.in_room:
+            self.in_room = False
+            stats = plenary_metrics.current()
+            self.log.leave(self.room, time.time(), stats)
+            stats.leaves += 1
+        elif self.protocol.joins_by_message and not self._joined.is_set():
+            self._join_failure = ending  # a refused join: reported as the join's failure
+            self._joined.set()
+            return
+        self._fire("WS", "connection", None, ending)
+
+    def _on_message(self, payload: bytes, arrived: float) -> None:
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(body, dict):
+            return
+        if self.protocol.joins_by_message and body.get("type") != "message":
+            if body.get("type") == "joined":
+                self._joined.set()
+            return
+        text = body.get(self.protocol.text_field)
+        stamp = read_stamp(text) if isinstance(text, str) else None
+        if stamp is None:
+            return
+        stats = plenary_metrics.current()
+        if self.log.receive(stamp, stats) and stamp.process == PROCESS_TAG:
+            latency_ms = arrived * 1000 - stamp.sent_perf_ns / 1e6
+            name = "echo" if stamp.sender == self.number else "peers"
+            stats.fanout[name].add(latency_ms)
+            self._fire("FANOUT", name, latency_ms, None, stamp.sent_wall)
+
+    def _fire(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        failure: WebSocketFailure | None,
+        started_at: float | None = None,
+    ) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=name,
+            response_time=response_time,
+            response_length=0,
+            exception=failure,
+            context={},
+            start_time=started_at or time.time(),
+        )

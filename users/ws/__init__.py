@@ -1,0 +1,1 @@
+"""WebSocket chat: WebSocketChatUser, its connection, frames and metrics."""

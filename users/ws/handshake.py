@@ -1,0 +1,50 @@
+"""The WebSocket opening handshake of a signed-in user: its headers (--ws-header, the token), origin and
+subprotocol, or the token in the query (--ws-token-param). WebSocketChatUser and PlenaryUser both use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import InputError
+from core.options import option
+from users.auth.providers import AuthFailed, TokenProvider
+from users.ws.ws_connection import Handshake
+
+
+def handshake_for(options: Any, authorization: str | None = None) -> Handshake:
+    """The handshake's headers, origin and subprotocol; raises InputError for a malformed --ws-header."""
+    headers = []
+    for number, line in enumerate(option(options, "ws_header", None) or [], 1):
+        name, sep, value = str(line).partition(":")
+        if not sep or not name.strip():
+            # Not echoed: a header line often carries a token.
+            raise InputError(f"--ws-header: number {number} is not 'Name: value' (a colon after the name)")
+        headers.append(f"{name.strip()}: {value.strip()}")
+    if authorization:
+        headers.append(f"Authorization: {authorization}")
+    return Handshake(
+        headers=tuple(headers),
+        origin=option(options, "origin", "") or None,
+        subprotocol=option(options, "ws_subprotocol", "") or None,
+    )
+
+
+def token_query(options: Any, authorization: str | None) -> dict[str, str]:
+    """The query parameter carrying the token when --ws-token-param is set (without the Bearer scheme)."""
+    param = option(options, "ws_token_param", "")
+    if not param or not authorization:
+        return {}
+    return {param: authorization.split(" ", 1)[-1]}
+
+
+def signed_handshake(options: Any, auth: TokenProvider) -> tuple[dict[str, str], Handshake] | None:
+    """Sign in and put the token where --ws-token-param says: the query, else the handshake's headers.
+
+    None when signing in failed (the failed login is in the stats already).
+    """
+    try:
+        authorization = auth.authorization()
+    except AuthFailed:
+        return None
+    query = token_query(options, authorization)
+    return query, handshake_for(options, None if query else authorization)

@@ -1,0 +1,256 @@
+"""WebSocketChatUser: a person chatting with a bot that answers over one WebSocket.
+
+Rows in Locust's stats: ``WS connect`` (the opening handshake), ``WSR ws:<category>`` (prompt sent →
+whole reply, where failures are counted), ``TTFT ws:<category>`` for streamed replies, and
+``WS connection`` for a connection lost while nothing was in flight. Every failure carries one of
+three classes (client, server, unexpected; see users/ws/ws_connection.py) that the WebSocket report counts
+apart. A streamed reply's timings travel with its WSR event as a StreamRecord, so the LLM metrics
+(TTFT, ITL, TPOT) and requests.csv cover it like the HTTP streaming user.
+
+Wire format, every field name configurable: the user sends ``{"message": ..., "id": ...}`` (plus
+``--ws-extra``); the server answers with ``{"answer": ...}`` (whole) or ``{"delta": ...}`` frames
+ended by ``{"done": true}`` (streamed), or ``{"error": ...}``. A reply is matched to its prompt by the
+id when the server echoes it, else it belongs to the oldest prompt in flight. A frame that is not JSON
+is taken as a whole reply in plain text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from typing import Any
+
+import gevent
+from gevent.lock import BoundedSemaphore
+from locust import task
+
+from core.errors import InputError
+from core.options import add_option, option, require_positive
+from users.common.chat_base import ChatUser
+from users.llm.stream_metrics import StreamRecord
+from users.llm.streaming_chat import STREAM_RECORD
+from users.ws.handshake import handshake_for, signed_handshake
+from users.ws.replies import PendingReply, ReplyBook, read_frame, ws_fields
+from users.ws.ws_connection import (
+    SERVER,
+    UNEXPECTED,
+    WebSocketConnection,
+    WebSocketFailure,
+    websocket_url,
+)
+
+CLEAN_CLOSE_PREFIX = "closed by the server"
+"""A clean close (1000, 1001) with nothing in flight is not a failure: the user reconnects."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the WebSocket options (shared with PlenaryUser) and WebSocketChatUser's own."""
+    add_option(parser, "--ws-path", default="/ws/chat", help="Path (or full ws:// URL) of the chat WebSocket")
+    add_option(parser, "--origin", default="", help="Origin header of the WebSocket handshake (empty = none)")
+    add_option(
+        parser,
+        "--ws-header",
+        action="append",
+        default=[],
+        include_in_web_ui=False,
+        help="Extra handshake header 'Name: value', repeatable",
+    )
+    add_option(parser, "--ws-subprotocol", default="", help="WebSocket subprotocol to ask for (empty = none)")
+    add_option(
+        parser,
+        "--ws-token-param",
+        default="",
+        help="Send the sign-in token as this query parameter instead of an Authorization header",
+    )
+    add_option(parser, "--ws-prompt-field", default="message", help="JSON field that carries the prompt")
+    add_option(parser, "--ws-id-field", default="id", help="JSON field of the request id (empty = send none)")
+    add_option(parser, "--ws-reply-field", default="answer", help="Dotted JSON path of a whole reply")
+    add_option(parser, "--ws-delta-field", default="delta", help="Dotted JSON path of a streamed reply's piece")
+    add_option(parser, "--ws-done-field", default="done", help="JSON field that marks the end of a reply")
+    add_option(parser, "--ws-error-field", default="error", help="JSON field of an error reply")
+    add_option(parser, "--ws-extra", default="", help='JSON object merged into every prompt, e.g. {"stream": true}')
+    add_option(parser, "--queue-size", type=int, default=1, help="Prompts kept in flight per connection")
+    add_option(parser, "--reply-timeout", type=float, default=60.0, help="Seconds a reply may take")
+
+
+def check_options(options: Any) -> None:
+    """Raise InputError for a bad WebSocket option."""
+    ws_fields(options)
+    handshake_for(options)
+    if int(option(options, "queue_size", 1)) < 1:
+        raise InputError("--queue-size: must be 1 or more")
+    require_positive(float(option(options, "reply_timeout", 60.0)), "--reply-timeout")
+
+
+_request_numbers = itertools.count(1)
+
+
+class WebSocketChatUser(ChatUser):
+    """Sends prompts over one WebSocket and times each reply, keeping up to --queue-size in flight.
+
+    The connection opens when the user starts and again after it is lost; a prompt fails when the
+    server answers with an error, closes the connection, or sends nothing within --reply-timeout.
+    """
+
+    ws_path: str = "/ws/chat"
+    """Path or full URL of the chat WebSocket (--ws-path)."""
+
+    queue_size: int = 1
+    """Prompts in flight per connection (--queue-size); 1 waits for each reply before thinking."""
+
+    reply_timeout_s: float = 60.0
+    """Seconds a reply may take (--reply-timeout)."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        options = environment.parsed_options
+        self.ws_path = option(options, "ws_path", self.ws_path)
+        self.queue_size = int(option(options, "queue_size", self.queue_size))
+        self.reply_timeout_s = float(option(options, "reply_timeout", self.reply_timeout_s))
+        self.fields = ws_fields(options)
+        self.connection: WebSocketConnection | None = None
+        self.book = ReplyBook()
+        self.slots = BoundedSemaphore(self.queue_size)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.connect()
+
+    def on_stop(self) -> None:
+        connection, self.connection = self.connection, None
+        for reply in self.book.take_all():  # the test is over: prompts still in flight are not failures
+            self._release(reply)
+        if connection is not None:
+            connection.close()
+
+    @task
+    def ask(self) -> None:
+        """Send one prompt; with a full queue, wait until a reply frees a place before thinking."""
+        self.begin_exchange()
+        if self.connection is None and not self.connect():
+            return
+        self.slots.acquire()
+        connection = self.connection
+        if connection is None:  # lost while we waited for a place in the queue: reconnect next time
+            self.slots.release()
+            return
+        prompt = self.settings.prompts.pick(self.rng)
+        request_id = f"{self.user_number}-{next(_request_numbers)}"
+        message = {**self.fields.extra, self.fields.prompt: prompt.text}
+        if self.fields.request_id:
+            message[self.fields.request_id] = request_id
+        name = f"ws:{prompt.category}"
+        record = StreamRecord(name=name, started_at=time.time(), user=self.user_number, request_id=request_id)
+        reply = PendingReply(request_id, name, time.perf_counter() - self.request_event.lateness_ms / 1000, record)
+        reply.timer = gevent.spawn_later(self.reply_timeout_s, self._time_out, reply)
+        self.book.add(reply)
+        try:
+            connection.send(json.dumps(message))
+        except WebSocketFailure as failure:
+            self._finish(reply, time.perf_counter(), failure)
+            self._lost(connection, failure)
+            return
+        self.slots.wait()
+
+    def connect(self) -> bool:
+        """Open the WebSocket and start its receive loop; fires ``WS connect``. False when it failed."""
+        signed = signed_handshake(self.environment.parsed_options, self.auth)
+        if signed is None:
+            return False
+        query, handshake = signed
+        connection = WebSocketConnection(insecure=self.insecure)
+        started_at, start = time.time(), time.perf_counter()
+        try:
+            elapsed_ms = connection.connect(
+                websocket_url(self.host, self.ws_path, query), handshake, self.settings.request_timeout_s
+            )
+        except WebSocketFailure as failure:
+            self._fire("WS", "connect", (time.perf_counter() - start) * 1000, failure, started_at)
+            if self.auth.can_refresh and failure.args[0] == "handshake HTTP 401 Unauthorized":
+                self.auth.invalidate()
+            return False
+        self._fire("WS", "connect", elapsed_ms, None, started_at)
+        self.connection = connection
+        connection.start(self._on_message, lambda ending: self._lost(connection, ending))
+        return True
+
+    def _on_message(self, payload: bytes, arrived: float) -> None:
+        frame = read_frame(payload, self.fields)
+        if frame.kind == "ignored":
+            return
+        reply = self.book.match(frame)
+        if reply is None:
+            return
+        if frame.kind in ("delta", "reply") and frame.text:
+            reply.record.chunk_times_ms.append((arrived - reply.start) * 1000)
+            reply.pieces.append(frame.text)
+            reply.streamed = reply.streamed or frame.kind == "delta"
+        if frame.kind == "error":
+            self._finish(reply, arrived, WebSocketFailure(f"error reply: {frame.text}", SERVER))
+        elif frame.done:
+            empty = not reply.pieces
+            self._finish(reply, arrived, WebSocketFailure("empty answer", SERVER) if empty else None)
+
+    def _time_out(self, reply: PendingReply) -> None:
+        reply.timer = None
+        if self.book.take(reply.request_id) is not None:
+            self._settle(reply, time.perf_counter(), WebSocketFailure("reply timeout", UNEXPECTED))
+
+    def _lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
+        """The connection ended: fail what was in flight, or report the loss itself (once per connection)."""
+        connection.close()
+        if self.connection is not connection or ending is None:
+            return
+        self.connection = None
+        replies = self.book.take_all()
+        now = time.perf_counter()
+        for reply in replies:
+            self._settle(reply, now, ending)
+        if not replies and not str(ending).startswith(CLEAN_CLOSE_PREFIX):
+            self._fire("WS", "connection", None, ending, time.time())
+
+    def _finish(self, reply: PendingReply, arrived: float, failure: WebSocketFailure | None) -> None:
+        if self.book.take(reply.request_id) is not None:
+            self._settle(reply, arrived, failure)
+
+    def _settle(self, reply: PendingReply, arrived: float, failure: WebSocketFailure | None) -> None:
+        """Report one finished prompt and free its place in the queue."""
+        self._release(reply)
+        record = reply.record
+        record.e2e_ms = (arrived - reply.start) * 1000
+        record.error = str(failure) if failure else None
+        if record.chunk_times_ms:
+            record.ttft_ms = record.chunk_times_ms[0]
+        if reply.streamed and record.ttft_ms is not None:
+            self._fire("TTFT", reply.name, record.ttft_ms, None, record.started_at)
+        context = {STREAM_RECORD: record} if reply.streamed else {}
+        length = len(record.chunk_times_ms) if reply.streamed else sum(map(len, reply.pieces))
+        self._fire("WSR", reply.name, record.e2e_ms, failure, record.started_at, length, context)
+
+    def _release(self, reply: PendingReply) -> None:
+        if reply.timer is not None and reply.timer is not gevent.getcurrent():
+            reply.timer.kill(block=False)
+        reply.timer = None
+        self.slots.release()
+
+    def _fire(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        failure: WebSocketFailure | None,
+        started_at: float,
+        length: int = 0,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=name,
+            response_time=response_time,
+            response_length=length,
+            exception=failure,
+            context=context or {},
+            start_time=started_at,
+        )
