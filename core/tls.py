@@ -10,9 +10,13 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import certifi
+
+from core.options import require_positive
+from core.settings import Settings, setting
 
 
 def client_context(insecure: bool = False, cafile: str | None = None, **_kwargs: Any) -> ssl.SSLContext:
@@ -47,6 +51,21 @@ def websocket_sslopt(insecure: bool) -> dict[str, Any]:
     return {"context": client_context(insecure)}
 
 
+@dataclass(frozen=True)
+class ConnectionSettings(Settings):
+    """How every client connects: the TLS policy and how long a request may take (run options)."""
+
+    insecure: bool = setting(
+        False,
+        "Do not verify the TLS certificate of an https/wss target (e.g. a self-signed test server)",
+        web_ui=False,  # decided at start, where the target's certificate is checked and the warning logged
+    )
+    request_timeout: float = setting(60.0, "Seconds before a request times out")
+
+    def check(self) -> None:
+        require_positive(self.request_timeout, "--request-timeout")
+
+
 def insecure_option(options: Any) -> bool:
     """Whether the run was told --insecure."""
-    return bool(getattr(options, "insecure", False))
+    return ConnectionSettings.read(options).insecure

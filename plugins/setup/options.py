@@ -24,6 +24,7 @@ from core.env_files import load_env_files, profile_from_args
 from core.errors import InputError
 from core.options import add_option
 from core.slo import SLO, parse_slos
+from core.tls import ConnectionSettings
 from plugins.metrics import resource_monitor
 from shapes import options as shape_options
 
@@ -100,14 +101,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
-        "--insecure",
-        action="store_true",
-        default=False,
-        include_in_web_ui=False,  # decided at start, where the target's certificate is checked and the warning logged
-        help="Do not verify the TLS certificate of an https/wss target (e.g. a self-signed test server)",
-    )
-    add_option(
-        parser,
         "--skip-report-page",
         action="store_true",
         default=False,
@@ -122,6 +115,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=False,
         help="Do not check that the target answers before the test starts",
     )
+    ConnectionSettings.add_arguments(parser)
 
 
 def configured_slos(options: Any) -> list[SLO]:

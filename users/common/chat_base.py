@@ -16,7 +16,7 @@ from locust import FastHttpUser
 
 from core.errors import InputError
 from core.options import add_option, option, parse_seconds_range, require_path, require_positive
-from core.tls import context_factory, insecure_option
+from core.tls import ConnectionSettings, context_factory, insecure_option
 from users.auth import cognito_auth
 from users.auth.providers import (
     AUTH_KINDS,
@@ -68,7 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_REFRESH_MARGIN_S,
         help="Log in again this many seconds before a token expires",
     )
-    add_option(parser, "--request-timeout", type=float, default=60.0, help="Seconds before a request times out")
     cognito_auth.add_arguments(parser)
     pacing.add_arguments(parser)
 
@@ -114,7 +113,7 @@ def chat_settings(options: Any) -> ChatSettings:
         refresh_margin_s=require_positive(
             float(option(options, "token_refresh_margin", DEFAULT_REFRESH_MARGIN_S)), "--token-refresh-margin", True
         ),
-        request_timeout_s=require_positive(float(option(options, "request_timeout", 60.0)), "--request-timeout"),
+        request_timeout_s=ConnectionSettings.read(options).request_timeout,
     )
 
 
