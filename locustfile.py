@@ -21,7 +21,7 @@ from plugins.metrics import (
     ws_report,
 )
 from plugins.output import progress, request_log, run_folder, slo_gate
-from plugins.setup import options, parent_watch, preflight, shape_select
+from plugins.setup import config_files, options, parent_watch, preflight, shape_select
 from users.audio.audio_stream import AudioStreamUser
 from users.http.health_check import HealthCheckUser
 from users.http.rest_chat import RestChatUser
@@ -46,6 +46,7 @@ PLUGINS = (
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
     shape_select,
+    config_files,  # last: every plugin has added its options when it checks the config files
 )
 """Plugins in the order their listeners run: each adds them with register(events)."""
 

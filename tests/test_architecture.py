@@ -115,15 +115,20 @@ SHOWN_APART = {"slo", "verdict", "generator"}
 
 
 def test_every_summary_section_is_on_the_page() -> None:
-    """A plugin that adds a section to summary.json (``SUMMARY_SECTIONS["key"] = …``) has its row on the page."""
+    """A plugin that adds a section to summary.json (``add_section("key", …)``) has its row on the page."""
     from report.page import SECTIONS
 
     added = set()
     for path in modules("plugins"):
         for node in ast.walk(ast.parse(path.read_text())):
             target = node.targets[0] if isinstance(node, ast.Assign) else None
+            key = None
             if isinstance(target, ast.Subscript) and ast.unparse(target.value).endswith("SUMMARY_SECTIONS"):
-                added.add(ast.literal_eval(target.slice))
+                key = target.slice
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("add_section") and node.args:
+                key = node.args[0]
+            if isinstance(key, ast.Constant):
+                added.add(key.value)
     assert {"llm", "websocket", "cloudwatch", "shape"} <= added, added  # the scan finds what it should
     assert added - SHOWN_APART <= set(SECTIONS), sorted(added - SHOWN_APART - set(SECTIONS))
 

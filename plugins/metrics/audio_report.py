@@ -1,6 +1,6 @@
 """Audio call metrics across the whole run: summary.json's ``audio`` section, merged over workers.
 
-AudioStreamUser publishes a CallRecord for each call on the ``audio_call`` event (also for calls the
+AudioStreamUser publishes a CallRecord for each call (users/common/records.py) (also for calls the
 end of the test cut short, so nothing measured is lost). Every process adds its records to an
 AudioStats; workers send theirs to the master with each stats report and start afresh, and the master
 merges the histograms, so percentiles cover all samples. The section holds TTFA, connect time,
@@ -23,9 +23,10 @@ from locust import Events
 from locust.runners import WorkerRunner
 
 from core.histogram import Histogram
-from plugins.output.run_folder import SUMMARY_SECTIONS
-from users.audio.audio_metrics import AudioStats
-from users.audio.audio_stream import AudioStreamUser  # defines events.audio_call too
+from plugins.output.run_folder import add_section
+from users.audio.audio_metrics import AudioStats, CallRecord
+from users.audio.audio_stream import AudioStreamUser
+from users.common import records
 
 logger = logging.getLogger("chatswarm")
 
@@ -38,14 +39,6 @@ LATENESS_WARNING_MS = 20.0
 LATENESS_CHECK_INTERVAL_S = 10.0
 """How often the live check looks at the frames sent since its last look."""
 
-stats = AudioStats()
-"""This process's figures: the run's totals on the master or a local runner, since the last report on a worker."""
-
-_window = Histogram()
-"""Send lateness since the last live check (master or local runner)."""
-
-_checker: gevent.Greenlet | None = None
-
 
 def behind_warning(p99_ms: float, max_ms: float, when: str) -> str:
     """The loud line that says the load generator fell behind real time."""
@@ -56,10 +49,81 @@ def behind_warning(p99_ms: float, max_ms: float, when: str) -> str:
     )
 
 
-def audio_section(_environment: Any, duration_s: float) -> dict[str, Any] | None:
+class AudioReport:
+    """This Environment's call figures: the run's totals on the master or a local runner, since the last report
+    on a worker; and the send lateness since the last live check."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.stats = AudioStats()
+        self.window = Histogram()
+        self.checker: gevent.Greenlet | None = None
+
+    def listen(self) -> None:
+        events = self.environment.events
+        records.subscribe(self.environment, CallRecord, self.add)
+        events.report_to_master.add_listener(self.send)
+        events.worker_report.add_listener(self.receive)
+        events.test_start.add_listener(self.on_test_start)
+        events.test_stop.add_listener(self.on_test_stop)
+        events.reset_stats.add_listener(self.reset)
+
+    def add(self, record: CallRecord) -> None:
+        self.stats.add(record)
+        self.window.merge(record.lateness.counts)
+
+    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if self.stats.counts["calls"]:
+            data[MESSAGE_KEY] = self.stats.to_message()
+            self.reset()
+
+    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if MESSAGE_KEY in data:
+            message = data[MESSAGE_KEY]
+            self.stats.merge_message(message)
+            self.window.merge(message["histograms"]["send_lateness_ms"])
+
+    def check_lateness(self) -> None:
+        """Warn when the frames sent since the last check were late; then start a new window."""
+        window, self.window = self.window, Histogram()
+        p99 = window.percentile(99)
+        if p99 is not None and p99 > LATENESS_WARNING_MS:
+            logger.warning(behind_warning(p99, max(window.counts) / 1000, "right now"))
+
+    def _check_forever(self) -> None:
+        while True:
+            gevent.sleep(LATENESS_CHECK_INTERVAL_S)
+            self.check_lateness()
+
+    def on_test_start(self, **_kwargs: Any) -> None:
+        if FREEZE_HEAP_AT_START and _calls_audio(self.environment):
+            gc.collect()
+            gc.freeze()
+        if isinstance(self.environment.runner, WorkerRunner):
+            return
+        self.reset()
+        self.on_test_stop()
+        self.checker = gevent.spawn(self._check_forever)
+
+    def on_test_stop(self, **_kwargs: Any) -> None:
+        if self.checker is not None:
+            self.checker.kill(block=False)
+            self.checker = None
+
+    def reset(self, **_kwargs: Any) -> None:
+        self.stats, self.window = AudioStats(), Histogram()
+
+
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    records.state(environment, AudioReport, lambda: AudioReport(environment)).listen()
+
+
+def audio_section(environment: Any, duration_s: float) -> dict[str, Any] | None:
     """summary.json's ``audio`` section, when any call was placed."""
-    if not stats.counts["calls"]:
+    report = records.existing(environment, AudioReport)
+    if report is None or not report.stats.counts["calls"]:
         return None
+    stats = report.stats
     section = stats.summary(duration_s)
     p99 = section["send_lateness_ms"]["p99"]
     behind = p99 is not None and p99 > LATENESS_WARNING_MS
@@ -68,43 +132,6 @@ def audio_section(_environment: Any, duration_s: float) -> dict[str, Any] | None
     if behind:
         logger.warning(behind_warning(p99, stats.max_lateness_ms, "during this run"))
     return section
-
-
-SUMMARY_SECTIONS["audio"] = audio_section
-
-
-def _on_call(record: Any, **_kwargs: Any) -> None:
-    stats.add(record)
-    _window.merge(record.lateness.counts)
-
-
-def _send(data: dict[str, Any], **_kwargs: Any) -> None:
-    global stats, _window
-    if stats.counts["calls"]:
-        data[MESSAGE_KEY] = stats.to_message()
-        stats, _window = AudioStats(), Histogram()
-
-
-def _receive(data: dict[str, Any], **_kwargs: Any) -> None:
-    if MESSAGE_KEY in data:
-        message = data[MESSAGE_KEY]
-        stats.merge_message(message)
-        _window.merge(message["histograms"]["send_lateness_ms"])
-
-
-def check_lateness() -> None:
-    """Warn when the frames sent since the last check were late; then start a new window."""
-    global _window
-    window, _window = _window, Histogram()
-    p99 = window.percentile(99)
-    if p99 is not None and p99 > LATENESS_WARNING_MS:
-        logger.warning(behind_warning(p99, max(window.counts) / 1000, "right now"))
-
-
-def _check_forever() -> None:
-    while True:
-        gevent.sleep(LATENESS_CHECK_INTERVAL_S)
-        check_lateness()
 
 
 FREEZE_HEAP_AT_START = True
@@ -119,36 +146,7 @@ def _calls_audio(environment: Any) -> bool:
     return any(issubclass(user, AudioStreamUser) for user in environment.user_classes or ())
 
 
-def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    global stats, _window, _checker
-    if FREEZE_HEAP_AT_START and _calls_audio(environment):
-        gc.collect()
-        gc.freeze()
-    if isinstance(environment.runner, WorkerRunner):
-        return
-    stats, _window = AudioStats(), Histogram()
-    if _checker is not None:
-        _checker.kill(block=False)
-    _checker = gevent.spawn(_check_forever)
-
-
-def _on_test_stop(**_kwargs: Any) -> None:
-    global _checker
-    if _checker is not None:
-        _checker.kill(block=False)
-        _checker = None
-
-
-def _on_reset(**_kwargs: Any) -> None:
-    global stats, _window
-    stats, _window = AudioStats(), Histogram()
-
-
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
-    events.audio_call.add_listener(_on_call)
-    events.report_to_master.add_listener(_send)
-    events.worker_report.add_listener(_receive)
-    events.test_start.add_listener(_on_test_start)
-    events.test_stop.add_listener(_on_test_stop)
-    events.reset_stats.add_listener(_on_reset)
+    events.init.add_listener(_on_init)
+    add_section("audio", audio_section)

@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -20,7 +21,7 @@ from locust import Events
 from locust.runners import WorkerRunner
 
 from aws_setup.cloudwatch_metrics import Target, api_from_host, fetch, find_api, queries
-from core.options import add_option, option
+from core.settings import Settings, setting
 from plugins.output import run_folder
 from plugins.setup.preflight import fail
 from report.summary import totals
@@ -28,29 +29,31 @@ from report.summary import totals
 logger = logging.getLogger("chatswarm")
 
 
+@dataclass(frozen=True)
+class CloudWatchSettings(Settings):
+    """Whether and how to add the target's CloudWatch metrics to the report."""
+
+    cloudwatch: bool = setting(False, "Add the target's CloudWatch metrics")
+    cloudwatch_api: str = setting("", "API Gateway id or name (default: from an execute-api host)")
+    cloudwatch_stage: str = setting("", "API stage (default: from the host, or its only stage)")
+    cloudwatch_lambda: str = setting("", "Lambda function names, comma separated")
+    cloudwatch_wait: float = setting(60.0, "Seconds to wait for CloudWatch after a test")
+    cloudwatch_percentiles: str = setting("p95,p99", "Latency percentiles to fetch (empty = none)")
+
+
 def _register(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
-    add_option(parser, "--cloudwatch", action="store_true", default=False, help="Add the target's CloudWatch metrics")
-    add_option(
-        parser, "--cloudwatch-api", default="", help="API Gateway id or name (default: from an execute-api host)"
-    )
-    add_option(parser, "--cloudwatch-stage", default="", help="API stage (default: from the host, or its only stage)")
-    add_option(parser, "--cloudwatch-lambda", default="", help="Lambda function names, comma separated")
-    add_option(
-        parser, "--cloudwatch-wait", type=float, default=60.0, help="Seconds to wait for CloudWatch after a test"
-    )
-    add_option(
-        parser, "--cloudwatch-percentiles", default="p95,p99", help="Latency percentiles to fetch (empty = none)"
-    )
+    CloudWatchSettings.add_arguments(parser)
 
 
 def target_settings(options: Any, host: str) -> tuple[str, str, str, list[str]]:
     """(API id or name, stage, region, Lambda functions) from the options and the host."""
-    api, stage = option(options, "cloudwatch_api", ""), option(options, "cloudwatch_stage", "")
+    settings = CloudWatchSettings.read(options)
+    api, stage = settings.cloudwatch_api, settings.cloudwatch_stage
     region = os.environ.get("AWS_REGION", "")
     parsed = api_from_host(host)
     if parsed is not None:
         api, stage, region = api or parsed[0], stage or parsed[2], parsed[1]
-    functions = [name.strip() for name in option(options, "cloudwatch_lambda", "").split(",") if name.strip()]
+    functions = [name.strip() for name in settings.cloudwatch_lambda.split(",") if name.strip()]
     return api, stage, region, functions
 
 
@@ -61,7 +64,7 @@ def collect(options: Any, host: str, started: float, stopped: float) -> dict[str
     api_key, stage, region, functions = target_settings(options, host)
     aws = boto3.Session(region_name=region or None)
     target = Target(find_api(aws, api_key, stage) if api_key else None, functions)
-    percentiles = [p.strip() for p in option(options, "cloudwatch_percentiles", "").split(",") if p.strip()]
+    percentiles = [p.strip() for p in CloudWatchSettings.read(options).cloudwatch_percentiles.split(",") if p.strip()]
     figures = fetch(aws.client("cloudwatch"), queries(target, percentiles), started, stopped)
     if target.api is not None:
         figures.setdefault("api_gateway", {}).update({k: target.api[k] for k in ("type", "name", "id", "stage")})
@@ -72,11 +75,12 @@ def collect(options: Any, host: str, started: float, stopped: float) -> dict[str
 def cloudwatch_section(environment: Any, duration_s: float) -> dict[str, Any] | None:
     """summary.json's ``cloudwatch`` section, or None without --cloudwatch."""
     options = environment.parsed_options
-    folder = run_folder.current
-    if not option(options, "cloudwatch", False) or folder is None or folder.started_at is None:
+    folder = run_folder.current(environment)
+    settings = CloudWatchSettings.read(options)
+    if not settings.cloudwatch or folder is None or folder.started_at is None:
         return None
     stopped = folder.stopped_at or time.time()
-    delay = stopped + float(option(options, "cloudwatch_wait", 60.0)) - time.time()
+    delay = stopped + settings.cloudwatch_wait - time.time()
     if delay > 0:
         logger.info("Waiting %.0f s for CloudWatch to publish the test's metrics (--cloudwatch-wait)", delay)
         gevent.sleep(delay)
@@ -102,17 +106,15 @@ def cloudwatch_section(environment: Any, duration_s: float) -> dict[str, Any] | 
 
 def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     options = environment.parsed_options
-    if options is None or isinstance(runner, WorkerRunner) or not option(options, "cloudwatch", False):
+    if options is None or isinstance(runner, WorkerRunner) or not CloudWatchSettings.read(options).cloudwatch:
         return
     api, _, _, functions = target_settings(options, environment.host or "")
     if not api and not functions:
         fail("--cloudwatch needs --cloudwatch-api (or an execute-api --host) or --cloudwatch-lambda")
 
 
-run_folder.SUMMARY_SECTIONS["cloudwatch"] = cloudwatch_section
-
-
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.init_command_line_parser.add_listener(_register)
     events.init.add_listener(_on_init)
+    run_folder.add_section("cloudwatch", cloudwatch_section)

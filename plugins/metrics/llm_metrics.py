@@ -1,7 +1,7 @@
 """LLM metrics across the whole run: TTFT, ITL, TPOT, E2E, tokens/s, goodput, merged over workers.
 
-Streaming users attach a StreamRecord to each E2E request event. Every process adds its records to a
-StreamStats; workers send theirs to the master with each stats report (every 3 s) and start afresh,
+Streaming users attach a StreamRecord to each E2E request row (users/common/records.py). Every process adds
+its records to a StreamStats; workers send theirs to the master with each stats report (every 3 s) and start afresh,
 and the master merges the histograms, so percentiles are computed over all samples, never averaged.
 The result is the ``llm`` section of summary.json and the "LLM metrics" table of the web UI.
 """
@@ -16,10 +16,10 @@ from locust import Events
 from locust.runners import WorkerRunner
 
 from core.slo import SLO
-from plugins.output.run_folder import SUMMARY_SECTIONS
+from plugins.output.run_folder import add_section
 from plugins.setup.options import configured_slos
+from users.common import records
 from users.llm.stream_metrics import LATENCY_METRICS, PERCENTILES, StreamRecord, StreamStats
-from users.llm.streaming_chat import STREAM_RECORD
 
 MESSAGE_KEY = "chatswarm_llm"
 """Key of the LLM figures in a worker's stats report."""
@@ -27,10 +27,49 @@ MESSAGE_KEY = "chatswarm_llm"
 PER_REQUEST_LIMITS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 """SLO families that a single answer can meet or miss, and the record attribute each compares."""
 
-stats = StreamStats()
-"""This process's figures: the run's totals on the master or a local runner, since the last report on a worker."""
 
-_goodput_limits: list[SLO] = []
+class LlmMetrics:
+    """This Environment's LLM figures: the run's totals on the master or a local runner, since the last report
+    on a worker."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.stats = StreamStats()
+        self.goodput_limits: list[SLO] = []
+
+    def listen(self) -> None:
+        events = self.environment.events
+        records.subscribe(self.environment, StreamRecord, self.add)
+        events.report_to_master.add_listener(self.send)
+        events.worker_report.add_listener(self.receive)
+        events.test_start.add_listener(self.on_test_start)
+        events.reset_stats.add_listener(self.reset)
+
+    def add(self, record: StreamRecord) -> None:
+        self.stats.add(record, good=not record.error and is_good(record, self.goodput_limits))
+
+    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if self.stats.requests:
+            data[MESSAGE_KEY] = self.stats.to_message()
+            self.stats = StreamStats()
+
+    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if MESSAGE_KEY in data:
+            self.stats.merge_message(data[MESSAGE_KEY])
+
+    def on_test_start(self, **_kwargs: Any) -> None:
+        if self.environment.parsed_options is not None:  # checked by preflight at init
+            self.goodput_limits = goodput_limits(configured_slos(self.environment.parsed_options))
+        if not isinstance(self.environment.runner, WorkerRunner):
+            self.stats = StreamStats()
+
+    def reset(self, **_kwargs: Any) -> None:
+        self.stats = StreamStats()
+
+
+def metrics(environment: Any) -> LlmMetrics:
+    """This Environment's LLM figures."""
+    return records.state(environment, LlmMetrics, lambda: LlmMetrics(environment))
 
 
 def is_good(record: StreamRecord, limits: list[SLO]) -> bool:
@@ -49,19 +88,17 @@ def goodput_limits(slos: list[SLO]) -> list[SLO]:
     return [slo for slo in slos if slo.metric.split("_", 1)[0] in PER_REQUEST_LIMITS]
 
 
-def llm_section(_environment: Any, duration_s: float) -> dict[str, Any] | None:
+def llm_section(environment: Any, duration_s: float) -> dict[str, Any] | None:
     """summary.json's ``llm`` section, when any answer was streamed."""
-    if not stats.requests:
+    figures = metrics(environment)
+    if not figures.stats.requests:
         return None
-    section = stats.summary(duration_s)
-    section["goodput_slos"] = [str(slo) for slo in _goodput_limits]
+    section = figures.stats.summary(duration_s)
+    section["goodput_slos"] = [str(slo) for slo in figures.goodput_limits]
     return section
 
 
-SUMMARY_SECTIONS["llm"] = llm_section
-
-
-def web_rows() -> list[dict[str, Any]]:
+def web_rows(stats: StreamStats) -> list[dict[str, Any]]:
     """Rows of the web UI's LLM table: one per metric, with count, mean and percentiles."""
     rows = []
     for name in LATENCY_METRICS:
@@ -71,11 +108,13 @@ def web_rows() -> list[dict[str, Any]]:
 
 
 def _on_init(environment: Any, **_kwargs: Any) -> None:
+    metrics(environment).listen()
     if environment.web_ui:
-        _extend_web_ui(environment.web_ui)
+        _extend_web_ui(environment)
 
 
-def _extend_web_ui(web_ui: Any) -> None:
+def _extend_web_ui(environment: Any) -> None:
+    web_ui = environment.web_ui
     columns = [{"key": "metric", "title": "Metric"}, {"key": "count", "title": "Samples"}]
     columns += [{"key": "mean", "title": "Mean"}]
     columns += [{"key": f"p{p}", "title": f"p{p}"} for p in PERCENTILES]
@@ -85,47 +124,12 @@ def _extend_web_ui(web_ui: Any) -> None:
     @web_ui.app.after_request
     def _add_llm_rows(response: Any) -> Any:
         if request.path.endswith("/stats/requests") and response.is_json:
-            extended = [{"key": "llm-metrics", "data": web_rows()}]
+            extended = [{"key": "llm-metrics", "data": web_rows(metrics(environment).stats)}]
             response.set_data(json.dumps({**response.json, "extended_stats": extended}))
         return response
-
-
-def _on_request(context: dict[str, Any] | None = None, **_kwargs: Any) -> None:
-    record = context.get(STREAM_RECORD) if context else None
-    if record is not None:
-        stats.add(record, good=not record.error and is_good(record, _goodput_limits))
-
-
-def _send(data: dict[str, Any], **_kwargs: Any) -> None:
-    global stats
-    if stats.requests:
-        data[MESSAGE_KEY] = stats.to_message()
-        stats = StreamStats()
-
-
-def _receive(data: dict[str, Any], **_kwargs: Any) -> None:
-    if MESSAGE_KEY in data:
-        stats.merge_message(data[MESSAGE_KEY])
-
-
-def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    global stats, _goodput_limits
-    if environment.parsed_options is not None:  # checked by preflight at init
-        _goodput_limits = goodput_limits(configured_slos(environment.parsed_options))
-    if not isinstance(environment.runner, WorkerRunner):
-        stats = StreamStats()
-
-
-def _on_reset(**_kwargs: Any) -> None:
-    global stats
-    stats = StreamStats()
 
 
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.init.add_listener(_on_init)
-    events.request.add_listener(_on_request)
-    events.report_to_master.add_listener(_send)
-    events.worker_report.add_listener(_receive)
-    events.test_start.add_listener(_on_test_start)
-    events.reset_stats.add_listener(_on_reset)
+    add_section("llm", llm_section)

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import IO, Any
 
 import gevent
@@ -24,8 +25,9 @@ from locust import Events
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from core.errors import InputError
-from core.options import add_option, option
+from core.settings import Settings, setting
 from plugins.output import run_folder
+from users.common import records
 
 logger = logging.getLogger("chatswarm")
 
@@ -41,33 +43,43 @@ GENERATOR_TRUST_CPU = 90.0
 COLUMNS = ("time", "label", "pid", "cpu_percent", "memory_mb", "threads", "open_files", "net_sent_mb", "net_recv_mb")
 
 
+@dataclass(frozen=True)
+class MonitorSettings(Settings):
+    """What the resource monitor watches, how often, and the thresholds that make a bottleneck."""
+
+    monitor_pid: str = setting("", "Process ids to watch besides Locust, comma separated")
+    monitor_process: str = setting("", "Also watch processes whose command line contains this")
+    monitor_interval: float = setting(2.0, "Seconds between resource samples")
+    cpu_threshold: float = setting(80.0, "CPU %% above which a process is a bottleneck")
+    memory_threshold: float = setting(1024.0, "Memory (MB) counted as a bottleneck")
+    threads_threshold: int = setting(100, "Threads counted as a bottleneck")
+    open_files_threshold: int = setting(500, "Open files counted as a bottleneck")
+
+    def check(self) -> None:
+        if self.monitor_interval < 0.2:
+            raise InputError("--monitor-interval: must be 0.2 seconds or more")
+        for pid in self.pids:
+            if not psutil.pid_exists(pid):
+                raise InputError(f"--monitor-pid: no process with id {pid} is running")
+
+    @cached_property
+    def pids(self) -> list[int]:
+        """The ids given with --monitor-pid."""
+        text = self.monitor_pid.replace(" ", ",")
+        try:
+            return [int(part) for part in text.split(",") if part]
+        except ValueError:
+            raise InputError(f"--monitor-pid: {text!r} is not a list of process ids") from None
+
+
 def add_arguments(parser: Any) -> None:
     """Register the monitoring options."""
-    add_option(parser, "--monitor-pid", default="", help="Process ids to watch besides Locust, comma separated")
-    add_option(parser, "--monitor-process", default="", help="Also watch processes whose command line contains this")
-    add_option(parser, "--monitor-interval", type=float, default=2.0, help="Seconds between resource samples")
-    add_option(parser, "--cpu-threshold", type=float, default=80.0, help="CPU %% above which a process is a bottleneck")
-    add_option(parser, "--memory-threshold", type=float, default=1024.0, help="Memory (MB) counted as a bottleneck")
-    add_option(parser, "--threads-threshold", type=int, default=100, help="Threads counted as a bottleneck")
-    add_option(parser, "--open-files-threshold", type=int, default=500, help="Open files counted as a bottleneck")
+    MonitorSettings.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for bad monitoring options."""
-    if float(option(options, "monitor_interval", 2.0)) < 0.2:
-        raise InputError("--monitor-interval: must be 0.2 seconds or more")
-    for pid in monitored_pids(options):
-        if not psutil.pid_exists(pid):
-            raise InputError(f"--monitor-pid: no process with id {pid} is running")
-
-
-def monitored_pids(options: Any) -> list[int]:
-    """The ids given with --monitor-pid."""
-    text = str(option(options, "monitor_pid", "")).replace(" ", ",")
-    try:
-        return [int(part) for part in text.split(",") if part]
-    except ValueError:
-        raise InputError(f"--monitor-pid: {text!r} is not a list of process ids") from None
+    MonitorSettings.read(options)
 
 
 @dataclass
@@ -101,11 +113,11 @@ class ResourceMonitor:
     """Samples the watched processes on a greenlet and writes resources.csv as it goes."""
 
     def __init__(self, options: Any, csv_file: IO[str] | None, runner: Any = None) -> None:
-        self.options = options
+        self.settings = MonitorSettings.read(options)
         self.runner = runner
-        self.interval = float(option(options, "monitor_interval", 2.0))
-        self.pattern = str(option(options, "monitor_process", ""))
-        self.extra_pids = monitored_pids(options)
+        self.interval = self.settings.monitor_interval
+        self.pattern = self.settings.monitor_process
+        self.extra_pids = self.settings.pids
         self.series: dict[str, Series] = {}
         self._processes: dict[int, psutil.Process] = {}
         self._writer = csv.writer(csv_file) if csv_file else None
@@ -206,10 +218,10 @@ class ResourceMonitor:
     def bottlenecks(self) -> list[str]:
         """Processes that passed a threshold, in one line each."""
         limits = (
-            ("cpu_percent", "cpu", float(option(self.options, "cpu_threshold", 80.0)), "%"),
-            ("memory_mb", "memory_mb", float(option(self.options, "memory_threshold", 1024.0)), " MB"),
-            ("threads", "threads", int(option(self.options, "threads_threshold", 100)), " threads"),
-            ("open_files", "open_files", int(option(self.options, "open_files_threshold", 500)), " open files"),
+            ("cpu_percent", "cpu", self.settings.cpu_threshold, "%"),
+            ("memory_mb", "memory_mb", self.settings.memory_threshold, " MB"),
+            ("threads", "threads", self.settings.threads_threshold, " threads"),
+            ("open_files", "open_files", self.settings.open_files_threshold, " open files"),
         )
         found = []
         for label, series in self.series.items():
@@ -222,23 +234,21 @@ class ResourceMonitor:
         return found
 
 
-_monitor: ResourceMonitor | None = None
-_csv_file: IO[str] | None = None
-
-
-def resources_section(_environment: Any, _duration_s: float) -> dict[str, Any] | None:
+def resources_section(environment: Any, _duration_s: float) -> dict[str, Any] | None:
     """summary.json's ``resources`` section."""
-    if _monitor is None:
+    monitor = records.existing(environment, ResourceMonitor)
+    if monitor is None:
         return None
     return {
-        "processes": {label: series.summary() for label, series in _monitor.series.items()},
-        "bottlenecks": _monitor.bottlenecks(),
+        "processes": {label: series.summary() for label, series in monitor.series.items()},
+        "bottlenecks": monitor.bottlenecks(),
     }
 
 
 def generator_section(environment: Any, _duration_s: float) -> dict[str, Any]:
     """summary.json's ``generator`` section: was the load generator itself the bottleneck?"""
-    watched = _monitor.series if _monitor else {}
+    monitor = records.existing(environment, ResourceMonitor)
+    watched = monitor.series if monitor else {}
     generator = [watched[label] for label in (GENERATOR, WORKERS) if label in watched]
     busiest = max((series.busiest_process_cpu for series in generator), default=None)
     runner = environment.runner
@@ -258,30 +268,31 @@ def generator_section(environment: Any, _duration_s: float) -> dict[str, Any]:
 
 
 def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
-    global _monitor, _csv_file
-    if environment.parsed_options is None or isinstance(runner, WorkerRunner) or run_folder.current is None:
+    folder = run_folder.current(environment)
+    if environment.parsed_options is None or isinstance(runner, WorkerRunner) or folder is None:
         return
-    _csv_file = (run_folder.current.path / "resources.csv").open("w", newline="", encoding="utf-8")
-    _monitor = ResourceMonitor(environment.parsed_options, _csv_file, runner)
-    _monitor.start()
+    csv_file = (folder.path / "resources.csv").open("w", newline="", encoding="utf-8")
+    monitor = records.state(
+        environment, ResourceMonitor, lambda: ResourceMonitor(environment.parsed_options, csv_file, runner)
+    )
+    monitor.start()
 
 
 def _on_quitting(environment: Any, **_kwargs: Any) -> None:
-    if _monitor is None:
+    monitor = records.existing(environment, ResourceMonitor)
+    if monitor is None:
         return
-    _monitor.stop()
+    monitor.stop()
     section = generator_section(environment, 0.0)
     if not section["trustworthy"]:
         logger.warning(section["advice"])
-    for line in _monitor.bottlenecks():
+    for line in monitor.bottlenecks():
         logger.warning("Bottleneck: %s", line)
-
-
-run_folder.SUMMARY_SECTIONS["resources"] = resources_section
-run_folder.SUMMARY_SECTIONS["generator"] = generator_section
 
 
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.init.add_listener(_on_init)
     events.quitting.add_listener(_on_quitting)
+    run_folder.add_section("resources", resources_section)
+    run_folder.add_section("generator", generator_section)

@@ -19,7 +19,8 @@ import gevent
 from locust import Events
 from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, MasterRunner
 
-from plugins.output.run_folder import SUMMARY_SECTIONS, add_note
+from plugins.output.run_folder import add_note, add_section
+from users.common import records
 
 logger = logging.getLogger("chatswarm")
 
@@ -81,58 +82,57 @@ class WorkerBook:
         }
 
 
-book = WorkerBook()
-master: MasterRunner | None = None
-"""This process's runner when it is a master, else None."""
+class WorkerWatch:
+    """On a master: the book of workers for the current test, and the greenlet that looks for lost ones."""
 
+    def __init__(self, environment: Any, master: MasterRunner) -> None:
+        self.environment = environment
+        self.master = master
+        self.book = WorkerBook()
 
-def _watch() -> None:
-    while master is not None:
-        gevent.sleep(WATCH_EVERY_S)
-        for client_id, record in book.mark_lost(master):
-            message = (
-                f"worker {record.index} ({client_id}) was lost {record.lost_after_s:.0f} s into the run; "
-                f"the {record.requests} requests it reported are kept, its last few seconds are not"
-            )
-            logger.warning(message[0].upper() + message[1:])
-            add_note(message)
+    def listen(self) -> None:
+        events = self.environment.events
+        events.test_start.add_listener(self.on_test_start)
+        events.worker_report.add_listener(self.on_worker_report)
+        gevent.spawn(self.watch)
+
+    def watch(self) -> None:
+        while True:
+            gevent.sleep(WATCH_EVERY_S)
+            for client_id, record in self.book.mark_lost(self.master):
+                message = (
+                    f"worker {record.index} ({client_id}) was lost {record.lost_after_s:.0f} s into the run; "
+                    f"the {record.requests} requests it reported are kept, its last few seconds are not"
+                )
+                logger.warning(message[0].upper() + message[1:])
+                add_note(self.environment, message)
+
+    def on_test_start(self, **_kwargs: Any) -> None:
+        self.book = WorkerBook()
+        for client in self.master.clients.all:
+            self.book.record(client.id, self.master.get_worker_index(client.id))
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+        self.book.count_report(client_id, self.master.get_worker_index(client_id), data)
 
 
 def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
-    global master
     if isinstance(runner, MasterRunner):
-        master = runner
-        gevent.spawn(_watch)
-
-
-def _on_test_start(**_kwargs: Any) -> None:
-    global book
-    if master is not None:
-        book = WorkerBook()
-        for client in master.clients.all:
-            book.record(client.id, master.get_worker_index(client.id))
-
-
-def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-    if master is not None:
-        book.count_report(client_id, master.get_worker_index(client_id), data)
+        records.state(environment, WorkerWatch, lambda: WorkerWatch(environment, runner)).listen()
 
 
 def workers_section(environment: Any, _duration_s: float) -> dict[str, Any] | None:
     """The ``workers`` section, on a master only."""
-    if master is None:
+    watch = records.existing(environment, WorkerWatch)
+    if watch is None:
         return None
-    book.mark_lost(master)
+    watch.book.mark_lost(watch.master)
     options = environment.parsed_options
-    expected = int(options.expect_workers) if options.headless else len(book.records)  # the web UI waits for none
-    return book.section(expected)
-
-
-SUMMARY_SECTIONS["workers"] = workers_section
+    expected = int(options.expect_workers) if options.headless else len(watch.book.records)  # the web UI waits for none
+    return watch.book.section(expected)
 
 
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.init.add_listener(_on_init)
-    events.test_start.add_listener(_on_test_start)
-    events.worker_report.add_listener(_on_worker_report)
+    add_section("workers", workers_section)

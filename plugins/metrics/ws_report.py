@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -21,9 +20,9 @@ from locust import Events
 from locust.runners import MasterRunner, WorkerRunner
 
 from plugins.output import run_folder
-from plugins.output.run_folder import SUMMARY_SECTIONS
-from users.ws.ws_connection import WebSocketConnection, failure_class
-from users.ws.ws_metrics import COUNTED_TYPES, LATENCY_SERIES, ConnectionTimeline
+from users.common import records
+from users.ws.ws_connection import failure_class
+from users.ws.ws_metrics import COUNTED_TYPES, LATENCY_SERIES, ConnectionsChanged, ConnectionTimeline
 
 logger = logging.getLogger("chatswarm")
 
@@ -34,132 +33,95 @@ SAMPLE_INTERVAL_S = 0.25
 WATCHED_TYPES = frozenset(COUNTED_TYPES) | frozenset(LATENCY_SERIES)
 """Request types the WebSocket report files."""
 
-PLOT_FILE = "websocket.png"
 LOCAL = "local"
 
-timeline = ConnectionTimeline()
-"""The run's figures on the master or a local runner; on a worker, what its next report sends."""
 
-_sampler: gevent.Greenlet | None = None
+class WebSocketReport:
+    """This Environment's WebSocket figures: the run's on the master or a local runner; on a worker, what its
+    next report sends. Processes that run users sample their open connections while a test runs."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.timeline = ConnectionTimeline()
+        self.open_connections = 0
+        self.sampler: gevent.Greenlet | None = None
+
+    def listen(self) -> None:
+        events = self.environment.events
+        events.test_start.add_listener(self.on_test_start)
+        events.test_stop.add_listener(self.on_test_stop)
+        events.request.add_listener(self.on_request)
+        events.report_to_master.add_listener(self.send)
+        events.worker_report.add_listener(self.receive)
+        records.subscribe(self.environment, ConnectionsChanged, self.on_connections_changed)
+
+    def _sample_forever(self) -> None:
+        while True:
+            self.timeline.sample(LOCAL, int(time.time()), self.open_connections)
+            gevent.sleep(SAMPLE_INTERVAL_S)
+
+    def on_test_start(self, **_kwargs: Any) -> None:
+        runner = self.environment.runner
+        if not isinstance(runner, WorkerRunner):
+            self.timeline = ConnectionTimeline()
+        if not isinstance(runner, MasterRunner) and self.sampler is None:
+            self.sampler = gevent.spawn(self._sample_forever)
+
+    def on_test_stop(self, **_kwargs: Any) -> None:
+        if self.sampler is not None:
+            self.sampler.kill(block=False)
+            self.sampler = None
+
+    def on_connections_changed(self, change: ConnectionsChanged) -> None:
+        self.open_connections += change.delta
+        if self.sampler is not None:  # a connection opened or closed: count it at once
+            self.timeline.sample(LOCAL, int(time.time()), self.open_connections)
+
+    def on_request(
+        self,
+        request_type: str,
+        response_time: float | None,
+        exception: Any = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        if request_type not in WATCHED_TYPES:
+            return  # every run's requests pass here: leave the others at once
+        second = int(time.time() if request_type == "FANOUT" or start_time is None else start_time)
+        self.timeline.add(second, request_type, response_time, failure_class(exception))
+
+    def send(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+        if self.timeline.seconds or self.timeline.samples:
+            data[MESSAGE_KEY] = self.timeline.to_message()
+            self.timeline = ConnectionTimeline()
+
+    def receive(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+        if MESSAGE_KEY in data:
+            self.timeline.merge_message(data[MESSAGE_KEY], process=client_id)
 
 
-def _sample_forever() -> None:
-    while True:
-        timeline.sample(LOCAL, int(time.time()), WebSocketConnection.open_count)
-        gevent.sleep(SAMPLE_INTERVAL_S)
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    records.state(environment, WebSocketReport, lambda: WebSocketReport(environment)).listen()
 
 
-def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    global timeline, _sampler
-    if not isinstance(environment.runner, WorkerRunner):
-        timeline = ConnectionTimeline()
-    if not isinstance(environment.runner, MasterRunner) and _sampler is None:
-        _sampler = gevent.spawn(_sample_forever)
-
-
-def _on_test_stop(**_kwargs: Any) -> None:
-    global _sampler
-    if _sampler is not None:
-        _sampler.kill(block=False)
-        _sampler = None
-
-
-def _on_request(
-    request_type: str, response_time: float | None, exception: Any = None, start_time: float | None = None, **_: Any
-) -> None:
-    if request_type not in WATCHED_TYPES:
-        return  # every run's requests pass here: leave the others at once
-    now = time.time()
-    second = int(now if request_type == "FANOUT" or start_time is None else start_time)
-    timeline.add(second, request_type, response_time, failure_class(exception))
-    if request_type == "WS" and _sampler is not None:  # a connection opened or closed: count it at once
-        timeline.sample(LOCAL, int(now), WebSocketConnection.open_count)
-
-
-def _send(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-    global timeline
-    if timeline.seconds or timeline.samples:
-        data[MESSAGE_KEY] = timeline.to_message()
-        timeline = ConnectionTimeline()
-
-
-def _receive(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-    if MESSAGE_KEY in data:
-        timeline.merge_message(data[MESSAGE_KEY], process=client_id)
-
-
-def websocket_section(_environment: Any, _duration_s: float) -> dict[str, Any] | None:
+def websocket_section(environment: Any, _duration_s: float) -> dict[str, Any] | None:
     """summary.json's ``websocket`` section, when any WebSocket event happened (also draws the plot)."""
-    if not timeline.events:
+    report = records.existing(environment, WebSocketReport)
+    if report is None or not report.timeline.events:
         return None
-    section = timeline.totals()
-    section["by_connections"] = rows = timeline.by_connections()
-    if run_folder.current is not None:
-        plot = write_plot(rows, run_folder.current.path / PLOT_FILE)
+    section = report.timeline.totals()
+    section["by_connections"] = rows = report.timeline.by_connections()
+    folder = run_folder.current(environment)
+    if folder is not None:
+        from report.websocket_plot import PLOT_FILE, write_plot  # matplotlib only when the run ends
+
+        plot = write_plot(rows, folder.path / PLOT_FILE)
         if plot is not None:
             section["plot"] = plot.name
     return section
 
 
-SUMMARY_SECTIONS["websocket"] = websocket_section
-
-
-PANELS = (
-    ("mean latency (ms)", "mean_ms"),
-    ("max latency (ms)", "max_ms"),
-    ("error rate", "error_rate"),
-    ("client error rate", "client_error_rate"),
-    ("server error rate", "server_error_rate"),
-    ("unexpected error rate", "unexpected_error_rate"),
-)
-
-
-def write_plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Draw latency and the error rates against open connections into ``path``; None when it cannot."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot
-    except ImportError:
-        return None
-    connections = [row["connections"] for row in rows]
-    figure, axes = pyplot.subplots(2, 3, figsize=(13, 7), sharex=True)
-    try:
-        for axis, (title, key) in zip(axes.flat, PANELS, strict=True):
-            if key.endswith("_ms"):
-                for series in ("reply", "fanout"):
-                    values = [row[f"{series}_{key}"] for row in rows]
-                    if any(value is not None for value in values):
-                        axis.plot(connections, _gaps(values), marker="o", markersize=3, label=series)
-                if axis.lines:
-                    axis.legend(fontsize="small")
-            else:
-                axis.plot(connections, _gaps([row[key] for row in rows]), marker="o", markersize=3, color="tab:red")
-                axis.set_ylim(bottom=0)
-            axis.set_title(title)
-            axis.grid(alpha=0.3)
-        for axis in axes[1]:
-            axis.set_xlabel("open connections")
-        figure.suptitle("WebSocket latency and errors vs connections")
-        figure.tight_layout()
-        figure.savefig(path, dpi=80)
-    except Exception as error:  # a plotting problem must not cost the run its summary
-        logger.warning("websocket.png not written: %s", error)
-        return None
-    finally:
-        pyplot.close(figure)
-    return path
-
-
-def _gaps(values: list[float | None]) -> list[float]:
-    return [float("nan") if value is None else value for value in values]
-
-
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
-    events.test_start.add_listener(_on_test_start)
-    events.test_stop.add_listener(_on_test_stop)
-    events.request.add_listener(_on_request)
-    events.report_to_master.add_listener(_send)
-    events.worker_report.add_listener(_receive)
+    events.init.add_listener(_on_init)
+    run_folder.add_section("websocket", websocket_section)

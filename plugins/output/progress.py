@@ -10,14 +10,16 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
 from locust import Events
 from locust.runners import WorkerRunner
 
-from core.options import add_option
+from core.settings import Settings, setting
 from report.console import PROGRESS_PREFIX
+from users.common import records
 
 PROGRESS_INTERVAL_S = 2.0
 """Seconds between progress lines."""
@@ -25,18 +27,18 @@ PROGRESS_INTERVAL_S = 2.0
 PROGRESS_FIELDS: dict[str, Callable[[Any], Any]] = {}
 """Extra progress fields: name → function of the Environment."""
 
-_greenlet: gevent.Greenlet | None = None
+
+@dataclass(frozen=True)
+class ProgressSettings(Settings):
+    """Whether to print progress lines."""
+
+    progress: bool = setting(
+        False, "Print machine-readable progress lines (used by scripts/run_tests.py)", web_ui=False
+    )
 
 
 def _register(parser: Any, **_kwargs: Any) -> None:
-    add_option(
-        parser,
-        "--progress",
-        action="store_true",
-        default=False,
-        include_in_web_ui=False,
-        help="Print machine-readable progress lines (used by scripts/run_tests.py)",
-    )
+    ProgressSettings.add_arguments(parser)
 
 
 def progress(environment: Any, started_at: float) -> dict[str, Any]:
@@ -64,25 +66,33 @@ def _report(environment: Any) -> None:
         sys.stdout.flush()
 
 
-def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    global _greenlet
-    options = environment.parsed_options
-    if options is None or not options.progress or isinstance(environment.runner, WorkerRunner):
+class ProgressReporter:
+    """Prints a progress line every PROGRESS_INTERVAL_S while a test runs (master or local runner)."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.greenlet: gevent.Greenlet | None = None
+
+    def on_test_start(self, **_kwargs: Any) -> None:
+        self.on_test_stop()
+        self.greenlet = gevent.spawn(_report, self.environment)
+
+    def on_test_stop(self, **_kwargs: Any) -> None:
+        if self.greenlet is not None:
+            self.greenlet.kill(block=False)
+            self.greenlet = None
+
+
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    wanted = ProgressSettings.read(environment.parsed_options).progress
+    if environment.parsed_options is None or not wanted or isinstance(environment.runner, WorkerRunner):
         return
-    if _greenlet is not None:
-        _greenlet.kill(block=False)
-    _greenlet = gevent.spawn(_report, environment)
-
-
-def _on_test_stop(**_kwargs: Any) -> None:
-    global _greenlet
-    if _greenlet is not None:
-        _greenlet.kill(block=False)
-        _greenlet = None
+    reporter = records.state(environment, ProgressReporter, lambda: ProgressReporter(environment))
+    environment.events.test_start.add_listener(reporter.on_test_start)
+    environment.events.test_stop.add_listener(reporter.on_test_stop)
 
 
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.init_command_line_parser.add_listener(_register)
-    events.test_start.add_listener(_on_test_start)
-    events.test_stop.add_listener(_on_test_stop)
+    events.init.add_listener(_on_init)

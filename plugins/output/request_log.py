@@ -14,10 +14,9 @@ from typing import IO, Any
 
 import gevent
 from locust import Events
-from locust.runners import WorkerRunner
 
 from plugins.output import run_folder
-from users.llm.streaming_chat import STREAM_RECORD
+from users.common import records
 
 logger = logging.getLogger("chatswarm")
 
@@ -43,12 +42,6 @@ MAX_BUFFERED_ROWS = 200_000
 
 MESSAGE_KEY = "chatswarm_rows"
 
-_rows: list[tuple[Any, ...]] = []
-_dropped = 0
-_file: IO[str] | None = None
-_writer: Any = None
-_flusher: gevent.Greenlet | None = None
-
 
 def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
@@ -58,7 +51,7 @@ def row_for(
     request_type: str, name: str, response_time: float | None, exception: Any, context: Any, start_time: Any
 ) -> tuple[Any, ...]:
     """One CSV row for a request event."""
-    record = context.get(STREAM_RECORD) if context else None
+    record = context.get(records.RECORD) if context else None
     stamp = datetime.fromtimestamp(start_time, UTC).isoformat(timespec="microseconds") if start_time else ""
     status = "failed" if exception else "ok"
     error = str(exception) if exception else ""
@@ -80,82 +73,92 @@ def row_for(
     )
 
 
-def _keep(rows: list[tuple[Any, ...]]) -> None:
-    global _dropped
-    room = MAX_BUFFERED_ROWS - len(_rows)
-    _rows.extend(rows[:room])
-    _dropped += max(0, len(rows) - room)
+class RequestLog:
+    """This Environment's requests.csv: rows buffered between flushes (master or local runner) or reports
+    (worker), at most MAX_BUFFERED_ROWS; beyond it rows are dropped and counted."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.rows: list[tuple[Any, ...]] = []
+        self.dropped = 0
+        self.file: IO[str] | None = None
+        self.writer: Any = None
+        self.flusher: gevent.Greenlet | None = None
+
+    def listen(self) -> None:
+        events = self.environment.events
+        events.request.add_listener(self.on_request)
+        events.test_start.add_listener(self.on_test_start)
+        events.report_to_master.add_listener(self.send)
+        events.worker_report.add_listener(self.receive)
+        events.quitting.add_listener(self.on_quitting)
+
+    def keep(self, rows: list[tuple[Any, ...]]) -> None:
+        room = MAX_BUFFERED_ROWS - len(self.rows)
+        self.rows.extend(rows[:room])
+        self.dropped += max(0, len(rows) - room)
+
+    def flush(self) -> None:
+        """Append the buffered rows to requests.csv."""
+        if self.writer is None or not self.rows or self.file is None:
+            return
+        self.writer.writerows(self.rows)
+        self.rows.clear()
+        self.file.flush()
+
+    def _flush_forever(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            self.flush()
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        exception: Any = None,
+        context: Any = None,
+        start_time: Any = None,
+        **_kwargs: Any,
+    ) -> None:
+        if request_type != "TTFT":
+            self.keep([row_for(request_type, name, response_time, exception, context, start_time)])
+
+    def on_test_start(self, **_kwargs: Any) -> None:
+        folder = run_folder.current(self.environment)
+        if folder is None or self.file is not None:
+            return
+        self.file = (folder.path / "requests.csv").open("w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(COLUMNS)
+        self.flusher = gevent.spawn(self._flush_forever)
+
+    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if self.rows or self.dropped:
+            data[MESSAGE_KEY] = {"rows": list(self.rows), "dropped": self.dropped}
+            self.rows.clear()
+            self.dropped = 0
+
+    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if MESSAGE_KEY in data:
+            self.keep([tuple(row) for row in data[MESSAGE_KEY]["rows"]])
+            self.dropped += data[MESSAGE_KEY]["dropped"]
+
+    def on_quitting(self, **_kwargs: Any) -> None:
+        if self.flusher is not None:
+            self.flusher.kill(block=False)
+        self.flush()
+        if self.file is not None:
+            self.file.close()
+            self.file = self.writer = None
+        if self.dropped:
+            logger.warning("requests.csv: %d rows were dropped because the buffer was full", self.dropped)
 
 
-def flush() -> None:
-    """Append the buffered rows to requests.csv."""
-    if _writer is None or not _rows:
-        return
-    _writer.writerows(_rows)
-    _rows.clear()
-    _file.flush()
-
-
-def _flush_forever() -> None:
-    while True:
-        gevent.sleep(FLUSH_INTERVAL_S)
-        flush()
-
-
-def _on_request(
-    request_type: str,
-    name: str,
-    response_time: float | None,
-    exception: Any = None,
-    context: Any = None,
-    start_time: Any = None,
-    **_kwargs: Any,
-) -> None:
-    if request_type != "TTFT":
-        _keep([row_for(request_type, name, response_time, exception, context, start_time)])
-
-
-def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    global _file, _writer, _flusher
-    if isinstance(environment.runner, WorkerRunner) or run_folder.current is None or _file is not None:
-        return
-    _file = (run_folder.current.path / "requests.csv").open("w", newline="", encoding="utf-8")
-    _writer = csv.writer(_file)
-    _writer.writerow(COLUMNS)
-    _flusher = gevent.spawn(_flush_forever)
-
-
-def _send(data: dict[str, Any], **_kwargs: Any) -> None:
-    global _dropped
-    if _rows or _dropped:
-        data[MESSAGE_KEY] = {"rows": list(_rows), "dropped": _dropped}
-        _rows.clear()
-        _dropped = 0
-
-
-def _receive(data: dict[str, Any], **_kwargs: Any) -> None:
-    global _dropped
-    if MESSAGE_KEY in data:
-        _keep([tuple(row) for row in data[MESSAGE_KEY]["rows"]])
-        _dropped += data[MESSAGE_KEY]["dropped"]
-
-
-def _on_quitting(**_kwargs: Any) -> None:
-    global _file, _writer
-    if _flusher is not None:
-        _flusher.kill(block=False)
-    flush()
-    if _file is not None:
-        _file.close()
-        _file = _writer = None
-    if _dropped:
-        logger.warning("requests.csv: %d rows were dropped because the buffer was full", _dropped)
+def _on_init(environment: Any, **_kwargs: Any) -> None:
+    records.state(environment, RequestLog, lambda: RequestLog(environment)).listen()
 
 
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
-    events.request.add_listener(_on_request)
-    events.test_start.add_listener(_on_test_start)
-    events.report_to_master.add_listener(_send)
-    events.worker_report.add_listener(_receive)
-    events.quitting.add_listener(_on_quitting)
+    events.init.add_listener(_on_init)

@@ -24,6 +24,7 @@ from locust.runners import WorkerRunner
 
 from core.paths import default_report_dir
 from report import summary
+from users.common import records
 
 logger = logging.getLogger("chatswarm")
 
@@ -33,15 +34,22 @@ CSV_PREFIX = "stats"
 SUMMARY_SECTIONS: dict[str, Callable[[Any, float], Any]] = {}
 """Extra summary.json sections: name → function(environment, duration_s) returning the section or None."""
 
-NOTES: list[str] = []
-"""Things a reader of the report must know about this run (interrupted, a worker lost …): summary.json's
-``notes``, shown at the top of index.html and of the console summary."""
+
+def add_section(name: str, section: Callable[[Any, float], Any]) -> None:
+    """Add a summary.json section (a plugin's register calls it): function(environment, duration_s) → value or None."""
+    SUMMARY_SECTIONS[name] = section
 
 
-def add_note(note: str) -> None:
-    """Add a note to this run's report (once)."""
-    if note not in NOTES:
-        NOTES.append(note)
+def add_note(environment: Any, note: str) -> None:
+    """Add a note to this run's report (once); a process without a run folder (a worker) keeps none."""
+    folder = current(environment)
+    if folder is not None and note not in folder.notes:
+        folder.notes.append(note)
+
+
+def current(environment: Any) -> RunFolder | None:
+    """This Environment's run folder (None on workers and before init)."""
+    return records.existing(environment, RunFolder)
 
 
 class RunFolder:
@@ -53,6 +61,9 @@ class RunFolder:
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self.interrupted = False
+        self.notes: list[str] = []
+        """Things a reader of the report must know about this run (interrupted, a worker lost …): summary.json's
+        ``notes``, shown at the top of index.html and of the console summary."""
         self._csv_writer: stats.StatsCSVFileWriter | None = None
         self._csv_greenlet: gevent.Greenlet | None = None
 
@@ -113,7 +124,7 @@ class RunFolder:
             value = section(environment, duration)
             if value is not None:
                 content[name] = value
-        content["notes"] = list(NOTES)
+        content["notes"] = list(self.notes)
         return content
 
     def write_summary(self) -> Path:
@@ -123,12 +134,7 @@ class RunFolder:
         return path
 
 
-current: RunFolder | None = None
-"""The run folder of this process's run (None on workers)."""
-
-
 def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
-    global current
     options = environment.parsed_options
     if options is None or isinstance(runner, WorkerRunner):
         return
@@ -137,21 +143,22 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     options.report_dir = str(path)
     if not options.html_file:
         options.html_file = str(path / "report.html")
-    current = RunFolder(environment, path)
-    current.start_csv()
+    folder = records.state(environment, RunFolder, lambda: RunFolder(environment, path))
+    folder.start_csv()
     log_file = logging.FileHandler(path / "run.log", encoding="utf-8")
     log_file.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s/%(name)s: %(message)s"))
     logging.getLogger().addHandler(log_file)
-    _note_ctrl_c(current)
+    _note_ctrl_c(folder)
     # Added now, after the runner's own quitting listener (a master's tells its workers to quit, which stops
     # the test): quitting listeners run in reverse order, so this one sees whether the test was still running.
     environment.events.quitting.add_listener(_note_sigterm)
 
 
-def _note_sigterm(**_kwargs: Any) -> None:
+def _note_sigterm(environment: Any, **_kwargs: Any) -> None:
     """Mark the run interrupted when Locust quits (SIGTERM) while the test runs."""
-    if current is not None and current.started_at is not None and current.stopped_at is None:
-        current.interrupted = True
+    folder = current(environment)
+    if folder is not None and folder.started_at is not None and folder.stopped_at is None:
+        folder.interrupted = True
 
 
 def _note_ctrl_c(folder: RunFolder) -> None:
@@ -172,37 +179,42 @@ def _note_ctrl_c(folder: RunFolder) -> None:
 
 
 def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    if current is not None and not isinstance(environment.runner, WorkerRunner):
-        current.started_at, current.stopped_at = time.time(), None
-        NOTES.clear()
+    folder = current(environment)
+    if folder is not None:
+        folder.started_at, folder.stopped_at = time.time(), None
+        folder.notes.clear()
 
 
 def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
-    if current is not None and not isinstance(environment.runner, WorkerRunner):
-        current.stopped_at = time.time()
+    folder = current(environment)
+    if folder is not None:
+        folder.stopped_at = time.time()
 
 
 def _on_quitting(environment: Any, **_kwargs: Any) -> None:
-    if current is None:
+    folder = current(environment)
+    if folder is None:
         return
-    if current.stopped_at is None and current.started_at is not None:
-        current.stopped_at = time.time()
-    if current.interrupted:
-        add_note(f"interrupted after {current.duration_s:.0f} s: the report holds what was measured until then")
-        logger.warning("Run interrupted: writing what was measured to %s", current.path)
-    current.write_html()
-    current.finish_csv()
-    current.write_summary()
+    if folder.stopped_at is None and folder.started_at is not None:
+        folder.stopped_at = time.time()
+    if folder.interrupted:
+        add_note(
+            environment, f"interrupted after {folder.duration_s:.0f} s: the report holds what was measured until then"
+        )
+        logger.warning("Run interrupted: writing what was measured to %s", folder.path)
+    folder.write_html()
+    folder.finish_csv()
+    folder.write_summary()
     if getattr(environment.parsed_options, "skip_report_page", False):
-        logger.info("Run folder: %s (index.html skipped: scripts/report.py %s builds it)", current.path, current.path)
+        logger.info("Run folder: %s (index.html skipped: scripts/report.py %s builds it)", folder.path, folder.path)
         return
     try:
         from report.page import build_report  # pandas and matplotlib only when the run ends
 
-        build_report(current.path)
+        build_report(folder.path)
     except Exception as error:  # the run's numbers are saved already; a page problem must not hide them
-        logger.error("Could not build index.html (scripts/report.py %s rebuilds it): %s", current.path, error)
-    logger.info("Run folder: %s", current.path)
+        logger.error("Could not build index.html (scripts/report.py %s rebuilds it): %s", folder.path, error)
+    logger.info("Run folder: %s", folder.path)
 
 
 def register(events: Events) -> None:

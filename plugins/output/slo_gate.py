@@ -20,6 +20,8 @@ from plugins.output import run_folder
 from plugins.setup.options import configured_slos
 from shapes.measure import StatsSnapshot, WindowMeasure, snapshot
 from shapes.options import selected_shape
+from users.common import records
+from users.llm.stream_metrics import StreamStats
 
 logger = logging.getLogger("chatswarm")
 
@@ -29,8 +31,12 @@ SUCCESS_ASSESSMENTS = ((1.0, "spare capacity"), (0.8, "adequate"), (0.7, "at cap
 """How the older call-assistant guide read a run's success rate: 100% spare capacity, over 80% adequate,
 70-80% at capacity, under 70% overloaded."""
 
-_results: list[SLOResult] | None = None
-"""The verdicts of this run, once judged (None before)."""
+
+class Verdicts:
+    """This Environment's SLO verdicts, judged once at the end of the run (None before)."""
+
+    def __init__(self) -> None:
+        self.results: list[SLOResult] | None = None
 
 
 def assess_success_rate(success_rate: float) -> str:
@@ -41,11 +47,10 @@ def assess_success_rate(success_rate: float) -> str:
     return "overloaded"
 
 
-def whole_run_measure(stats: Any, duration_s: float) -> Any:
-    """measure(metric, name) over the whole run."""
+def whole_run_measure(stats: Any, llm: StreamStats, duration_s: float) -> Any:
+    """measure(metric, name) over the whole run: Locust's rows, and ``llm`` for the LLM-only metrics."""
     end = snapshot(stats, duration_s)
     locust_rows = WindowMeasure(StatsSnapshot(0.0, {}), end)
-    llm = llm_metrics.stats
 
     def measure(metric: str, name: str | None) -> float | None:
         family, _, statistic = metric.partition("_")
@@ -66,16 +71,18 @@ def judge(environment: Any) -> list[SLOResult]:
     slos = configured_slos(environment.parsed_options)
     if not slos or selected_shape(environment.parsed_options) == "breakpoint":
         return []
-    duration = run_folder.current.duration_s if run_folder.current else 0.0
-    return evaluate(slos, whole_run_measure(environment.runner.stats, duration))
+    folder = run_folder.current(environment)
+    duration = folder.duration_s if folder else 0.0
+    llm = llm_metrics.metrics(environment).stats
+    return evaluate(slos, whole_run_measure(environment.runner.stats, llm, duration))
 
 
 def results(environment: Any) -> list[SLOResult]:
     """This run's verdicts, judged once at its end."""
-    global _results
-    if _results is None:
-        _results = judge(environment)
-    return _results
+    verdicts = records.state(environment, Verdicts)
+    if verdicts.results is None:
+        verdicts.results = judge(environment)
+    return verdicts.results
 
 
 def slo_section(environment: Any, _duration_s: float) -> list[dict[str, Any]] | None:
@@ -95,9 +102,8 @@ def verdict_section(environment: Any, _duration_s: float) -> dict[str, Any] | No
     return {"success_rate": round(success_rate, 4), "assessment": assess_success_rate(success_rate)}
 
 
-def _on_test_start(**_kwargs: Any) -> None:
-    global _results
-    _results = None
+def _on_test_start(environment: Any, **_kwargs: Any) -> None:
+    records.state(environment, Verdicts).results = None
 
 
 def _on_quitting(environment: Any, **_kwargs: Any) -> None:
@@ -111,11 +117,9 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
         environment.process_exit_code = SLO_BREACH_EXIT_CODE
 
 
-run_folder.SUMMARY_SECTIONS["slo"] = slo_section
-run_folder.SUMMARY_SECTIONS["verdict"] = verdict_section
-
-
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.test_start.add_listener(_on_test_start)
     events.quitting.add_listener(_on_quitting)
+    run_folder.add_section("slo", slo_section)
+    run_folder.add_section("verdict", verdict_section)

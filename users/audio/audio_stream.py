@@ -11,7 +11,7 @@ or go silent, wait for the bot's spoken answer, maybe speak again, hang up. Stat
   until the bot reacted; never failures, so real failures stay apart.
 
 Everything else (send lateness, response audio, marks, faults …) goes to summary.json's ``audio``
-section: each call's CallRecord is published on the ``audio_call`` event, also when the end of the
+section: each call's CallRecord is published (users/common/records.py), also when the end of the
 test cuts a call short (plugins/metrics/audio_report.py listens).
 """
 
@@ -29,8 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gevent import GreenletExit
-from locust import User, events, task
-from locust.event import EventHook
+from locust import User, task
 
 from core.errors import InputError
 from core.options import add_option, option, parse_seconds_range, require_positive
@@ -40,11 +39,8 @@ from users.audio.audio_codec import read_wav
 from users.audio.audio_metrics import CallRecord
 from users.audio.audio_protocols import PROTOCOLS, REALTIME_APIS, Utterance, make_protocol, prepare_utterance
 from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
+from users.common import records
 from users.llm.streaming_chat import API_KEY_VARIABLES
-
-if not hasattr(events, "audio_call"):
-    events.audio_call = EventHook()
-    """Fired with ``record=`` a CallRecord once per call, finished or cut short by the end of the test."""
 
 DEFAULT_AUDIO_FILE = Path(__file__).resolve().parents[2] / "datasets" / "speech_sample_16k.wav"
 """The utterance callers say unless --audio-file names another: about three seconds of synthetic speech."""
@@ -320,9 +316,7 @@ class AudioStreamUser(User):
             )
 
     def _publish(self, record: CallRecord) -> None:
-        hook = getattr(self.environment.events, "audio_call", None)
-        if hook is not None:
-            hook.fire(record=record)
+        records.publish(self.environment, record)  # once per call, finished or cut short by the end of the test
 
     def _report(self, record: CallRecord) -> None:
         self._publish(record)

@@ -20,6 +20,7 @@ from locust import task
 from core.errors import InputError
 from core.options import add_option, option, require_path, require_positive
 from users.auth.providers import AuthFailed
+from users.common import records
 from users.common.chat_base import ChatUser
 from users.common.http_failures import connection_failure, status_failure
 from users.llm.http_stream import StreamingHttpClient, abandon, read_chunk
@@ -29,7 +30,6 @@ from users.llm.stream_parsers import STREAM_FORMATS, StreamParser, make_parser
 API_KEY_VARIABLES = ("CHATBOT_API_KEY", "OPENAI_API_KEY")
 """Environment variables (or .env entries) that provide --api-key."""
 
-STREAM_RECORD = "stream_record"
 """Key of the StreamRecord in the context of E2E request events."""
 
 ERROR_TEXT_LIMIT = 80
@@ -274,6 +274,6 @@ class StreamingChatUser(ChatUser):
             response_time=record.e2e_ms,
             response_length=record.output_tokens,
             exception=StreamFailure(record.error) if record.error else None,
-            context={STREAM_RECORD: record},
+            context={records.RECORD: record},
             start_time=record.started_at,
         )

@@ -51,6 +51,7 @@ from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check
 )
 from users.ws.handshake import signed_handshake
 from users.ws.ws_connection import CLIENT, UNEXPECTED, WebSocketConnection, WebSocketFailure, websocket_url
+from users.ws.ws_metrics import count_connections
 
 _shared_rng = random.Random()
 
@@ -207,7 +208,7 @@ class PlenaryUser(ChatUser):
         if self.protocol.joins_by_message:
             query["user"] = self.username
         path = self.plenary.ws_path.replace("{room}", self.room)
-        connection = WebSocketConnection(insecure=self.insecure)
+        connection = WebSocketConnection(self.insecure, count_connections(self.environment))
         started_at = time.time()
         name = "connect" if self.protocol.joins_by_message else "join"
         try:

@@ -28,9 +28,9 @@ from locust import task
 
 from core.errors import InputError
 from core.options import add_option, option, require_positive
+from users.common import records
 from users.common.chat_base import ChatUser
 from users.llm.stream_metrics import StreamRecord
-from users.llm.streaming_chat import STREAM_RECORD
 from users.ws.handshake import handshake_for, signed_handshake
 from users.ws.replies import PendingReply, ReplyBook, read_frame, ws_fields
 from users.ws.ws_connection import (
@@ -40,6 +40,7 @@ from users.ws.ws_connection import (
     WebSocketFailure,
     websocket_url,
 )
+from users.ws.ws_metrics import count_connections
 
 CLEAN_CLOSE_PREFIX = "closed by the server"
 """A clean close (1000, 1001) with nothing in flight is not a failure: the user reconnects."""
@@ -160,7 +161,7 @@ class WebSocketChatUser(ChatUser):
         if signed is None:
             return False
         query, handshake = signed
-        connection = WebSocketConnection(insecure=self.insecure)
+        connection = WebSocketConnection(self.insecure, count_connections(self.environment))
         started_at, start = time.time(), time.perf_counter()
         try:
             elapsed_ms = connection.connect(
@@ -225,7 +226,7 @@ class WebSocketChatUser(ChatUser):
             record.ttft_ms = record.chunk_times_ms[0]
         if reply.streamed and record.ttft_ms is not None:
             self._fire("TTFT", reply.name, record.ttft_ms, None, record.started_at)
-        context = {STREAM_RECORD: record} if reply.streamed else {}
+        context = {records.RECORD: record} if reply.streamed else {}
         length = len(record.chunk_times_ms) if reply.streamed else sum(map(len, reply.pieces))
         self._fire("WSR", reply.name, record.e2e_ms, failure, record.started_at, length, context)
 

@@ -134,12 +134,11 @@ class WebSocketConnection:
     ``send`` writes a text message from any greenlet; ``close`` kills the loop and closes the socket.
     """
 
-    __slots__ = ("_on_close", "_on_message", "_open", "_receiver", "closed", "ws")
+    __slots__ = ("_on_close", "_on_message", "_on_open_change", "_open", "_receiver", "closed", "ws")
 
-    open_count = 0
-    """Connections open in this process now (the WebSocket report plots latency against it)."""
-
-    def __init__(self, insecure: bool = False) -> None:
+    def __init__(self, insecure: bool = False, on_open_change: Callable[[int], None] | None = None) -> None:
+        """``on_open_change(+1)`` is called when the connection opens and ``(-1)`` when it closes (the WebSocket
+        report plots latency against the connections open)."""
         self.ws = websocket.WebSocket(sslopt=websocket_sslopt(insecure), skip_utf8_validation=True)
         # Only the receive greenlet reads, so reads need no lock; sends keep theirs (the receive loop
         # answers pings while a task may be sending).
@@ -149,6 +148,7 @@ class WebSocketConnection:
         self._on_close: CloseHandler | None = None
         self.closed = False
         self._open = False
+        self._on_open_change = on_open_change
 
     def connect(self, url: str, handshake: Handshake, timeout_s: float) -> float:
         """Open the connection; returns the time the handshake took (ms). Raises WebSocketFailure."""
@@ -168,7 +168,8 @@ class WebSocketConnection:
             raise error_failure(error) from None
         elapsed_ms = (time.perf_counter() - start) * 1000
         self._open = True
-        WebSocketConnection.open_count += 1
+        if self._on_open_change is not None:
+            self._on_open_change(1)
         self.ws.handshake_response = None  # its headers cost ~1 KB per connection and are never read again
         self.ws.settimeout(None)  # the receive loop waits as long as it takes; replies have their own timers
         return elapsed_ms
@@ -236,7 +237,8 @@ class WebSocketConnection:
     def _uncount(self) -> None:
         if self._open:
             self._open = False
-            WebSocketConnection.open_count -= 1
+            if self._on_open_change is not None:
+                self._on_open_change(-1)
 
 
 def _close_frame_failure(data: bytes) -> WebSocketFailure:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from core.histogram import Histogram
+from users.common import records
 from users.ws.ws_connection import FAILURE_CLASSES
 
 COUNTED_TYPES = ("WS", "WSR")
@@ -24,6 +26,18 @@ LATENCY_SERIES = {"WSR": "reply", "FANOUT": "fanout"}
 
 MAX_ROWS = 60
 """At most this many connection levels in ``by_connections``; neighbouring levels are pooled beyond it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionsChanged:
+    """A record: this process's open WebSocket connections went up or down by ``delta``."""
+
+    delta: int
+
+
+def count_connections(environment: Any) -> Callable[[int], None]:
+    """The ``on_open_change`` of a user's WebSocketConnection: publishes each change for the WebSocket report."""
+    return lambda delta: records.publish(environment, ConnectionsChanged(delta))
 
 
 class Second:
