@@ -45,7 +45,9 @@ def test_receivers_count_duplicates_and_reordering() -> None:
     log.join(100.0)
 
     def receive(sender: int, seq: int) -> bool:
-        return log.receive(Stamp(sender, seq, 110.0 + seq / 100, "p", 0), stats)
+        reception = log.receive(Stamp(sender, seq, 110.0 + seq / 100, "p", 0))
+        stats.add_reception(reception)
+        return reception.first
 
     assert [receive(1, 1), receive(1, 2), receive(1, 4), receive(1, 3), receive(1, 3), receive(2, 9)] == [
         True,
@@ -73,8 +75,8 @@ def test_messages_around_a_leave_are_in_transition() -> None:
     stats, log = PlenaryStats(), ReceiverLog(drain_s=2.0)
     log.join(0.0)
     for sent in (1.0, 5.0, 9.0, 9.5):  # 1.0 is before the drain period after joining
-        log.receive(Stamp(1, int(sent * 10), sent, "p", 0), stats)
-    log.leave("hall", 10.0, stats)  # 9.0 and 9.5 were sent within 2 s of leaving
+        stats.add_reception(log.receive(Stamp(1, int(sent * 10), sent, "p", 0)))
+    stats.add_left(log.leave("hall", 10.0))  # 9.0 and 9.5 were sent within 2 s of leaving
     for sent in (1.0, 5.0, 9.0, 9.5):
         stats.message_sent("hall", sent)
     assert (stats.delivered, stats.in_transition) == (1, 3)

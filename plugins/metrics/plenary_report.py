@@ -1,6 +1,6 @@
 """The plenary report: delivery completeness and fan-out latency of group chats, merged across workers.
 
-PlenaryUsers file what they send and receive in ``users.plenary.plenary_metrics``; workers send their figures
+PlenaryUsers publish what they send and receive as records (users/common/records.py); workers send their figures
 to the master with each stats report (send times, membership spells, counters, fan-out histograms),
 and the master works out how many receptions were due. The result is the ``plenary`` section of
 summary.json: ``expected``, ``delivered``, ``lost``, ``duplicates``, ``out_of_order`` and fan-out
@@ -18,9 +18,9 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from core.errors import InputError
 from core.options import option
-from plugins.output.run_folder import SUMMARY_SECTIONS
-from users.plenary import plenary_metrics
-from users.plenary.plenary_metrics import PlenaryStats
+from plugins.output.run_folder import add_section
+from users.common import records
+from users.plenary.plenary_metrics import Joined, Left, MessageSent, PlenaryStats, Reception
 from users.plenary.plenary_settings import user_range
 from users.plenary.plenary_user import user_numbers
 
@@ -34,8 +34,50 @@ broadcast by the master: a worker whose init listeners have not run yet would mi
 SLICE_MESSAGE = "chatswarm_plenary_workers"
 """Master → the asking worker: how many workers share the user range."""
 
-merged = PlenaryStats()
-"""On the master: every worker's figures. (A local runner keeps its own in users.plenary.plenary_metrics.)"""
+
+class PlenaryReport:
+    """This Environment's plenary figures: the run's on the master or a local runner; on a worker, what its next
+    report sends."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.stats = PlenaryStats()
+
+    def listen(self) -> None:
+        environment = self.environment  # self.stats is replaced after each report: look it up on every record
+        records.subscribe(environment, MessageSent, lambda record: self.stats.add_sent(record))
+        records.subscribe(environment, Joined, lambda record: self.stats.add_joined(record))
+        records.subscribe(environment, Left, lambda record: self.stats.add_left(record))
+        records.subscribe(environment, Reception, lambda record: self.stats.add_reception(record))
+        environment.events.test_start.add_listener(self.on_test_start)
+        environment.events.report_to_master.add_listener(self.send)
+        environment.events.worker_report.add_listener(self.receive)
+
+    def on_test_start(self, **_kwargs: Any) -> None:
+        environment = self.environment
+        runner = environment.runner
+        if isinstance(runner, WorkerRunner):
+            user_numbers.forget()
+            _listen_for_slices(environment)
+            runner.send_message(ASK_MESSAGE)
+            return
+        self.stats = PlenaryStats()
+        if not isinstance(runner, MasterRunner) and environment.parsed_options is not None:
+            _configure_numbers(environment.parsed_options, 0, 1)
+
+    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not self.stats.empty:
+            data[MESSAGE_KEY] = self.stats.to_message()
+            self.stats = PlenaryStats()
+
+    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if MESSAGE_KEY in data:
+            self.stats.merge_message(data[MESSAGE_KEY])
+
+
+def report(environment: Any) -> PlenaryReport:
+    """This Environment's plenary figures."""
+    return records.state(environment, PlenaryReport, lambda: PlenaryReport(environment))
 
 
 def _configure_numbers(options: Any, worker_index: int, workers: int) -> None:
@@ -59,6 +101,7 @@ def _listen_for_slices(environment: Any) -> None:
 
 
 def _on_init(environment: Any, **_kwargs: Any) -> None:
+    report(environment).listen()
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         _listen_for_slices(environment)
@@ -70,51 +113,21 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
         runner.register_message(ASK_MESSAGE, _on_ask)
 
 
-def _on_test_start(environment: Any, **_kwargs: Any) -> None:
-    global merged
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        user_numbers.forget()
-        _listen_for_slices(environment)
-        runner.send_message(ASK_MESSAGE)
-        return
-    merged = PlenaryStats()
-    plenary_metrics.swap()
-    if not isinstance(runner, MasterRunner) and environment.parsed_options is not None:
-        _configure_numbers(environment.parsed_options, 0, 1)
-
-
-def _send(data: dict[str, Any], **_kwargs: Any) -> None:
-    if not plenary_metrics.current().empty:
-        data[MESSAGE_KEY] = plenary_metrics.swap().to_message()
-
-
-def _receive(data: dict[str, Any], **_kwargs: Any) -> None:
-    if MESSAGE_KEY in data:
-        merged.merge_message(data[MESSAGE_KEY])
-
-
 def plenary_section(environment: Any, _duration_s: float) -> dict[str, Any] | None:
     """summary.json's ``plenary`` section, when any plenary user ran."""
-    if not plenary_metrics.current().empty:  # a local runner's own figures
-        merged.merge_message(plenary_metrics.swap().to_message())
-    if merged.empty:
+    stats = report(environment).stats
+    if stats.empty:
         return None
     options = environment.parsed_options
     section: dict[str, Any] = {
         "protocol": option(options, "plenary_protocol", "demobot"),
         "rooms": int(option(options, "rooms", 1)),
     }
-    section.update(merged.summary(float(option(options, "drain_time", 2.0))))
+    section.update(stats.summary(float(option(options, "drain_time", 2.0))))
     return section
-
-
-SUMMARY_SECTIONS["plenary"] = plenary_section
 
 
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.init.add_listener(_on_init)
-    events.test_start.add_listener(_on_test_start)
-    events.report_to_master.add_listener(_send)
-    events.worker_report.add_listener(_receive)
+    add_section("plenary", plenary_section)

@@ -12,7 +12,8 @@ Pure logic, no Locust or network imports. Definitions (see DESIGN.md):
 - **Duplicates**: a message received again by the same receiver. **Out of order**: a message that
   arrives after a later message of the same sender, at the same receiver.
 
-Each process keeps a PlenaryStats; workers send theirs to the master (send times, membership spells,
+Participants publish records (MessageSent, Joined, Left, Reception; users/common/records.py); the plenary
+report files them in a PlenaryStats per process; workers send theirs to the master (send times, membership spells,
 counters, fan-out histograms) and the master computes the expected count from all of them.
 """
 
@@ -71,6 +72,44 @@ def read_stamp(text: str) -> Stamp | None:
         return None
 
 
+@dataclass(slots=True)
+class Reception:
+    """A record: one message received by one participant."""
+
+    first: bool
+    """False for a duplicate (a copy already received)."""
+    out_of_order: bool = False
+    stable: bool = False
+    """Received in a stable membership spell (counts as delivered), rather than in transition."""
+    fanout: str | None = None
+    """``echo`` or ``peers`` when timed (sender and receiver on one clock), with ``latency_ms``."""
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSent:
+    """A record: a participant sent a message to a room."""
+
+    room: str
+    sent_wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A record: a participant joined a room."""
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """A record: a participant left a room (``joined`` None when it never got in); ``late`` receptions of the
+    last drain period were in transition after all."""
+
+    room: str
+    joined: float | None
+    left: float
+    late: int
+
+
 class ReceiverLog:
     """One receiver's view of the room: per sender, the highest sequence seen and the gaps below it.
 
@@ -88,10 +127,11 @@ class ReceiverLog:
         """Send times of stable receptions within the last drain period (re-judged if we leave); made on
         the first one, since an empty deque costs 600 bytes and idle participants are many."""
 
-    def receive(self, stamp: Stamp, stats: PlenaryStats) -> bool:
-        """File one reception in ``stats``; True when it is the first copy of the message."""
+    def receive(self, stamp: Stamp) -> Reception:
+        """Judge one reception: a first copy or a duplicate, in order or not, stable or in transition."""
         state = self.senders.get(stamp.sender)
         seq = stamp.seq
+        out_of_order = False
         if state is None:
             self.senders[stamp.sender] = [seq, set()]
         else:
@@ -102,19 +142,15 @@ class ReceiverLog:
                 state[0] = seq
             elif seq in gaps:
                 gaps.discard(seq)
-                stats.out_of_order += 1
+                out_of_order = True
             else:
-                stats.duplicates += 1
-                return False
-        self._judge(stamp.sent_wall, stats)
-        return True
+                return Reception(first=False)
+        return Reception(first=True, out_of_order=out_of_order, stable=self._stable(stamp.sent_wall))
 
-    def _judge(self, sent_wall: float, stats: PlenaryStats) -> None:
+    def _stable(self, sent_wall: float) -> bool:
         joined = self.joined_at
         if joined is None or sent_wall < joined + self.drain_s:
-            stats.in_transition += 1
-            return
-        stats.delivered += 1
+            return False
         recent = self.recent
         if recent is None:
             recent = self.recent = deque()
@@ -122,22 +158,21 @@ class ReceiverLog:
         horizon = sent_wall - 2 * self.drain_s - 5.0  # a margin for clocks of other machines
         while recent and recent[0] < horizon:
             recent.popleft()
+        return True
 
     def join(self, now_wall: float) -> None:
         self.joined_at = now_wall
         self.recent = None
 
-    def leave(self, room: str, now_wall: float, stats: PlenaryStats) -> None:
+    def leave(self, room: str, now_wall: float) -> Left:
         """End the membership spell: messages sent within the drain period before it were in transition."""
-        if self.joined_at is None:
-            return
+        joined, self.joined_at = self.joined_at, None
+        if joined is None:
+            return Left(room, None, now_wall, 0)
         cutoff = now_wall - self.drain_s
         late = sum(1 for sent in self.recent or () if sent > cutoff)
-        stats.delivered -= late
-        stats.in_transition += late
-        stats.spells.append((room, self.joined_at, now_wall))
-        self.joined_at = None
         self.recent = None
+        return Left(room, joined, now_wall, late)
 
 
 class PlenaryStats:
@@ -158,6 +193,31 @@ class PlenaryStats:
 
     def message_sent(self, room: str, sent_wall: float) -> None:
         self.sent.setdefault(room, []).append(sent_wall)
+
+    def add_sent(self, record: MessageSent) -> None:
+        self.message_sent(record.room, record.sent_wall)
+
+    def add_joined(self, _record: Joined) -> None:
+        self.joins += 1
+
+    def add_left(self, record: Left) -> None:
+        self.leaves += 1
+        if record.joined is not None:
+            self.delivered -= record.late
+            self.in_transition += record.late
+            self.spells.append((record.room, record.joined, record.left))
+
+    def add_reception(self, record: Reception) -> None:
+        if not record.first:
+            self.duplicates += 1
+            return
+        self.out_of_order += record.out_of_order
+        if record.stable:
+            self.delivered += 1
+        else:
+            self.in_transition += 1
+        if record.fanout is not None:
+            self.fanout[record.fanout].add(record.latency_ms)
 
     @property
     def messages_sent(self) -> int:
@@ -226,18 +286,3 @@ class PlenaryStats:
             "drain_s": drain_s,
             "fanout_ms": {name: h.summary() for name, h in self.fanout.items()},
         }
-
-
-_current = PlenaryStats()
-
-
-def current() -> PlenaryStats:
-    """This process's figures since the last report (users file their measurements here)."""
-    return _current
-
-
-def swap() -> PlenaryStats:
-    """Hand over this process's figures and start afresh (the report plugin sends or keeps them)."""
-    global _current
-    taken, _current = _current, PlenaryStats()
-    return taken

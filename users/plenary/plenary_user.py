@@ -35,10 +35,10 @@ from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
 from users.auth.providers import AuthFailed, Credentials, LoginAuth
+from users.common import records
 from users.common.chat_base import ChatUser
 from users.common.http_failures import response_failure
-from users.plenary import plenary_metrics
-from users.plenary.plenary_metrics import PROCESS_TAG, ReceiverLog, read_stamp, stamp_text
+from users.plenary.plenary_metrics import PROCESS_TAG, Joined, MessageSent, ReceiverLog, read_stamp, stamp_text
 from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check_options: the options of this user
     RANGE_WAIT_S,
     USERNAME_PREFIX,
@@ -140,7 +140,7 @@ class PlenaryUser(ChatUser):
         except WebSocketFailure as failure:
             self._lost(connection, failure)
             return
-        plenary_metrics.current().message_sent(self.room, sent_wall)
+        records.publish(self.environment, MessageSent(self.room, sent_wall))
 
     def enter(self) -> bool:
         """Connect if needed and join the room; fires ``WS join`` (and ``WS connect`` where those differ)."""
@@ -154,7 +154,7 @@ class PlenaryUser(ChatUser):
                 return False
         self.in_room = True
         self.log.join(time.time())
-        plenary_metrics.current().joins += 1
+        records.publish(self.environment, Joined())
         return True
 
     def _join(self) -> WebSocketFailure | None:
@@ -177,9 +177,7 @@ class PlenaryUser(ChatUser):
         """Leave the room (and close the connection where leaving means that, or when the user stops)."""
         if self.in_room:
             self.in_room = False
-            stats = plenary_metrics.current()
-            self.log.leave(self.room, time.time(), stats)
-            stats.leaves += 1
+            records.publish(self.environment, self.log.leave(self.room, time.time()))
             if self.protocol.joins_by_message and not closing and self.connection is not None:
                 try:
                     self.connection.send(json.dumps({"type": "leave"}))
@@ -233,9 +231,7 @@ class PlenaryUser(ChatUser):
         self.connection = None
         if self.in_room:
             self.in_room = False
-            stats = plenary_metrics.current()
-            self.log.leave(self.room, time.time(), stats)
-            stats.leaves += 1
+            records.publish(self.environment, self.log.leave(self.room, time.time()))
         elif self.protocol.joins_by_message and not self._joined.is_set():
             self._join_failure = ending  # a refused join: reported as the join's failure
             self._joined.set()
@@ -257,12 +253,13 @@ class PlenaryUser(ChatUser):
         stamp = read_stamp(text) if isinstance(text, str) else None
         if stamp is None:
             return
-        stats = plenary_metrics.current()
-        if self.log.receive(stamp, stats) and stamp.process == PROCESS_TAG:
-            latency_ms = arrived * 1000 - stamp.sent_perf_ns / 1e6
-            name = "echo" if stamp.sender == self.number else "peers"
-            stats.fanout[name].add(latency_ms)
-            self._fire("FANOUT", name, latency_ms, None, stamp.sent_wall)
+        reception = self.log.receive(stamp)
+        if reception.first and stamp.process == PROCESS_TAG:
+            reception.latency_ms = arrived * 1000 - stamp.sent_perf_ns / 1e6
+            reception.fanout = "echo" if stamp.sender == self.number else "peers"
+        records.publish(self.environment, reception)
+        if reception.fanout is not None:
+            self._fire("FANOUT", reception.fanout, reception.latency_ms, None, stamp.sent_wall)
 
     def _fire(
         self,
