@@ -177,11 +177,11 @@ class ChatUser(FastHttpUser):
         self.client.request_event = self.request_event
 
     def on_start(self) -> None:
-        if pacing.current() is not None:
+        if pacing.current(self.environment) is not None:
             gevent.sleep(self.wait_time())  # with an arrival rate even the first request waits for its turn
 
     def wait_time(self) -> float:
-        pacer = pacing.current()
+        pacer = pacing.current(self.environment)
         if pacer is not None:
             now = time.monotonic()
             self.scheduled_start = pacer.claim(now)
@@ -196,7 +196,7 @@ class ChatUser(FastHttpUser):
         The lateness is then added to every response time this exchange reports, so latency counts from
         the scheduled start.
         """
-        pacer = pacing.current()
+        pacer = pacing.current(self.environment)
         scheduled, self.scheduled_start = self.scheduled_start, None
         lateness_s = pacer.started(scheduled, time.monotonic()) if pacer and scheduled is not None else 0.0
         self.request_event.lateness_ms = lateness_s * 1000

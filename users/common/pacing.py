@@ -18,6 +18,7 @@ from typing import Any
 
 from core.errors import InputError
 from core.options import add_option, option
+from users.common import records
 from users.common.arrival import KINDS, ArrivalSchedule, ShortfallCounter
 
 LATE_TOLERANCE_S = 0.01
@@ -90,37 +91,41 @@ class Pacer:
         return self.counter.record(scheduled_at, now)
 
 
-_pacer: Pacer | None = None
+class Pacing:
+    """This Environment's pacer, while --arrival-rate is on and a test runs."""
+
+    pacer: Pacer | None = None
 
 
-def current() -> Pacer | None:
+def current(environment: Any) -> Pacer | None:
     """This process's pacer, when --arrival-rate is on and a test is running."""
-    return _pacer
+    return records.state(environment, Pacing).pacer
 
 
-def start(options: Any, share: float) -> None:
+def start(environment: Any, share: float) -> None:
     """Pace ``share`` of the rate from now on.
 
     A pacer already running keeps its counts, and its new schedule carries on where the old one stands:
     starts the users have already claimed are not handed out twice.
     """
-    global _pacer
-    if _pacer is not None and abs(_pacer.share - share) < 1e-9:
+    options, pacing = environment.parsed_options, records.state(environment, Pacing)
+    pacer = pacing.pacer
+    if pacer is not None and abs(pacer.share - share) < 1e-9:
         return
-    begin = time.monotonic() if _pacer is None else min(_pacer.schedule.peek(), time.monotonic() + 1.0)
+    begin = time.monotonic() if pacer is None else min(pacer.schedule.peek(), time.monotonic() + 1.0)
     schedule = schedule_for(options, share, start=begin)
     if schedule is None:
-        _pacer = None
-    elif _pacer is None:
-        _pacer = Pacer(schedule, float(option(options, "arrival_max_lateness", 1.0)), share)
+        pacing.pacer = None
+    elif pacer is None:
+        pacing.pacer = Pacer(schedule, float(option(options, "arrival_max_lateness", 1.0)), share)
     else:
-        _pacer.schedule, _pacer.share = schedule, share
+        pacer.schedule, pacer.share = schedule, share
 
 
-def stop() -> Pacer | None:
+def stop(environment: Any) -> Pacer | None:
     """End pacing: starts that fell due but no user took count as dropped. Returns the finished pacer."""
-    global _pacer
-    pacer, _pacer = _pacer, None
+    pacing = records.state(environment, Pacing)
+    pacer, pacing.pacer = pacing.pacer, None
     if pacer is not None:
         for due in pacer.schedule.take_due(time.monotonic()):
             pacer.counter.drop(due)
