@@ -15,12 +15,13 @@ from plugins.metrics import (
     audio_report,
     cloudwatch,
     llm_metrics,
+    loop_lag,
     plenary_report,
     resource_monitor,
     workers,
     ws_report,
 )
-from plugins.output import progress, request_log, run_folder, slo_gate
+from plugins.output import progress, request_log, run_folder, slo_gate, trust
 from plugins.setup import config_files, options, parent_watch, preflight, shape_select
 from users.audio.audio_stream import AudioStreamUser
 from users.http.health_check import HealthCheckUser
@@ -41,8 +42,10 @@ PLUGINS = (
     plenary_report,
     workers,
     ws_report,
+    loop_lag,
     progress,
     request_log,
+    trust,  # after every metrics plugin: it judges their figures
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
     shape_select,

@@ -114,6 +114,36 @@ SHOWN_APART = {"slo", "verdict", "generator"}
 """summary.json sections the page shows at its top, not in the section table."""
 
 
+CODE = ("core", "report", "users", "shapes", "plugins")
+
+
+@pytest.mark.parametrize("package", CODE)
+def test_state_lives_on_objects_not_in_module_globals(package: str) -> None:
+    """No ``global`` statement: a plugin's figures live on one object per Environment (users/common/records.py)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in modules(package)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Global)
+    ]
+    assert not found, found
+
+
+PRIVATE_LOCUST = re.compile(r"\._handlers\b|\._actions\b|\.parse_args\s*=")
+"""Locust and argparse internals the plugins must not touch (an upgrade may change them)."""
+
+
+@pytest.mark.parametrize("package", CODE)
+def test_only_public_locust_hooks(package: str) -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in modules(package)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if PRIVATE_LOCUST.search(line)
+    ]
+    assert not found, found
+
+
 def test_every_summary_section_is_on_the_page() -> None:
     """A plugin that adds a section to summary.json (``add_section("key", …)``) has its row on the page."""
     from report.page import SECTIONS

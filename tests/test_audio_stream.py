@@ -167,6 +167,9 @@ def test_a_generator_that_falls_behind_real_time_says_so_loudly(demobot, run_loc
     assert audio["send_lateness_ms"]["p99"] > 20 and audio["late_frames"] > 0
     assert "AUDIO GENERATOR BEHIND REAL TIME" in run.output
     assert "NOT trustworthy" in run.output
+    generator = run.summary["generator"]
+    assert generator["trustworthy"] is False
+    assert any(reason.startswith("audio frames left late") for reason in generator["reasons"])
 
 
 @pytest.mark.timing

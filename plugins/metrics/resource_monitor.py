@@ -37,9 +37,6 @@ GENERATOR = "load generator"
 WORKERS = "busiest worker (heartbeats)"
 """Label of the master's busiest worker as the workers' heartbeats report them (they may run elsewhere)."""
 
-GENERATOR_TRUST_CPU = 90.0
-"""Above this CPU % the load generator's own timings are not trustworthy (Locust's warning threshold)."""
-
 COLUMNS = ("time", "label", "pid", "cpu_percent", "memory_mb", "threads", "open_files", "net_sent_mb", "net_recv_mb")
 
 
@@ -245,26 +242,15 @@ def resources_section(environment: Any, _duration_s: float) -> dict[str, Any] | 
     }
 
 
-def generator_section(environment: Any, _duration_s: float) -> dict[str, Any]:
-    """summary.json's ``generator`` section: was the load generator itself the bottleneck?"""
+def generator_cpu(environment: Any) -> tuple[float | None, bool]:
+    """The busiest load-generating process's peak CPU % (None unmonitored), and whether Locust warned of CPU."""
     monitor = records.existing(environment, ResourceMonitor)
     watched = monitor.series if monitor else {}
     generator = [watched[label] for label in (GENERATOR, WORKERS) if label in watched]
     busiest = max((series.busiest_process_cpu for series in generator), default=None)
     runner = environment.runner
     warned = bool(getattr(runner, "cpu_warning_emitted", False) or getattr(runner, "worker_cpu_warning_emitted", False))
-    trustworthy = not warned and (busiest is None or busiest < GENERATOR_TRUST_CPU)
-    section: dict[str, Any] = {
-        "cpu_warning": warned,
-        "peak_cpu_percent": None if busiest is None else round(busiest, 1),
-        "trustworthy": trustworthy,
-    }
-    if not trustworthy:
-        section["advice"] = (
-            "The load generator ran out of CPU, so its latency figures are not trustworthy: "
-            "run with --processes N (one per core) or add workers on more machines."
-        )
-    return section
+    return busiest, warned
 
 
 def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
@@ -283,9 +269,6 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
     if monitor is None:
         return
     monitor.stop()
-    section = generator_section(environment, 0.0)
-    if not section["trustworthy"]:
-        logger.warning(section["advice"])
     for line in monitor.bottlenecks():
         logger.warning("Bottleneck: %s", line)
 
@@ -295,4 +278,3 @@ def register(events: Events) -> None:
     events.init.add_listener(_on_init)
     events.quitting.add_listener(_on_quitting)
     run_folder.add_section("resources", resources_section)
-    run_folder.add_section("generator", generator_section)
