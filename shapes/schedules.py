@@ -1,8 +1,8 @@
 """Time-driven load schedules: how many users at each second of the test, and how fast to get there.
 
 Plain classes with no Locust imports: ``at(t)`` takes the seconds since the test started and returns
-``(users, spawn_rate)``, or None once the schedule is over. The LoadTestShape glue in shapes/library.py
-only asks them.
+``(users, spawn_rate)``, or None once the schedule is over. The LoadTestShape glue (shapes/ramp.py,
+wave.py, burst.py, stability.py, stages.py) only asks them.
 """
 
 from __future__ import annotations

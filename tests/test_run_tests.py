@@ -63,7 +63,9 @@ def bounded_duration_s(conf: dict[str, str]) -> float:
 
     from locust.util.timespan import parse_timespan
 
-    from shapes.library import SHAPES, BreakpointShape, ScheduleShape
+    from shapes.base import ScheduleShape
+    from shapes.breakpoint import BreakpointShape
+    from shapes.options import SHAPES
 
     if conf.get("run-time"):
         return float(parse_timespan(conf["run-time"]))

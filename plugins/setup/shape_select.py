@@ -9,8 +9,8 @@ from locust import Events
 
 from plugins.output.progress import PROGRESS_FIELDS
 from plugins.output.run_folder import SUMMARY_SECTIONS
-from shapes.library import SHAPES, ChatswarmShape
-from shapes.options import selected_shape
+from shapes.base import ChatswarmShape
+from shapes.options import SHAPES, selected_shape
 
 
 def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
