@@ -22,8 +22,10 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from core.errors import InputError
+from core.settings import Settings, setting
 
 LATENCY_STATS = ("p50", "p90", "p95", "p99", "avg", "max")
 FAMILY_STATS = ("p50", "p90", "p95", "p99", "avg")
@@ -213,3 +215,22 @@ def _number(value: float) -> str:
     if abs(value) >= 1000:
         return f"{value:.0f}"
     return f"{value:.4g}"
+
+
+@dataclass(frozen=True)
+class SloSettings(Settings):
+    """The --slo thresholds of a run (registered with the run options; read by the gate and the shapes)."""
+
+    slo: tuple[str, ...] = setting(
+        (),
+        "Service level objective, repeatable: p95<2500, ttft_p95<800, fail_ratio<1%%, rps>50, p95[chat:simple]<2s",
+        web_ui=False,
+    )
+
+    def check(self) -> None:
+        _ = self.slos
+
+    @cached_property
+    def slos(self) -> list[SLO]:
+        """The thresholds, parsed (InputError for a bad expression)."""
+        return parse_slos(list(self.slo))

@@ -9,7 +9,7 @@ from typing import Any
 
 from core.errors import InputError
 from core.settings import Settings, setting
-from core.slo import parse_slos
+from core.slo import SloSettings
 from shapes.base import ChatswarmShape, UserCounts
 from shapes.controllers.breakpoint import DUE, OPEN, BreakpointJudge
 from shapes.measure import StatsSnapshot, WindowMeasure, snapshot
@@ -53,7 +53,7 @@ class BreakpointShape(ChatswarmShape):
             step_time_s=counts.step_time,
             settle_time_s=settings.settle_time,
             # --slo is declared with the run's options (plugins/setup/options.py); shapes/ may not import it.
-            slos=parse_slos(getattr(options, "slo", None) or []),
+            slos=SloSettings.read(options).slos,
         )
         self.step_spawn_rate = self.spawn_rate(default=max(counts.step_users, 1))
         self.window_start: StatsSnapshot | None = None

@@ -19,7 +19,7 @@ from locust import Events, User
 from core.env_files import load_env_files, profile_from_args
 from core.errors import InputError
 from core.settings import Settings, setting
-from core.slo import SLO, parse_slos
+from core.slo import SLO, SloSettings
 from core.tls import ConnectionSettings
 from plugins.metrics import resource_monitor
 from shapes import options as shape_options
@@ -81,11 +81,6 @@ class RunSettings(Settings):
         "Flags for the built-in demo chatbot when scripts/run_tests.py starts it (e.g. '--slots 8')",
         web_ui=False,
     )
-    slo: tuple[str, ...] = setting(
-        (),
-        "Service level objective, repeatable: p95<2500, ttft_p95<800, fail_ratio<1%%, rps>50, p95[chat:simple]<2s",
-        web_ui=False,
-    )
     env: str = setting("", "Credential profile: also load .env.NAME (e.g. dev, staging), on top of .env", web_ui=False)
     skip_report_page: bool = setting(
         False,
@@ -103,12 +98,13 @@ class RunSettings(Settings):
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options about the run itself, and how every client connects."""
     RunSettings.add_arguments(parser)
+    SloSettings.add_arguments(parser)
     ConnectionSettings.add_arguments(parser)
 
 
 def configured_slos(options: Any) -> list[SLO]:
     """The --slo thresholds of a run, parsed (raises InputError for a bad expression)."""
-    return parse_slos(list(RunSettings.read(options).slo))
+    return SloSettings.read(options).slos
 
 
 def check_run_options(options: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from locust import Events
 
 from plugins.output.progress import PROGRESS_FIELDS
-from plugins.output.run_folder import SUMMARY_SECTIONS
+from plugins.output.run_folder import add_section
 from shapes.base import ChatswarmShape
 from shapes.options import SHAPES, selected_shape
 
@@ -46,10 +46,8 @@ def shape_status(environment: Any) -> str | None:
     return shape.status() if shape else None
 
 
-SUMMARY_SECTIONS["shape"] = shape_section
-PROGRESS_FIELDS["step"] = shape_status
-
-
 def register(events: Events) -> None:
     """Add this plugin's listeners to Locust's events (locustfile.py calls it, in the plugins' order)."""
     events.init.add_listener(_on_init)
+    add_section("shape", shape_section)
+    PROGRESS_FIELDS["step"] = shape_status
