@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from report.verdict import headline as verdict_figures
+
 PROGRESS_PREFIX = "chatswarm-progress "
 """What a machine-readable progress line of a Locust run starts with (plugins/output/progress.py prints them)."""
 
@@ -39,6 +41,8 @@ def summary_screen(summary: dict[str, Any], report_dir: Path) -> str:
         header,
         "-" * len(header),
     ]
+    verdict = (summary.get("verdict") or {}).get("answer")
+    lines[1:1] = [f"ANSWER: {verdict}"] if verdict else []
     lines[1:1] = [f"NOTE: {note}" for note in summary.get("notes", [])]
     for name, figures in [*rows.items(), ("Total", summary.get("totals", {}))]:
         if name == "Total":
@@ -48,6 +52,9 @@ def summary_screen(summary: dict[str, Any], report_dir: Path) -> str:
             f"{_ms(figures.get('p50_ms')):>8} {_ms(figures.get('p95_ms')):>8} {_ms(figures.get('p99_ms')):>8} "
             f"{figures.get('rps') or 0:>7.1f}"
         )
+    headline = verdict_figures(summary)
+    if headline:
+        lines += ["", *headline]
     totals = summary.get("totals", {})
     if totals.get("count"):
         lines.append(f"\nfailure ratio {totals.get('fail_ratio', 0):.2%}")
@@ -57,5 +64,7 @@ def summary_screen(summary: dict[str, Any], report_dir: Path) -> str:
         lines += [f"  {f['occurrences']:>6} x {f['request']}: {f['error']}" for f in failures[:5]]
         if len(failures) > 5:
             lines.append(f"  … and {len(failures) - 5} more kinds (see the report)")
+    if verdict:
+        lines.append(f"\nANSWER: {verdict}")
     lines.append(f"\nreport: {report_dir}/index.html  (Locust's report.html, the CSV files and summary.json beside it)")
     return "\n".join(lines)

@@ -248,6 +248,7 @@ td, th { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .pass { color: #176b2c; font-weight: bold; } .fail { color: #b00020; font-weight: bold; }
 .warn { background: #fff3cd; border: 1px solid #e0c060; padding: 0.6em; }
+.answer { font-size: 1.15em; background: #eef5ff; border: 1px solid #9bbbe0; padding: 0.6em; }
 img { max-width: 100%; }
 """
 
@@ -264,7 +265,9 @@ def render(summary: dict[str, Any], plots: list[tuple[str, str]]) -> str:
     if generator and not generator.get("trustworthy", True):
         parts.append(f"<p class='warn'>{html.escape(generator.get('advice', 'The load generator was saturated.'))}</p>")
     verdict = summary.get("verdict")
-    if verdict:
+    if verdict and verdict.get("answer"):
+        parts.append(f"<p class='answer'><b>Answer:</b> {html.escape(verdict['answer'])}</p>")
+    if verdict and "success_rate" in verdict:
         parts.append(f"<p>Success rate {verdict['success_rate']:.1%}: <b>{html.escape(verdict['assessment'])}</b></p>")
     if summary.get("slo"):
         rows = [

@@ -41,6 +41,20 @@ def streamed_run(tmp_path_factory: pytest.TempPathFactory) -> LocustRun:
     return LocustRun(result.returncode, result.stdout + result.stderr, folder)
 
 
+def test_a_stream_run_prints_ttft_itl_tpot_and_tokens_per_s(streamed_run: LocustRun) -> None:
+    """The log's last lines give the LLM headline figures, to the digit of summary.json."""
+    llm = streamed_run.summary["llm"]
+    line = next(line for line in streamed_run.output.splitlines() if "LLM      TTFT p50/p95/p99" in line)
+    for name in ("ttft", "itl", "tpot"):
+        figures = llm[f"{name}_ms"]
+        shown = "/".join(
+            f"{figures[p]:,.0f}" if figures[p] >= 100 else f"{figures[p]:.1f}" for p in ("p50", "p95", "p99")
+        )
+        assert f"{name.upper()} p50/p95/p99 {shown} ms" in line, line
+    assert f"output {llm['output_tokens_per_s']:,.1f} tokens/s" in line
+    assert 28 <= llm["ttft_ms"]["p50"] <= 45 and 1.5 <= llm["itl_ms"]["p50"] <= 5  # demobot: 30 ms, then 2 ms a token
+
+
 def test_the_run_folder_holds_everything(streamed_run: LocustRun) -> None:
     assert streamed_run.returncode == 0, streamed_run.output
     folder = streamed_run.report_dir
@@ -49,7 +63,12 @@ def test_the_run_folder_holds_everything(streamed_run: LocustRun) -> None:
         assert (folder / name).stat().st_size > 0, name
     summary = streamed_run.summary
     assert summary["slo"] == [{"slo": "ttft_p95<500", "value": summary["slo"][0]["value"], "passed": True}]
-    assert summary["verdict"] == {"success_rate": 1.0, "assessment": "spare capacity"}
+    ttft_p95 = summary["slo"][0]["value"]
+    assert summary["verdict"] == {
+        "success_rate": 1.0,
+        "assessment": "spare capacity",
+        "answer": f"all SLOs pass: ttft_p95<500 ({ttft_p95:g})",
+    }
     assert summary["generator"]["loop_lag_ms"]["p99"] is not None  # trust itself: tests/test_trust.py
     assert {"load generator", f"pid {_watched_pid(folder)}"} <= set(summary["resources"]["processes"])
     page = (folder / "index.html").read_text()

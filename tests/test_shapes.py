@@ -81,6 +81,12 @@ def test_breakpoint_finds_the_knee(demobot, run_locust) -> None:
     assert [s["users"] for s in steps] == list(range(6, shape["max_sustainable_users"] + 3, 2))
     assert all(s["passed"] for s in steps[:-1]) and not steps[-1]["passed"]
     assert 35 < shape["max_sustainable_rps"] < 45  # four slots, ~95 ms each
+    users = shape["max_sustainable_users"]
+    answer = run.summary["verdict"]["answer"]
+    assert answer.startswith(f"sustains {users} users ({shape['max_sustainable_rps']:.1f} req/s) within p95<250; ")
+    assert f"breaks at {users + 2} users: p95" in answer
+    assert run.output.rstrip().splitlines()[-1].endswith(f"ANSWER: {answer}")  # the console's last line
+    assert run.summary["verdict"]["assessment"].startswith("at capacity")  # a knee is never "spare capacity"
 
 
 def test_breakpoint_needs_an_slo(run_locust, demobot) -> None:

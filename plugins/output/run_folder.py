@@ -23,7 +23,7 @@ from locust.html import get_html_report
 from locust.runners import WorkerRunner
 
 from core.paths import default_report_dir
-from report import summary
+from report import summary, verdict
 from users.common import records
 
 logger = logging.getLogger("chatswarm")
@@ -61,6 +61,8 @@ class RunFolder:
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self.interrupted = False
+        self.answer_lines: list[str] = []
+        """The run's answer and headline figures, logged last (after Locust's own tables)."""
         self.notes: list[str] = []
         """Things a reader of the report must know about this run (interrupted, a worker lost …): summary.json's
         ``notes``, shown at the top of index.html and of the console summary."""
@@ -125,13 +127,22 @@ class RunFolder:
             if value is not None:
                 content[name] = value
         content["notes"] = list(self.notes)
+        judged = content.setdefault("verdict", {})
+        judged["answer"] = verdict.answer(content)
+        if "assessment" in judged:
+            judged["assessment"] = verdict.assessment(content)
         return content
 
-    def write_summary(self) -> Path:
-        """Write summary.json and return its path."""
-        path = self.path / "summary.json"
-        path.write_text(json.dumps(self.summary(), indent=2, default=str) + "\n", encoding="utf-8")
-        return path
+    def log_answer(self, **_kwargs: Any) -> None:
+        """Log the answer: Locust's ``quit`` event comes after its stats tables, so these are the last lines."""
+        for line in self.answer_lines:
+            logger.info(line)
+
+    def write_summary(self) -> dict[str, Any]:
+        """Write summary.json and return its content."""
+        content = self.summary()
+        (self.path / "summary.json").write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
+        return content
 
 
 def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
@@ -152,6 +163,7 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     # Added now, after the runner's own quitting listener (a master's tells its workers to quit, which stops
     # the test): quitting listeners run in reverse order, so this one sees whether the test was still running.
     environment.events.quitting.add_listener(_note_sigterm)
+    environment.events.quit.add_listener(folder.log_answer)
 
 
 def _note_sigterm(environment: Any, **_kwargs: Any) -> None:
@@ -204,7 +216,8 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
         logger.warning("Run interrupted: writing what was measured to %s", folder.path)
     folder.write_html()
     folder.finish_csv()
-    folder.write_summary()
+    content = folder.write_summary()
+    folder.answer_lines = [*verdict.headline(content), f"ANSWER: {content['verdict']['answer']}"]
     if getattr(environment.parsed_options, "skip_report_page", False):
         logger.info("Run folder: %s (index.html skipped: scripts/report.py %s builds it)", folder.path, folder.path)
         return

@@ -1,0 +1,129 @@
+"""The answer to the test's question, in one line, and the protocol's headline figures: read from summary.json.
+
+Shown first everywhere (the console's last screen, the top of index.html, the log's last lines, and
+summary.json → ``verdict`` → ``answer``):
+
+- breakpoint: "sustains N users (R req/s) within <SLOs>; breaks at M users: <which SLO, value>";
+- pid: "holds <metric> at <target> ms with N users, R req/s" (or that it never settled);
+- arrival: "held R of the requested Q req/s; D dropped, L late";
+- any other load: each SLO's verdict, or the failure ratio when none was given.
+
+A pure function of the summary, so scripts/report.py and a reader of an old run folder get the same words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def answer(summary: dict[str, Any]) -> str:
+    """The one-line answer of a run."""
+    shape = summary.get("shape") or {}
+    if shape.get("name") == "breakpoint":
+        return _breakpoint(shape)
+    if shape.get("name") == "pid":
+        return _pid(shape)
+    parts = []
+    arrival = summary.get("arrival")
+    if arrival:
+        parts.append(_arrival(arrival))
+    parts.append(_slos(summary))
+    return "; ".join(parts)
+
+
+def assessment(summary: dict[str, Any]) -> str | None:
+    """The success-rate reading (slo_gate's), unless the test found the knee: a run that broke is at capacity."""
+    reading = (summary.get("verdict") or {}).get("assessment")
+    shape = summary.get("shape") or {}
+    if shape.get("name") == "breakpoint" and str(shape.get("reason", "")).startswith("breach at "):
+        return "at capacity (the breakpoint test found where it breaks)"
+    return reading
+
+
+def _breakpoint(shape: dict[str, Any]) -> str:
+    slos = ", ".join(shape.get("slos") or []) or "the SLOs"
+    users = shape.get("max_sustainable_users")
+    reason = shape.get("reason") or ""
+    if users is None:
+        return f"sustains no step within {slos}: {reason}"
+    sustained = f"sustains {users} users ({shape.get('max_sustainable_rps') or 0:.1f} req/s) within {slos}"
+    if reason.startswith("breach at "):
+        return f"{sustained}; breaks at {reason[len('breach at ') :]}"
+    return f"{sustained}; {reason}"
+
+
+def _pid(shape: dict[str, Any]) -> str:
+    metric, target = shape.get("latency_metric", "latency"), shape.get("target_latency_ms")
+    if not shape.get("settled"):
+        return f"never settled on {metric} {target:g} ms: see the trace (shape.trace)"
+    rps = shape.get("settled_rps") or 0
+    return f"holds {metric} at {target:g} ms with {shape.get('settled_users')} users, {rps:.1f} req/s"
+
+
+def _arrival(arrival: dict[str, Any]) -> str:
+    achieved = arrival.get("achieved_rate_per_s")
+    held = "nothing" if achieved is None else f"{achieved:g}"
+    return (
+        f"held {held} of the requested {arrival.get('target_rate_per_s', 0):g} req/s; "
+        f"{arrival.get('dropped', 0)} starts dropped, {arrival.get('late', 0)} late"
+    )
+
+
+def _slos(summary: dict[str, Any]) -> str:
+    results = summary.get("slo") or []
+    if not results:
+        totals = summary.get("totals") or {}
+        return (
+            f"failure ratio {totals.get('fail_ratio', 0):.2%} over {totals.get('count', 0)} requests (no --slo given)"
+        )
+    failed = [r for r in results if not r.get("passed")]
+    if not failed:
+        return "all SLOs pass: " + ", ".join(_judged(r) for r in results)
+    return f"{len(failed)} of {len(results)} SLOs breached: " + ", ".join(_judged(r) for r in failed)
+
+
+def _judged(result: dict[str, Any]) -> str:
+    value = result.get("value")
+    return f"{result['slo']} ({'no data' if value is None else _number(value)})"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    """The figures a reader of each protocol looks for first, one line per protocol that ran."""
+    lines = []
+    llm = summary.get("llm")
+    if llm:
+        latencies = "  ".join(
+            _percentiles(name.upper(), llm.get(f"{name}_ms") or {}) for name in ("ttft", "itl", "tpot")
+        )
+        rates = f"output {llm.get('output_tokens_per_s') or 0:,.1f} tokens/s"
+        if llm.get("goodput_slos") and llm.get("goodput_rps") is not None:
+            rates += f", goodput {llm['goodput_rps']:,.2f} answers/s"
+        lines.append(f"LLM      {latencies}  {rates}")
+    audio = summary.get("audio")
+    if audio:
+        calls = audio.get("calls") or {}
+        lines.append(
+            f"audio    {_percentiles('TTFA', audio.get('ttfa_ms') or {})}  "
+            f"{_percentiles('send lateness', audio.get('send_lateness_ms') or {})}  "
+            f"calls {calls.get('started', 0)}, failed {calls.get('failed', 0)}"
+        )
+    plenary = summary.get("plenary")
+    if plenary:
+        fanout = (plenary.get("fanout_ms") or {}).get("peers") or (plenary.get("fanout_ms") or {}).get("echo") or {}
+        lines.append(
+            f"plenary  fan-out p50 {_ms(fanout.get('p50'))} p99 {_ms(fanout.get('p99'))} ms  "
+            f"lost {plenary.get('lost', 0)} of {plenary.get('expected', 0)}, duplicated {plenary.get('duplicates', 0)}"
+        )
+    return lines
+
+
+def _percentiles(label: str, figures: dict[str, Any]) -> str:
+    return f"{label} p50/p95/p99 {_ms(figures.get('p50'))}/{_ms(figures.get('p95'))}/{_ms(figures.get('p99'))} ms"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
