@@ -46,7 +46,7 @@ def setting(
     tuple of str (a repeatable option) are made from these by the module, e.g. in a property.
     """
     meta = {"help": help, "flag": flag, "choices": choices, "secret": secret, "web_ui": web_ui}
-    return field(default=default, metadata=meta)
+    return field(default=default, metadata=meta, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Settings:
     @classmethod
     def read(cls, options: Any) -> Self:
         """The values in ``options`` (Locust's parsed_options; None for all defaults), converted and checked."""
-        values = {item.name: _value(item, getattr(options, item.name, None)) for item in fields(cls) if item.init}
+        values = {item.name: _value(item, getattr(options, _dest(item), None)) for item in fields(cls) if item.init}
         settings = cls(**values)
         settings.check()
         return settings
@@ -94,6 +94,11 @@ class Settings:
 
 def _flag(item: Any) -> str:
     return item.metadata.get("flag") or "--" + item.name.replace("_", "-")
+
+
+def _dest(item: Any) -> str:
+    """Where argparse keeps the field's value: the flag's name with _ (the field's name unless ``flag`` is given)."""
+    return _flag(item).lstrip("-").replace("-", "_")
 
 
 def _value(item: Any, raw: Any) -> Any:

@@ -13,6 +13,7 @@ import html
 import io
 import json
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +63,24 @@ def _png(figure: plt.Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def history_plots(history: pd.DataFrame) -> list[tuple[str, str]]:
-    """Users, requests/s, p50/p95 and failures over time; latency and error rate against users."""
+def history_plots(history: pd.DataFrame, started: float | None = None) -> list[tuple[str, str]]:
+    """Users, requests/s, p50/p95 and failures over time (seconds since the test's start, so idle time before
+    the web UI's Start is left out); latency and error rate against users."""
     total = history[history["Name"] == "Aggregated"].copy()
+    if started is not None:
+        total = total[total["Timestamp"] >= int(started)]
     if total.empty:
         return []
-    total["t"] = total["Timestamp"] - total["Timestamp"].iloc[0]
-    for column in ("50%", "95%"):
-        total[column] = pd.to_numeric(total[column], errors="coerce")
+    total["t"] = total["Timestamp"] - (int(started) if started is not None else total["Timestamp"].iloc[0])
+    for column in ("50%", "95%"):  # 0 while no answer is in Locust's window yet: no value, not 0 ms
+        total[column] = pd.to_numeric(total[column], errors="coerce").where(lambda v: v > 0)
     figure, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-    axes[0].plot(total["t"], total["User Count"], color="tab:blue", label="users")
+    users_line = axes[0].plot(total["t"], total["User Count"], color="tab:blue", label="users")
     twin = axes[0].twinx()
-    twin.plot(total["t"], total["Requests/s"], color="tab:green", label="requests/s")
+    rps_line = twin.plot(total["t"], total["Requests/s"], color="tab:green", label="requests/s")
     axes[0].set_ylabel("users")
     twin.set_ylabel("requests/s")
+    axes[0].legend(handles=[*users_line, *rps_line], loc="upper left")
     axes[0].set_title("Users and throughput")
     axes[1].plot(total["t"], total["50%"], label="p50")
     axes[1].plot(total["t"], total["95%"], label="p95")
@@ -84,6 +89,8 @@ def history_plots(history: pd.DataFrame) -> list[tuple[str, str]]:
     axes[1].legend()
     axes[2].plot(total["t"], total["Failures/s"], color="tab:red")
     axes[2].set_ylabel("failures/s")
+    for axis in (axes[0], twin, axes[1], axes[2]):
+        axis.set_ylim(bottom=0)  # counts and times are never negative, also when all are zero
     axes[2].set_xlabel("seconds since start")
     plots = [("Over time", _png(figure))]
     by_users = total[total["User Count"] > 0].groupby("User Count")
@@ -98,6 +105,8 @@ def history_plots(history: pd.DataFrame) -> list[tuple[str, str]]:
         twin = axis.twinx()
         twin.plot(error_rate.index, error_rate.values * 100, color="tab:red", marker="x", label="error rate %")
         twin.set_ylabel("error rate %")
+        axis.set_ylim(bottom=0)
+        twin.set_ylim(bottom=0)
         axis.set_title("Latency and error rate against users")
         plots.append(("Against users", _png(figure)))
     return plots
@@ -169,8 +178,10 @@ def resource_plots(resources: pd.DataFrame) -> list[tuple[str, str]]:
     axes[0].legend()
     axes[1].set_ylabel("memory MB")
     axes[1].set_xlabel("seconds")
-    axes[0].set_title("Resources")
-    return [("Resources", _png(figure))]
+    axes[0].set_ylim(bottom=0)
+    axes[1].set_ylim(bottom=0)
+    axes[0].set_title("Resources over time")
+    return [("Resources over time", _png(figure))]
 
 
 def _cell(value: Any) -> str:
@@ -192,11 +203,35 @@ def table(rows: Iterable[dict[str, Any]], columns: list[str] | None = None) -> s
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+DISTRIBUTION_KEYS = frozenset(("count", "mean", "p50", "p95", "p99", "peak"))
+"""Keys that make a nested dict a distribution (one table row with its figures as columns)."""
+
+
+def flatten(section: dict[str, Any], prefix: str = "") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A section's distributions (``{"metric": name, p50: …}`` rows) and single figures (``figure``/``value``
+    rows); nested groups such as ``calls`` or ``fanout_ms`` → ``echo`` are named ``calls started``,
+    ``fanout_ms echo``."""
+    distributions: list[dict[str, Any]] = []
+    figures: list[dict[str, Any]] = []
+    for key, value in section.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if DISTRIBUTION_KEYS & set(value) and not any(isinstance(v, dict) for v in value.values()):
+                distributions.append({"metric": name, **value})
+            else:
+                inner_distributions, inner_figures = flatten(value, f"{name} ")
+                distributions += inner_distributions
+                figures += inner_figures
+        elif not isinstance(value, list):
+            figures.append({"figure": name, "value": value})
+    return distributions, figures
+
+
 def section_tables(section: dict[str, Any]) -> str:
-    """A summary section as tables: one for its distributions (nested dicts), one for its single figures."""
-    nested = [{"metric": key, **value} for key, value in section.items() if isinstance(value, dict)]
-    figures = [{"figure": key, "value": value} for key, value in section.items() if not isinstance(value, dict | list)]
-    return table(nested) + table(figures)
+    """A summary section as tables: one for its distributions, one for its single figures."""
+    distributions, figures = flatten(section)
+    columns = list(dict.fromkeys(key for row in distributions for key in row))
+    return table(distributions, columns) + table(figures)
 
 
 def workers_tables(workers: dict[str, Any]) -> str:
@@ -305,13 +340,20 @@ def render(summary: dict[str, Any], plots: list[tuple[str, str]]) -> str:
     return f"<!DOCTYPE html><html>{head}<body>{''.join(parts)}</body></html>"
 
 
+def _epoch(started: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(started)).timestamp()
+    except ValueError:
+        return None
+
+
 def build_report(run_dir: Path) -> Path:
     """Write ``index.html`` into a run folder from its files; returns its path."""
     summary = load_summary(run_dir)
     plots: list[tuple[str, str]] = []
     history = _read_csv(run_dir / HISTORY)
     if history is not None:
-        plots += history_plots(history)
+        plots += history_plots(history, _epoch(summary.get("started")))
     shape = summary.get("shape") or {}
     if shape.get("steps"):
         plots.append(steps_plot(shape["steps"]))

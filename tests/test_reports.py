@@ -70,7 +70,8 @@ def test_the_run_folder_holds_everything(streamed_run: LocustRun) -> None:
         "answer": f"all SLOs pass: ttft_p95<500 ({ttft_p95:g})",
     }
     assert summary["generator"]["loop_lag_ms"]["p99"] is not None  # trust itself: tests/test_trust.py
-    assert {"load generator", f"pid {_watched_pid(folder)}"} <= set(summary["resources"]["processes"])
+    watched = [label for label in summary["resources"]["processes"] if label != "load generator"]
+    assert watched == [f"{PYTHON} (pid {_watched_pid(folder)})"]  # demobot, named by its executable
     page = (folder / "index.html").read_text()
     for heading in ("Service level objectives", "Requests", "LLM metrics", "Load shape: ramp", "Resources",
                     "Over time", "Time to first token"):  # fmt: skip
@@ -78,9 +79,13 @@ def test_the_run_folder_holds_everything(streamed_run: LocustRun) -> None:
     assert page.count("data:image/png;base64,") >= 4
 
 
+PYTHON = Path(sys.executable).name[:15]
+"""How the system names a process started with this interpreter (the executable's file name, at most 15 characters)."""
+
+
 def _watched_pid(folder: Path) -> str:
     rows = (folder / "resources.csv").read_text().splitlines()[1:]
-    return next(row.split(",")[2] for row in rows if row.split(",")[1].startswith("pid "))
+    return next(row.split(",")[2] for row in rows if " (pid " in row.split(",")[1])
 
 
 def test_the_page_renders_with_its_plots_in_a_browser(streamed_run: LocustRun, tmp_path: Path) -> None:
@@ -185,16 +190,37 @@ def test_resource_monitor_measures_known_cpu_use(demobot, run_locust) -> None:
         idle.kill()
     assert run.returncode == 0, run.output
     processes = run.summary["resources"]["processes"]
+    busy_label, idle_label = f"{PYTHON} (pid {busy.pid})", f"{PYTHON} (pid {idle.pid})"
     # A busy loop takes a whole core (100%) on an idle machine, and still most of one on a loaded one.
-    assert processes[f"pid {busy.pid}"]["cpu_percent"]["mean"] > 40, processes
-    assert processes[f"pid {idle.pid}"]["cpu_percent"]["peak"] < 10, processes
+    assert processes[busy_label]["cpu_percent"]["mean"] > 40, processes
+    assert processes[idle_label]["cpu_percent"]["peak"] < 10, processes
     bottlenecks = run.summary["resources"]["bottlenecks"]
-    assert any(line.startswith(f"pid {busy.pid}: cpu percent peaked") for line in bottlenecks), bottlenecks
-    assert not any(line.startswith(f"pid {idle.pid}") for line in bottlenecks)
-    assert "Bottleneck: pid" in run.output
+    assert any(line.startswith(f"{busy_label}: cpu percent peaked") for line in bottlenecks), bottlenecks
+    assert not any(line.startswith(idle_label) for line in bottlenecks)
+    assert f"Bottleneck: {busy_label}" in run.output
 
 
 def test_monitor_pid_must_exist(run_locust, demobot) -> None:
     bot = demobot()
     run = run_locust("--host", bot.url, "-u", "1", "-t", "1s", "--monitor-pid", "999999")
     assert run.returncode == 2 and "--monitor-pid: no process with id 999999 is running" in run.output
+
+
+def test_sections_show_nested_figures_as_rows_not_raw_dicts() -> None:
+    """The audio table once showed "-" for every metric, plenary cells raw Python dicts."""
+    from report.page import flatten, section_tables
+
+    audio = {"protocols": {"raw": 2}, "calls": {"started": 2, "failed": 0}, "faults": {},
+             "ttfa_ms": {"count": 2, "p50": 500.0, "p99": 501.0}, "late_frames": 1}  # fmt: skip
+    plenary = {"fanout_ms": {"echo": {"count": 8, "p50": 0.69}, "peers": {"count": 16, "p50": 0.65}}, "lost": 0}
+    assert flatten(audio) == (
+        [{"metric": "ttfa_ms", "count": 2, "p50": 500.0, "p99": 501.0}],
+        [{"figure": "protocols raw", "value": 2}, {"figure": "calls started", "value": 2},
+         {"figure": "calls failed", "value": 0}, {"figure": "late_frames", "value": 1}],
+    )  # fmt: skip
+    assert flatten(plenary)[0] == [
+        {"metric": "fanout_ms echo", "count": 8, "p50": 0.69},
+        {"metric": "fanout_ms peers", "count": 16, "p50": 0.65},
+    ]
+    page = section_tables(audio) + section_tables(plenary)
+    assert "{" not in page and "500.00" in page and "<td>fanout_ms peers</td>" in page

@@ -106,6 +106,14 @@ class Series:
         }
 
 
+def _named(process: psutil.Process) -> str:
+    """A watched process's label: its name and id, e.g. ``python3 (pid 2886)``."""
+    try:
+        return f"{process.name()} (pid {process.pid})"
+    except psutil.Error:
+        return f"pid {process.pid}"
+
+
 class ResourceMonitor:
     """Samples the watched processes on a greenlet and writes resources.csv as it goes."""
 
@@ -143,7 +151,8 @@ class ResourceMonitor:
         me = psutil.Process(os.getpid())
         targets = [(GENERATOR, me)] + [(GENERATOR, child) for child in me.children(recursive=True)]
         for pid in self.extra_pids:
-            targets.append((f"pid {pid}", self._process(pid)))
+            process = self._process(pid)
+            targets.append((_named(process), process))
         if self.pattern:
             for process in psutil.process_iter(["name", "cmdline"]):
                 command = " ".join(process.info.get("cmdline") or []) or process.info.get("name") or ""
