@@ -17,11 +17,10 @@ from locust import Events
 from locust.runners import MasterRunner, WorkerRunner
 
 from core.errors import InputError
-from core.options import option
 from plugins.output.run_folder import add_section
 from users.common import records
 from users.plenary.plenary_metrics import Joined, Left, MessageSent, PlenaryStats, Reception
-from users.plenary.plenary_settings import user_range
+from users.plenary.plenary_settings import PlenarySettings, user_range
 from users.plenary.plenary_user import user_numbers
 
 logger = logging.getLogger("chatswarm")
@@ -118,12 +117,12 @@ def plenary_section(environment: Any, _duration_s: float) -> dict[str, Any] | No
     stats = report(environment).stats
     if stats.empty:
         return None
-    options = environment.parsed_options
+    settings = PlenarySettings.read(environment.parsed_options)
     section: dict[str, Any] = {
-        "protocol": option(options, "plenary_protocol", "demobot"),
-        "rooms": int(option(options, "rooms", 1)),
+        "protocol": settings.plenary_protocol,
+        "rooms": settings.rooms,
     }
-    section.update(stats.summary(float(option(options, "drain_time", 2.0))))
+    section.update(stats.summary(settings.drain_time))
     return section
 
 

@@ -23,7 +23,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,12 +32,20 @@ from gevent import GreenletExit
 from locust import User, task
 
 from core.errors import InputError
-from core.options import add_option, option, parse_seconds_range, require_positive
+from core.options import option, parse_seconds_range, require_positive
+from core.settings import Settings, setting
 from core.tls import insecure_option
 from users.audio.audio_call import AudioCall
 from users.audio.audio_codec import read_wav
 from users.audio.audio_metrics import CallRecord
-from users.audio.audio_protocols import PROTOCOLS, REALTIME_APIS, Utterance, make_protocol, prepare_utterance
+from users.audio.audio_protocols import (
+    PROTOCOLS,
+    REALTIME_APIS,
+    Utterance,
+    WireFormat,
+    make_protocol,
+    prepare_utterance,
+)
 from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
 from users.common import records
 from users.llm.streaming_chat import API_KEY_VARIABLES
@@ -55,116 +63,110 @@ class CallFailure(Exception):
     """A failed call or connection; the message is its failure name."""
 
 
+@dataclass(frozen=True)
+class AudioSettings(Settings):
+    """AudioStreamUser's options, and the calls they describe (frames, pacing, end of speech, faults)."""
+
+    audio_path: str = setting("/ws/audio", "Path of the voice WebSocket on --host")
+    audio_protocol: str = setting("raw", "Wire protocol of the voice calls", choices=PROTOCOLS)
+    audio_file: str = setting("", "16-bit PCM WAV the caller says (default: a sample)")
+    chunk_ms: float = setting(20.0, "Milliseconds of audio per frame")
+    chunk_size: float = setting(0.0, "KB of audio per frame instead of --chunk-ms")
+    interval: float = setting(0.0, "ms between frames (0 = real time for the frame)")
+    sample_rate: int = setting(16000, "raw: sample rate of the PCM16 sent")
+    turns: int = setting(1, "Times the caller speaks and waits for an answer per call")
+    end_of_speech: str = setting(
+        "auto",
+        "After speaking: keep sending silence, stop sending, or commit (openai-realtime); auto picks",
+        choices=END_OF_SPEECH,
+    )
+    realtime_api: str = setting("ga", "openai-realtime: event shape", choices=REALTIME_APIS)
+    response_timeout: float = setting(10.0, "Seconds to wait for answer audio")
+    response_gap_ms: float = setting(700.0, "Quiet that ends an answer (no done event)")
+    fault_rate: float = setting(0.0, "Share of calls that misbehave on purpose")
+    fault_kinds: str = setting(",".join(FAULTS), "Faults to inject: drop,malformed,silence")
+    fault_silence: float = setting(15.0, "Seconds a silent fault waits for a hang-up")
+
+    def check(self) -> None:
+        if not 4000 <= self.sample_rate <= 48000:
+            raise InputError(f"--sample-rate: {self.sample_rate} is not a rate from 4000 to 48000 Hz")
+        require_positive(self.chunk_size, "--chunk-size", allow_zero=True)
+        if not self.chunk_size:
+            require_positive(self.chunk_ms, "--chunk-ms")
+        elif not self.frame_bytes:
+            raise InputError(f"--chunk-size: {self.chunk_size:g} KB is less than one sample")
+        require_positive(self.interval, "--interval", allow_zero=True)
+        if self.speech_end == COMMIT and self.audio_protocol != "openai-realtime":
+            raise InputError("--end-of-speech commit: only openai-realtime can commit; use silence or stop")
+        if self.turns < 1:
+            raise InputError("--turns: must be 1 or more")
+        if not 0 <= self.fault_rate <= 1:
+            raise InputError(f"--fault-rate: must be from 0 to 1, got {self.fault_rate:g}")
+        unknown = [kind for kind in self.faults if kind not in FAULTS]
+        if unknown or not self.faults:
+            named = ", ".join(unknown) or "empty list"
+            raise InputError(f"--fault-kinds: unknown {named}; choose from {', '.join(FAULTS)}")
+        require_positive(self.response_timeout, "--response-timeout")
+        require_positive(self.response_gap_ms, "--response-gap-ms")
+        require_positive(self.fault_silence, "--fault-silence")
+
+    @cached_property
+    def wire(self) -> WireFormat:
+        """The audio format on the wire (sample size, rate) of --audio-protocol at --sample-rate."""
+        return make_protocol(self.audio_protocol, self.sample_rate).wire
+
+    @cached_property
+    def frame_bytes(self) -> int:
+        """Bytes of audio per frame: --chunk-size KB (whole samples), else --chunk-ms of audio."""
+        if self.chunk_size:
+            return int(self.chunk_size * 1024) // self.wire.sample_bytes * self.wire.sample_bytes
+        return self.wire.bytes_for_ms(self.chunk_ms)
+
+    @property
+    def frame_ms(self) -> float:
+        """Milliseconds of audio per frame."""
+        return self.wire.duration_ms(self.frame_bytes)
+
+    @property
+    def interval_s(self) -> float:
+        """Seconds between frame sends: --interval, else the frame's audio length (real time)."""
+        return (self.interval or self.frame_ms) / 1000
+
+    @property
+    def speech_end(self) -> str:
+        """How the caller ends its speech: --end-of-speech, with auto resolved for the protocol."""
+        if self.end_of_speech != "auto":
+            return self.end_of_speech
+        return COMMIT if self.audio_protocol == "openai-realtime" else SILENCE
+
+    @cached_property
+    def faults(self) -> tuple[str, ...]:
+        """The --fault-kinds a faulty call picks from."""
+        return tuple(kind.strip() for kind in self.fault_kinds.split(",") if kind)
+
+    @property
+    def utterance_file(self) -> Path:
+        return Path(self.audio_file or DEFAULT_AUDIO_FILE)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register AudioStreamUser's options."""
-    add_option(parser, "--audio-path", default="/ws/audio", help="Path of the voice WebSocket on --host")
-    add_option(parser, "--audio-protocol", default="raw", choices=PROTOCOLS, help="Wire protocol of the voice calls")
-    add_option(parser, "--audio-file", default="", help="16-bit PCM WAV the caller says (default: a sample)")
-    add_option(parser, "--chunk-ms", type=float, default=20.0, help="Milliseconds of audio per frame")
-    add_option(parser, "--chunk-size", type=float, default=0.0, help="KB of audio per frame instead of --chunk-ms")
-    add_option(parser, "--interval", type=float, default=0.0, help="ms between frames (0 = real time for the frame)")
-    add_option(parser, "--sample-rate", type=int, default=16000, help="raw: sample rate of the PCM16 sent")
-    add_option(parser, "--turns", type=int, default=1, help="Times the caller speaks and waits for an answer per call")
-    add_option(
-        parser,
-        "--end-of-speech",
-        default="auto",
-        choices=END_OF_SPEECH,
-        help="After speaking: keep sending silence, stop sending, or commit (openai-realtime); auto picks",
-    )
-    add_option(parser, "--realtime-api", default="ga", choices=REALTIME_APIS, help="openai-realtime: event shape")
-    add_option(parser, "--response-timeout", type=float, default=10.0, help="Seconds to wait for answer audio")
-    add_option(parser, "--response-gap-ms", type=float, default=700.0, help="Quiet that ends an answer (no done event)")
-    add_option(parser, "--fault-rate", type=float, default=0.0, help="Share of calls that misbehave on purpose")
-    add_option(parser, "--fault-kinds", default=",".join(FAULTS), help="Faults to inject: drop,malformed,silence")
-    add_option(parser, "--fault-silence", type=float, default=15.0, help="Seconds a silent fault waits for a hang-up")
+    AudioSettings.add_arguments(parser)
 
 
-@dataclass(frozen=True, slots=True)
-class AudioSettings:
-    """The audio options of a run, parsed and checked."""
-
-    path: str
-    protocol: str
-    audio_file: Path
-    frame_ms: float
-    frame_bytes: int
-    interval_s: float
-    sample_rate: int
-    turns: int
-    end_of_speech: str
-    realtime_api: str
-    response_timeout_s: float
-    response_gap_s: float
-    fault_rate: float
-    fault_kinds: tuple[str, ...]
-    fault_silence_s: float
-    think_time: tuple[float, float]
-    seed: int | None
-
-
-def audio_settings(options: Any) -> AudioSettings:
-    """Parse and check the audio options; raises InputError naming the first bad one."""
-    protocol_name = option(options, "audio_protocol", "raw")
-    if protocol_name not in PROTOCOLS:
-        raise InputError(f"--audio-protocol: unknown {protocol_name!r}; choose one of {', '.join(PROTOCOLS)}")
-    sample_rate = int(option(options, "sample_rate", 16000))
-    if not 4000 <= sample_rate <= 48000:
-        raise InputError(f"--sample-rate: {sample_rate} is not a rate from 4000 to 48000 Hz")
-    wire = make_protocol(protocol_name, sample_rate).wire
-    chunk_kb = require_positive(float(option(options, "chunk_size", 0.0)), "--chunk-size", allow_zero=True)
-    if chunk_kb:
-        frame_bytes = int(chunk_kb * 1024) // wire.sample_bytes * wire.sample_bytes
-        if not frame_bytes:
-            raise InputError(f"--chunk-size: {chunk_kb:g} KB is less than one sample")
-    else:
-        frame_bytes = wire.bytes_for_ms(require_positive(float(option(options, "chunk_ms", 20.0)), "--chunk-ms"))
-    frame_ms = wire.duration_ms(frame_bytes)
-    interval_ms = require_positive(float(option(options, "interval", 0.0)), "--interval", allow_zero=True)
-    end_of_speech = option(options, "end_of_speech", "auto")
-    if end_of_speech == "auto":
-        end_of_speech = COMMIT if protocol_name == "openai-realtime" else SILENCE
-    if end_of_speech == COMMIT and protocol_name != "openai-realtime":
-        raise InputError("--end-of-speech commit: only openai-realtime can commit; use silence or stop")
-    if end_of_speech not in END_OF_SPEECH:
-        raise InputError(f"--end-of-speech: unknown {end_of_speech!r}; choose one of {', '.join(END_OF_SPEECH)}")
-    turns = int(option(options, "turns", 1))
-    if turns < 1:
-        raise InputError("--turns: must be 1 or more")
-    fault_rate = float(option(options, "fault_rate", 0.0))
-    if not 0 <= fault_rate <= 1:
-        raise InputError(f"--fault-rate: must be from 0 to 1, got {fault_rate:g}")
-    kinds = tuple(kind.strip() for kind in str(option(options, "fault_kinds", ",".join(FAULTS))).split(",") if kind)
-    unknown = [kind for kind in kinds if kind not in FAULTS]
-    if unknown or not kinds:
-        named = ", ".join(unknown) or "empty list"
-        raise InputError(f"--fault-kinds: unknown {named}; choose from {', '.join(FAULTS)}")
+def caller_pacing(options: Any) -> tuple[tuple[float, float], int | None]:
+    """The caller's think time and seed: chat_base's --think-time and --seed (a bad seed = none)."""
+    # TODO(seed): read --seed and --think-time from users/common/chat_base.py's settings once it declares
+    # them; chat_base refuses a seed that is not a whole number, audio takes it as no seed.
     seed_text = str(option(options, "seed", "")).strip()
-    audio_file = Path(option(options, "audio_file", "") or DEFAULT_AUDIO_FILE)
-    return AudioSettings(
-        path=option(options, "audio_path", "/ws/audio"),
-        protocol=protocol_name,
-        audio_file=audio_file,
-        frame_ms=frame_ms,
-        frame_bytes=frame_bytes,
-        interval_s=(interval_ms or frame_ms) / 1000,
-        sample_rate=sample_rate,
-        turns=turns,
-        end_of_speech=end_of_speech,
-        realtime_api=option(options, "realtime_api", "ga"),
-        response_timeout_s=require_positive(float(option(options, "response_timeout", 10.0)), "--response-timeout"),
-        response_gap_s=require_positive(float(option(options, "response_gap_ms", 700.0)), "--response-gap-ms") / 1000,
-        fault_rate=fault_rate,
-        fault_kinds=kinds,
-        fault_silence_s=require_positive(float(option(options, "fault_silence", 15.0)), "--fault-silence"),
-        think_time=parse_seconds_range(option(options, "think_time", "1-3"), "--think-time"),
-        seed=int(seed_text) if seed_text.lstrip("-").isdigit() else None,
-    )
+    think_time = parse_seconds_range(option(options, "think_time", "1-3"), "--think-time")
+    return think_time, int(seed_text) if seed_text.lstrip("-").isdigit() else None
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad audio option (reading and encoding the audio file on the way)."""
-    settings = audio_settings(options)
+    settings = AudioSettings.read(options)
+    caller_pacing(options)
     utterance_for(settings)
 
 
@@ -176,7 +178,7 @@ def _utterance(path: Path, protocol: str, sample_rate: int, frame_bytes: int) ->
 
 def utterance_for(settings: AudioSettings) -> Utterance:
     """The caller's utterance in the run's protocol, encoded once per process."""
-    return _utterance(settings.audio_file, settings.protocol, settings.sample_rate, settings.frame_bytes)
+    return _utterance(settings.utterance_file, settings.audio_protocol, settings.sample_rate, settings.frame_bytes)
 
 
 def websocket_url(host: str, path: str) -> str:
@@ -194,44 +196,45 @@ class AudioStreamUser(User):
     checks that the bot recovered.
     """
 
-    audio_path: str = "/ws/audio"
+    audio_path: str
     """Path of the voice WebSocket (--audio-path)."""
 
-    protocol: str = "raw"
+    protocol: str
     """Wire protocol (--audio-protocol)."""
 
-    turns: int = 1
+    turns: int
     """Utterances per call (--turns)."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        settings = audio_settings(environment.parsed_options)
+        settings = AudioSettings.read(environment.parsed_options)
         self.settings = settings
-        self.audio_path, self.protocol, self.turns = settings.path, settings.protocol, settings.turns
+        self.audio_path, self.protocol, self.turns = settings.audio_path, settings.audio_protocol, settings.turns
+        self.think_time, seed = caller_pacing(environment.parsed_options)
         self.utterance = utterance_for(settings)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
-        seed = settings.seed
         self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
-        self.name = f"audio:{settings.protocol}"
+        self.name = f"audio:{settings.audio_protocol}"
         self.after_fault = False
         self.call: AudioCall | None = None
         self.plan = CallPlan(
-            url=websocket_url(self.host or "", settings.path),
+            url=websocket_url(self.host or "", settings.audio_path),
             turns=settings.turns,
-            end_of_speech=settings.end_of_speech,
+            end_of_speech=settings.speech_end,
             interval_s=settings.interval_s,
-            response_timeout_s=settings.response_timeout_s,
-            response_gap_s=settings.response_gap_s,
-            fault_silence_s=settings.fault_silence_s,
+            response_timeout_s=settings.response_timeout,
+            response_gap_s=settings.response_gap_ms / 1000,
+            fault_silence_s=settings.fault_silence,
             headers=self._headers(),
             insecure=insecure_option(environment.parsed_options),
         )
 
     def _headers(self) -> tuple[str, ...]:
-        if self.settings.protocol != "openai-realtime":
+        if self.settings.audio_protocol != "openai-realtime":
             return ()
         options = self.environment.parsed_options
+        # TODO(api-key): --api-key belongs to users/llm/streaming_chat.py; read it from its settings once declared.
         key = option(options, "api_key", "") or next(
             (os.environ[name] for name in API_KEY_VARIABLES if os.environ.get(name)), ""
         )
@@ -243,7 +246,7 @@ class AudioStreamUser(User):
     def wait_time(self) -> float:
         if self.after_fault:
             return 0.0
-        low, high = self.settings.think_time
+        low, high = self.think_time
         return low if low == high else self.rng.uniform(low, high)
 
     @task
@@ -252,15 +255,15 @@ class AudioStreamUser(User):
         settings = self.settings
         fault = None
         if settings.fault_rate and self.rng.random() < settings.fault_rate:
-            fault = self.rng.choice(settings.fault_kinds)
+            fault = self.rng.choice(settings.faults)
         protocol = make_protocol(
-            settings.protocol,
+            settings.audio_protocol,
             settings.sample_rate,
             settings.frame_ms,
             settings.realtime_api,
-            server_vad=settings.end_of_speech != COMMIT,
+            server_vad=settings.speech_end != COMMIT,
         )
-        record = CallRecord(protocol=settings.protocol, started_at=time.time(), user=self.user_number)
+        record = CallRecord(protocol=settings.audio_protocol, started_at=time.time(), user=self.user_number)
         record.after_fault = self.after_fault
         self.reported_turns = 0
         self.call = AudioCall(

@@ -14,20 +14,21 @@ FAULTS = ("drop", "malformed", "silence")
 
 @dataclass(frozen=True, slots=True)
 class CallPlan:
-    """What every call of a user does."""
+    """What every call of a user does (made from AudioSettings; no defaults of its own for the options)."""
 
     url: str
-    turns: int = 1
-    end_of_speech: str = SILENCE
-    interval_s: float = 0.02
+    turns: int
+    end_of_speech: str
+    """SILENCE, STOP or COMMIT."""
+    interval_s: float
     """Time between frame sends (the frame's audio length when paced in real time)."""
-    connect_timeout_s: float = 10.0
-    response_timeout_s: float = 10.0
+    response_timeout_s: float
     """End of speech → first response audio, at most."""
-    response_gap_s: float = 0.7
+    response_gap_s: float
     """Quiet after the last response audio has played that ends a response the bot did not end itself."""
-    fault_silence_s: float = 15.0
+    fault_silence_s: float
     """A silent fault call waits this long for the bot to hang up."""
-    headers: tuple[str, ...] = ()
-    insecure: bool = False
+    insecure: bool
     """Accept any TLS certificate of a wss:// URL (--insecure)."""
+    headers: tuple[str, ...] = ()
+    connect_timeout_s: float = 10.0

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import heapq
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from gevent.event import Event
 
 from core.errors import InputError
-from core.options import add_option, option, parse_seconds_range, require_positive
+from core.options import parse_seconds_range, require_positive
+from core.settings import Settings, setting
 
 USERNAME_PREFIX = "loadtest"
 WORKER_NUMBER_STRIDE = 100_000
@@ -53,104 +55,95 @@ PROTOCOLS = {
 """The --plenary-protocol presets."""
 
 
+@dataclass(frozen=True)
+class PlenarySettings(Settings):
+    """PlenaryUser's options, and what they mean for a run (the protocol, the interval, the usernames)."""
+
+    plenary_protocol: str = setting("demobot", "Group-chat protocol", choices=tuple(PROTOCOLS))
+    plenary_path: str = setting("", "WebSocket path of a room, {room} = its name (default: preset)")
+    room: str = setting("plenary", "Room everyone joins (with --rooms N: ROOM_0 … ROOM_N-1)")
+    rooms: int = setting(1, "Spread the users over this many rooms")
+    chat_interval: str = setting("5", "Seconds between a user's messages: 5 or 3-7")
+    message_size: int = setting(100, "Characters per chat message")
+    leave_probability: float = setting(0.0, "Chance per message to leave and rejoin")
+    drain_time: float = setting(2.0, "Seconds a message may take to reach everyone")
+    register_path: str = setting("", "Registration endpoint (default: the preset's; 'none' = do not register)")
+    user_range_min: int = setting(0, "First N of the usernames loadtest<N>")
+    user_range_max: int = setting(-1, "Last N of the usernames (-1 = no limit)")
+    user_password: str = setting("Loadtest-1", "Password of the loadtest<N> accounts", secret=True)
+
+    def check(self) -> None:
+        if self.rooms < 1:
+            raise InputError("--rooms: must be 1 or more")
+        if not self.room_name:
+            raise InputError("--room: must not be empty")
+        if not 0 <= self.leave_probability <= 1:
+            raise InputError(f"--leave-probability: must be a number from 0 to 1, got {self.leave_probability:g}")
+        parse_seconds_range(self.chat_interval, "--chat-interval")
+        require_positive(self.message_size, "--message-size")
+        require_positive(self.drain_time, "--drain-time", allow_zero=True)
+        self.user_range(0, 1)
+
+    @cached_property
+    def protocol(self) -> PlenaryProtocol:
+        return PROTOCOLS[self.plenary_protocol]
+
+    @cached_property
+    def ws_path(self) -> str:
+        """Path of a room's WebSocket: --plenary-path, else the protocol's."""
+        return self.plenary_path or self.protocol.ws_path
+
+    @cached_property
+    def room_name(self) -> str:
+        return self.room.strip()
+
+    @cached_property
+    def chat_interval_s(self) -> tuple[float, float]:
+        """--chat-interval as (low, high) seconds."""
+        return parse_seconds_range(self.chat_interval, "--chat-interval")
+
+    @cached_property
+    def registration_path(self) -> str:
+        """Where accounts are registered: --register-path, else the protocol's; empty = do not register."""
+        register = self.register_path.strip() or self.protocol.register_path
+        return "" if register.lower() == "none" else register
+
+    def user_range(self, worker_index: int, workers: int) -> tuple[int, int | None]:
+        """The usernames one process may use, (first, last or None): its slice of the user range."""
+        low, high = self.user_range_min, self.user_range_max
+        if low < 0:
+            raise InputError("--user-range-min: must be 0 or more")
+        if high < 0:
+            return low + worker_index * WORKER_NUMBER_STRIDE, None
+        if high < low:
+            raise InputError(f"--user-range-max: {high} is below --user-range-min {low}")
+        size = (high - low + 1) // max(workers, 1)
+        if size < 1:
+            raise InputError(
+                f"--user-range-min/--user-range-max: {high - low + 1} usernames cannot be split over {workers}"
+            )
+        first = low + worker_index * size
+        return first, high if worker_index == workers - 1 else first + size - 1
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register PlenaryUser's options."""
-    add_option(parser, "--plenary-protocol", default="demobot", choices=tuple(PROTOCOLS), help="Group-chat protocol")
-    add_option(
-        parser, "--plenary-path", default="", help="WebSocket path of a room, {room} = its name (default: preset)"
-    )
-    add_option(parser, "--room", default="plenary", help="Room everyone joins (with --rooms N: ROOM_0 … ROOM_N-1)")
-    add_option(parser, "--rooms", type=int, default=1, help="Spread the users over this many rooms")
-    add_option(parser, "--chat-interval", default="5", help="Seconds between a user's messages: 5 or 3-7")
-    add_option(parser, "--message-size", type=int, default=100, help="Characters per chat message")
-    add_option(parser, "--leave-probability", type=float, default=0.0, help="Chance per message to leave and rejoin")
-    add_option(parser, "--drain-time", type=float, default=2.0, help="Seconds a message may take to reach everyone")
-    add_option(
-        parser,
-        "--register-path",
-        default="",
-        help="Registration endpoint (default: the preset's; 'none' = do not register)",
-    )
-    add_option(parser, "--user-range-min", type=int, default=0, help="First N of the usernames loadtest<N>")
-    add_option(parser, "--user-range-max", type=int, default=-1, help="Last N of the usernames (-1 = no limit)")
-    add_option(
-        parser, "--user-password", default="Loadtest-1", is_secret=True, help="Password of the loadtest<N> accounts"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PlenarySettings:
-    """The plenary options of a run, parsed and checked."""
-
-    protocol: PlenaryProtocol
-    ws_path: str
-    room: str
-    room_count: int
-    chat_interval: tuple[float, float]
-    message_size: int
-    leave_probability: float
-    drain_s: float
-    register_path: str
-    password: str = field(repr=False)
-
-
-def plenary_settings(options: Any) -> PlenarySettings:
-    """Parse and check the plenary options; raises InputError naming the first bad one."""
-    name = option(options, "plenary_protocol", "demobot")
-    if name not in PROTOCOLS:
-        raise InputError(f"--plenary-protocol: unknown {name!r}; choose one of {', '.join(PROTOCOLS)}")
-    protocol = PROTOCOLS[name]
-    count = int(option(options, "rooms", 1))
-    if count < 1:
-        raise InputError("--rooms: must be 1 or more")
-    room = str(option(options, "room", "plenary")).strip()
-    if not room:
-        raise InputError("--room: must not be empty")
-    leave = float(option(options, "leave_probability", 0.0))
-    if not 0 <= leave <= 1:
-        raise InputError(f"--leave-probability: must be a number from 0 to 1, got {leave:g}")
-    register = str(option(options, "register_path", "")).strip() or protocol.register_path
-    return PlenarySettings(
-        protocol=protocol,
-        ws_path=option(options, "plenary_path", "") or protocol.ws_path,
-        room=room,
-        room_count=count,
-        chat_interval=parse_seconds_range(option(options, "chat_interval", "5"), "--chat-interval"),
-        message_size=int(require_positive(int(option(options, "message_size", 100)), "--message-size")),
-        leave_probability=leave,
-        drain_s=require_positive(float(option(options, "drain_time", 2.0)), "--drain-time", allow_zero=True),
-        register_path="" if register.lower() == "none" else register,
-        password=option(options, "user_password", "Loadtest-1"),
-    )
-
-
-def room_for(settings: PlenarySettings, number: int) -> str:
-    """The room of user ``loadtest<number>``: --room, or with --rooms N one of ROOM_0 … ROOM_N-1."""
-    return settings.room if settings.room_count == 1 else f"{settings.room}_{number % settings.room_count}"
+    PlenarySettings.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad plenary option."""
-    plenary_settings(options)
-    user_range(options, 0, 1)
+    PlenarySettings.read(options)
+
+
+def room_for(settings: PlenarySettings, number: int) -> str:
+    """The room of user ``loadtest<number>``: --room, or with --rooms N one of ROOM_0 … ROOM_N-1."""
+    return settings.room_name if settings.rooms == 1 else f"{settings.room_name}_{number % settings.rooms}"
 
 
 def user_range(options: Any, worker_index: int, workers: int) -> tuple[int, int | None]:
     """The usernames one process may use, (first, last or None): its slice of the user range."""
-    low, high = int(option(options, "user_range_min", 0)), int(option(options, "user_range_max", -1))
-    if low < 0:
-        raise InputError("--user-range-min: must be 0 or more")
-    if high < 0:
-        return low + worker_index * WORKER_NUMBER_STRIDE, None
-    if high < low:
-        raise InputError(f"--user-range-max: {high} is below --user-range-min {low}")
-    size = (high - low + 1) // max(workers, 1)
-    if size < 1:
-        raise InputError(
-            f"--user-range-min/--user-range-max: {high - low + 1} usernames cannot be split over {workers}"
-        )
-    first = low + worker_index * size
-    return first, high if worker_index == workers - 1 else first + size - 1
+    return PlenarySettings.read(options).user_range(worker_index, workers)
 
 
 class UserNumbers:

@@ -42,10 +42,10 @@ from users.plenary.plenary_metrics import PROCESS_TAG, Joined, MessageSent, Rece
 from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check_options: the options of this user
     RANGE_WAIT_S,
     USERNAME_PREFIX,
+    PlenarySettings,
     UserNumbers,
     add_arguments,
     check_options,
-    plenary_settings,
     room_for,
     user_range,
 )
@@ -64,11 +64,11 @@ class PlenaryUser(ChatUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.plenary = plenary_settings(environment.parsed_options)
+        self.plenary = PlenarySettings.read(environment.parsed_options)
         self.protocol = self.plenary.protocol
         self.number: int | None = None
         self.username = ""
-        self.room = self.plenary.room
+        self.room = self.plenary.room_name
         if self.settings.seed is None:
             self.rng = _shared_rng  # a Random per user costs 2.5 KB; idle participants are many
         self.connection: WebSocketConnection | None = None
@@ -76,13 +76,13 @@ class PlenaryUser(ChatUser):
         """Whether the account exists; a failed registration is tried again before the next join."""
         self.in_room = False
         self.seq = 0
-        self.log = ReceiverLog(self.plenary.drain_s)
+        self.log = ReceiverLog(self.plenary.drain_time)
         self._joined = Event()
         """Set when the server confirms a join, or the connection is lost while waiting for it."""
         self._join_failure: WebSocketFailure | None = None
 
     def wait_time(self) -> float:
-        low, high = self.plenary.chat_interval
+        low, high = self.plenary.chat_interval_s
         return low if low == high else self.rng.uniform(low, high)
 
     def on_start(self) -> None:
@@ -97,10 +97,10 @@ class PlenaryUser(ChatUser):
             return  # the first task stops this user
         self.username = f"{USERNAME_PREFIX}{self.number}"
         self.room = room_for(self.plenary, self.number)
-        if self.plenary.register_path:
+        if self.plenary.registration_path:
             self._register()
         if self.protocol.logs_in or self.settings.auth == "login":
-            credentials = Credentials(self.username, self.plenary.password)
+            credentials = Credentials(self.username, self.plenary.user_password)
             self.auth = LoginAuth(self._login, credentials, self.settings.refresh_margin_s)
             with contextlib.suppress(AuthFailed):  # in the stats already; joining tries again
                 self.auth.authorization()
@@ -108,7 +108,7 @@ class PlenaryUser(ChatUser):
         if self.enter():
             # Speak first after a random part of the interval, so people who join together do not
             # then talk in lockstep.
-            gevent.sleep(self.rng.uniform(0, self.plenary.chat_interval[1]))
+            gevent.sleep(self.rng.uniform(0, self.plenary.chat_interval_s[1]))
 
     def on_stop(self) -> None:
         self.leave(closing=True)
@@ -144,7 +144,7 @@ class PlenaryUser(ChatUser):
 
     def enter(self) -> bool:
         """Connect if needed and join the room; fires ``WS join`` (and ``WS connect`` where those differ)."""
-        if self.plenary.register_path and not self.registered:
+        if self.plenary.registration_path and not self.registered:
             self._register()  # it failed before, so signing in would fail too
         if self.connection is None and not self._connect():
             return False
@@ -189,8 +189,8 @@ class PlenaryUser(ChatUser):
                 connection.close()
 
     def _register(self) -> None:
-        body = {self.settings.login_user_field: self.username, "password": self.plenary.password}
-        with self.client.post(self.plenary.register_path, json=body, name="register", catch_response=True) as resp:
+        body = {self.settings.login_user_field: self.username, "password": self.plenary.user_password}
+        with self.client.post(self.plenary.registration_path, json=body, name="register", catch_response=True) as resp:
             if resp.status_code == 409:  # registered in an earlier run: fine
                 resp.success()
             elif failure := response_failure(resp):

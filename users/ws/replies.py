@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import gevent
 
 from core.errors import InputError
-from core.options import option
+from core.settings import Settings, setting
 from users.common.answers import MISSING, dig
 from users.llm.stream_metrics import StreamRecord
 
@@ -18,41 +19,67 @@ ERROR_TEXT_LIMIT = 80
 """Failure names quote at most this much of a server's error message."""
 
 
+@dataclass(frozen=True)
+class WsFieldSettings(Settings):
+    """The chat protocol's options: its JSON field names and the fixed part of every prompt."""
+
+    ws_prompt_field: str = setting("message", "JSON field that carries the prompt")
+    ws_id_field: str = setting("id", "JSON field of the request id (empty = send none)")
+    ws_reply_field: str = setting("answer", "Dotted JSON path of a whole reply")
+    ws_delta_field: str = setting("delta", "Dotted JSON path of a streamed reply's piece")
+    ws_done_field: str = setting("done", "JSON field that marks the end of a reply")
+    ws_error_field: str = setting("error", "JSON field of an error reply")
+    ws_extra: str = setting("", 'JSON object merged into every prompt, e.g. {"stream": true}')
+
+    def check(self) -> None:
+        _prompt_extra(self.ws_extra)
+        if not self.ws_prompt_field.strip():
+            raise InputError("--ws-prompt-field: must not be empty")
+
+    @cached_property
+    def fields(self) -> WsFields:
+        """The field names and the parsed --ws-extra, as the frame reader uses them."""
+        return WsFields(
+            prompt=self.ws_prompt_field,
+            request_id=self.ws_id_field,
+            reply=self.ws_reply_field,
+            delta=self.ws_delta_field,
+            done=self.ws_done_field,
+            error=self.ws_error_field,
+            extra=_prompt_extra(self.ws_extra),
+        )
+
+
+def _prompt_extra(text: str) -> dict[str, Any]:
+    """--ws-extra as a dict; raises InputError when it is not a JSON object."""
+    text = text.strip()
+    if not text:
+        return {}
+    try:
+        extra = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"--ws-extra: not valid JSON ({error.msg})") from None
+    if not isinstance(extra, dict):
+        raise InputError('--ws-extra: must be a JSON object like {"stream": true}')
+    return extra
+
+
 @dataclass(frozen=True, slots=True)
 class WsFields:
-    """The JSON field names of the chat protocol and the fixed part of every prompt."""
+    """The JSON field names of the chat protocol and the fixed part of every prompt (defaults: the options')."""
 
-    prompt: str = "message"
-    request_id: str = "id"
-    reply: str = "answer"
-    delta: str = "delta"
-    done: str = "done"
-    error: str = "error"
+    prompt: str = WsFieldSettings.ws_prompt_field
+    request_id: str = WsFieldSettings.ws_id_field
+    reply: str = WsFieldSettings.ws_reply_field
+    delta: str = WsFieldSettings.ws_delta_field
+    done: str = WsFieldSettings.ws_done_field
+    error: str = WsFieldSettings.ws_error_field
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ws_fields(options: Any) -> WsFields:
     """The protocol's field names from the options; raises InputError for a bad --ws-extra."""
-    extra_text = str(option(options, "ws_extra", "")).strip()
-    extra: dict[str, Any] = {}
-    if extra_text:
-        try:
-            extra = json.loads(extra_text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"--ws-extra: not valid JSON ({error.msg})") from None
-        if not isinstance(extra, dict):
-            raise InputError('--ws-extra: must be a JSON object like {"stream": true}')
-    if not str(option(options, "ws_prompt_field", "message")).strip():
-        raise InputError("--ws-prompt-field: must not be empty")
-    return WsFields(
-        prompt=option(options, "ws_prompt_field", "message"),
-        request_id=option(options, "ws_id_field", "id"),
-        reply=option(options, "ws_reply_field", "answer"),
-        delta=option(options, "ws_delta_field", "delta"),
-        done=option(options, "ws_done_field", "done"),
-        error=option(options, "ws_error_field", "error"),
-        extra=extra,
-    )
+    return WsFieldSettings.read(options).fields
 
 
 @dataclass(frozen=True, slots=True)

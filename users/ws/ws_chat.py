@@ -20,6 +20,7 @@ import argparse
 import itertools
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -27,12 +28,13 @@ from gevent.lock import BoundedSemaphore
 from locust import task
 
 from core.errors import InputError
-from core.options import add_option, option, require_positive
+from core.options import require_positive
+from core.settings import Settings, setting
 from users.common import records
 from users.common.chat_base import ChatUser
 from users.llm.stream_metrics import StreamRecord
-from users.ws.handshake import handshake_for, signed_handshake
-from users.ws.replies import PendingReply, ReplyBook, read_frame, ws_fields
+from users.ws.handshake import HandshakeSettings, signed_handshake
+from users.ws.replies import PendingReply, ReplyBook, WsFieldSettings, read_frame, ws_fields
 from users.ws.ws_connection import (
     SERVER,
     UNEXPECTED,
@@ -46,43 +48,34 @@ CLEAN_CLOSE_PREFIX = "closed by the server"
 """A clean close (1000, 1001) with nothing in flight is not a failure: the user reconnects."""
 
 
+@dataclass(frozen=True)
+class WebSocketChatSettings(Settings):
+    """WebSocketChatUser's own options (the handshake's and the protocol's are in handshake.py, replies.py)."""
+
+    ws_path: str = setting("/ws/chat", "Path (or full ws:// URL) of the chat WebSocket")
+    queue_size: int = setting(1, "Prompts kept in flight per connection")
+    reply_timeout: float = setting(60.0, "Seconds a reply may take")
+
+    def check(self) -> None:
+        if self.queue_size < 1:
+            raise InputError("--queue-size: must be 1 or more")
+        require_positive(self.reply_timeout, "--reply-timeout")
+
+
+WS_SETTINGS = (WebSocketChatSettings, HandshakeSettings, WsFieldSettings)
+"""The WebSocket options, registered together here (PlenaryUser shares the handshake's)."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the WebSocket options (shared with PlenaryUser) and WebSocketChatUser's own."""
-    add_option(parser, "--ws-path", default="/ws/chat", help="Path (or full ws:// URL) of the chat WebSocket")
-    add_option(parser, "--origin", default="", help="Origin header of the WebSocket handshake (empty = none)")
-    add_option(
-        parser,
-        "--ws-header",
-        action="append",
-        default=[],
-        include_in_web_ui=False,
-        help="Extra handshake header 'Name: value', repeatable",
-    )
-    add_option(parser, "--ws-subprotocol", default="", help="WebSocket subprotocol to ask for (empty = none)")
-    add_option(
-        parser,
-        "--ws-token-param",
-        default="",
-        help="Send the sign-in token as this query parameter instead of an Authorization header",
-    )
-    add_option(parser, "--ws-prompt-field", default="message", help="JSON field that carries the prompt")
-    add_option(parser, "--ws-id-field", default="id", help="JSON field of the request id (empty = send none)")
-    add_option(parser, "--ws-reply-field", default="answer", help="Dotted JSON path of a whole reply")
-    add_option(parser, "--ws-delta-field", default="delta", help="Dotted JSON path of a streamed reply's piece")
-    add_option(parser, "--ws-done-field", default="done", help="JSON field that marks the end of a reply")
-    add_option(parser, "--ws-error-field", default="error", help="JSON field of an error reply")
-    add_option(parser, "--ws-extra", default="", help='JSON object merged into every prompt, e.g. {"stream": true}')
-    add_option(parser, "--queue-size", type=int, default=1, help="Prompts kept in flight per connection")
-    add_option(parser, "--reply-timeout", type=float, default=60.0, help="Seconds a reply may take")
+    for settings in WS_SETTINGS:
+        settings.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad WebSocket option."""
-    ws_fields(options)
-    handshake_for(options)
-    if int(option(options, "queue_size", 1)) < 1:
-        raise InputError("--queue-size: must be 1 or more")
-    require_positive(float(option(options, "reply_timeout", 60.0)), "--reply-timeout")
+    for settings in WS_SETTINGS:
+        settings.read(options)
 
 
 _request_numbers = itertools.count(1)
@@ -95,21 +88,20 @@ class WebSocketChatUser(ChatUser):
     server answers with an error, closes the connection, or sends nothing within --reply-timeout.
     """
 
-    ws_path: str = "/ws/chat"
+    ws_path: str
     """Path or full URL of the chat WebSocket (--ws-path)."""
 
-    queue_size: int = 1
+    queue_size: int
     """Prompts in flight per connection (--queue-size); 1 waits for each reply before thinking."""
 
-    reply_timeout_s: float = 60.0
+    reply_timeout_s: float
     """Seconds a reply may take (--reply-timeout)."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         options = environment.parsed_options
-        self.ws_path = option(options, "ws_path", self.ws_path)
-        self.queue_size = int(option(options, "queue_size", self.queue_size))
-        self.reply_timeout_s = float(option(options, "reply_timeout", self.reply_timeout_s))
+        own = WebSocketChatSettings.read(options)
+        self.ws_path, self.queue_size, self.reply_timeout_s = own.ws_path, own.queue_size, own.reply_timeout
         self.fields = ws_fields(options)
         self.connection: WebSocketConnection | None = None
         self.book = ReplyBook()
