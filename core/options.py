@@ -1,4 +1,5 @@
-"""Helpers for declaring Chatswarm options on Locust's parser and reading them back.
+"""Helpers for Chatswarm options: registering one on Locust's parser (core/settings.py does it for every
+declared setting) and checking values.
 
 Every knob is a Locust custom argument, so it works on the command line, in a ``--config`` file (key =
 long option name without ``--``), as a ``LOCUST_<NAME>`` environment variable, and in the web UI. Values
@@ -29,12 +30,6 @@ def add_option(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> Non
     if kwargs.get("is_secret"):
         kwargs["include_in_web_ui"] = False
     parser.add_argument(flag, **kwargs)
-
-
-def option(options: Any, name: str, default: Any) -> Any:
-    """An option's value from parsed_options, or the default when it was never registered (unit tests)."""
-    value = getattr(options, name, None) if options is not None else None
-    return default if value is None else value
 
 
 def parse_seconds_range(text: str | float, flag: str) -> tuple[float, float]:

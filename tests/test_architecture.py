@@ -129,6 +129,19 @@ def test_state_lives_on_objects_not_in_module_globals(package: str) -> None:
     assert not found, found
 
 
+@pytest.mark.parametrize("package", CODE)
+def test_options_are_declared_once_as_settings(package: str) -> None:
+    """Only core/settings.py registers options; nobody reads one back with a default of their own."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in modules(package)
+        if path.relative_to(ROOT).as_posix() not in ("core/settings.py", "core/options.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\badd_option\(|[^_.\w]option\(", line)
+    ]
+    assert not found, found
+
+
 PRIVATE_LOCUST = re.compile(r"\._handlers\b|\._actions\b|\.parse_args\s*=")
 """Locust and argparse internals the plugins must not touch (an upgrade may change them)."""
 

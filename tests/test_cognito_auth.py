@@ -30,7 +30,7 @@ from core.errors import InputError
 from demobot.cognito_check import CognitoCheck
 from tests.aws_moto import REGION, aws_env, fake_aws, moto_endpoint, run_script, seed_pool  # noqa: F401 - fixtures
 from users.auth import srp_pow
-from users.auth.cognito_auth import CognitoAccount, CognitoAuth
+from users.auth.cognito_auth import CognitoAccount, CognitoAuth, CognitoTokenSettings
 from users.auth.cognito_client import CognitoClient, CognitoSettings, CognitoTokens, cognito_settings
 from users.auth.providers import AuthFailed, Credentials
 
@@ -107,7 +107,8 @@ def test_srp_sign_in_checks_the_tokens_and_fills_the_chosen_header(aws: None, se
     assert claims["cognito:username"] == account.tokens(30).username
     assert claims["aud"] == seeded.client_id
 
-    access_user = CognitoAuth(account, use="access", scheme="none", header="X-Api-Token")
+    token = CognitoTokenSettings(cognito_token="access", cognito_header="X-Api-Token", cognito_scheme="none")
+    access_user = CognitoAuth(account, token)
     assert access_user.header == "X-Api-Token"
     access = access_user.authorization()
     assert access == account.tokens(30).access_token

@@ -12,7 +12,6 @@ from typing import Any
 from locust import Events
 from locust.runners import MasterRunner, WorkerRunner
 
-from core.options import option
 from plugins.output.run_folder import add_section
 from users.common import pacing, records
 from users.common.arrival import ShortfallCounter
@@ -84,12 +83,12 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
 
 def arrival_section(environment: Any, duration_s: float) -> dict[str, Any] | None:
     """summary.json's ``arrival`` section, when an arrival rate was set."""
-    options = environment.parsed_options
-    rate = float(option(options, "arrival_rate", 0.0))
+    settings = pacing.PacingSettings.read(environment.parsed_options)
+    rate = settings.arrival_rate
     report = records.existing(environment, ArrivalReport)
     if rate <= 0 or report is None:
         return None
-    figures: dict[str, Any] = {"target_rate_per_s": rate, "kind": option(options, "arrival_kind", "constant")}
+    figures: dict[str, Any] = {"target_rate_per_s": rate, "kind": settings.arrival_kind}
     report.collect(pacing.current(environment))  # a local runner's counts still on its pacer
     figures.update(report.merged.summary())
     return figures

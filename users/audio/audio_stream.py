@@ -32,7 +32,7 @@ from gevent import GreenletExit
 from locust import User, task
 
 from core.errors import InputError
-from core.options import option, parse_seconds_range, require_positive
+from core.options import require_positive
 from core.settings import Settings, setting
 from core.tls import insecure_option
 from users.audio.audio_call import AudioCall
@@ -48,7 +48,8 @@ from users.audio.audio_protocols import (
 )
 from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
 from users.common import records
-from users.llm.streaming_chat import API_KEY_VARIABLES
+from users.common.chat_base import RhythmSettings
+from users.llm.streaming_chat import API_KEY_VARIABLES, StreamSettings
 
 DEFAULT_AUDIO_FILE = Path(__file__).resolve().parents[2] / "datasets" / "speech_sample_16k.wav"
 """The utterance callers say unless --audio-file names another: about three seconds of synthetic speech."""
@@ -155,12 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def caller_pacing(options: Any) -> tuple[tuple[float, float], int | None]:
-    """The caller's think time and seed: chat_base's --think-time and --seed (a bad seed = none)."""
-    # TODO(seed): read --seed and --think-time from users/common/chat_base.py's settings once it declares
-    # them; chat_base refuses a seed that is not a whole number, audio takes it as no seed.
-    seed_text = str(option(options, "seed", "")).strip()
-    think_time = parse_seconds_range(option(options, "think_time", "1-3"), "--think-time")
-    return think_time, int(seed_text) if seed_text.lstrip("-").isdigit() else None
+    """The caller's think time and seed (--think-time and --seed, as every user reads them)."""
+    rhythm = RhythmSettings.read(options)
+    return rhythm.think_time_s, rhythm.seed_number
 
 
 def check_options(options: Any) -> None:
@@ -233,9 +231,7 @@ class AudioStreamUser(User):
     def _headers(self) -> tuple[str, ...]:
         if self.settings.audio_protocol != "openai-realtime":
             return ()
-        options = self.environment.parsed_options
-        # TODO(api-key): --api-key belongs to users/llm/streaming_chat.py; read it from its settings once declared.
-        key = option(options, "api_key", "") or next(
+        key = StreamSettings.read(self.environment.parsed_options).api_key or next(
             (os.environ[name] for name in API_KEY_VARIABLES if os.environ.get(name)), ""
         )
         headers = [f"Authorization: Bearer {key}"] if key else []

@@ -24,16 +24,16 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
 from core.errors import InputError
-from core.options import add_option, option
+from core.settings import Settings, setting
 from users.auth.cognito_client import CognitoClient, CognitoSettings, CognitoTokens, cognito_settings
-from users.auth.providers import AuthFailed, Credentials, TokenProvider
+from users.auth.providers import DEFAULT_REFRESH_MARGIN_S, AuthFailed, Credentials, TokenProvider
 
 TOKEN_CHOICES = ("id", "access")
 """Which of the sign-in's tokens is sent (--cognito-token)."""
@@ -48,25 +48,36 @@ Report = Callable[..., None]
 """Locust's ``events.request.fire``."""
 
 
+@dataclass(frozen=True)
+class CognitoTokenSettings(Settings):
+    """The options of --auth cognito: which token is sent, and in which header."""
+
+    cognito_token: str = setting("id", "Cognito token to send: id or access", choices=TOKEN_CHOICES)
+    cognito_header: str = setting("Authorization", "Header that carries the Cognito token")
+    cognito_scheme: str = setting("Bearer", "Word before the Cognito token in the header ('none' = bare)")
+
+    def check(self) -> None:
+        if not self.cognito_header.strip():
+            raise InputError("--cognito-header: must not be empty")
+
+
+DEFAULT_TOKEN_SETTINGS = CognitoTokenSettings()
+"""The Cognito options' defaults (a provider made without options, as in tests)."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of --auth cognito."""
-    add_option(
-        parser, "--cognito-token", default="id", choices=TOKEN_CHOICES, help="Cognito token to send: id or access"
-    )
-    add_option(parser, "--cognito-header", default="Authorization", help="Header that carries the Cognito token")
-    add_option(
-        parser, "--cognito-scheme", default="Bearer", help="Word before the Cognito token in the header ('none' = bare)"
-    )
+    CognitoTokenSettings.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
-    """Raise InputError for a bad Cognito option, or for missing COGNITO_* settings under --auth cognito."""
-    if option(options, "cognito_token", "id") not in TOKEN_CHOICES:
-        raise InputError(f"--cognito-token: choose one of {', '.join(TOKEN_CHOICES)}")
-    if not str(option(options, "cognito_header", "Authorization")).strip():
-        raise InputError("--cognito-header: must not be empty")
-    if option(options, "auth", "none") == "cognito":
-        cognito_settings(os.environ)
+    """Raise InputError for a bad Cognito option."""
+    CognitoTokenSettings.read(options)
+
+
+def check_pool() -> None:
+    """Raise InputError for missing COGNITO_* settings in the environment or .env (for --auth cognito)."""
+    cognito_settings(os.environ)
 
 
 _sign_in_threads: dict[int, ThreadPool] = {}
@@ -176,15 +187,14 @@ class CognitoAuth(TokenProvider):
     def __init__(
         self,
         account: CognitoAccount,
-        use: str = "id",
-        scheme: str = "Bearer",
-        header: str = "Authorization",
-        refresh_margin_s: float = 30.0,
+        settings: CognitoTokenSettings = DEFAULT_TOKEN_SETTINGS,
+        refresh_margin_s: float = DEFAULT_REFRESH_MARGIN_S,
     ) -> None:
         self.account = account
-        self.use = use
+        self.use = settings.cognito_token
+        scheme = settings.cognito_scheme
         self.scheme = "" if scheme.lower() in ("", "none") else scheme
-        self.header = header
+        self.header = settings.cognito_header
         self.refresh_margin_s = refresh_margin_s
         self._sent: str | None = None
 
@@ -216,10 +226,4 @@ def cognito_provider(
     account = _accounts.get((pid, settings, credentials.email))
     if account is None:
         account = _accounts[(pid, settings, credentials.email)] = CognitoAccount(cognito, credentials, report)
-    return CognitoAuth(
-        account,
-        use=option(options, "cognito_token", "id"),
-        scheme=option(options, "cognito_scheme", "Bearer"),
-        header=option(options, "cognito_header", "Authorization"),
-        refresh_margin_s=refresh_margin_s,
-    )
+    return CognitoAuth(account, CognitoTokenSettings.read(options), refresh_margin_s)

@@ -8,14 +8,15 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import gevent
 from locust import FastHttpUser
 
 from core.errors import InputError
-from core.options import add_option, option, parse_seconds_range, require_path, require_positive
+from core.options import parse_seconds_range, require_path, require_positive
+from core.settings import Settings, setting
 from core.tls import ConnectionSettings, context_factory, insecure_option
 from users.auth import cognito_auth
 from users.auth.providers import (
@@ -38,43 +39,85 @@ from users.common.prompts import PromptSource, prompt_source
 _user_numbers = itertools.count()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the options every chat user reads."""
-    add_option(
-        parser,
-        "--prompts",
-        default="",
-        help='JSONL file or folder of them, one {"prompt": ...} per line; empty = the built-in sample questions',
+@dataclass(frozen=True)
+class RhythmSettings(Settings):
+    """When a simulated person acts: the think time between questions and the seed of its choices (read by
+    every user, the voice callers included)."""
+
+    think_time: str = setting("1-3", "Seconds a user waits between questions: 0, 2 or 1-3")
+    seed: str = setting("", "Seed for prompt picking and think times (empty = random)")
+
+    def check(self) -> None:
+        _ = self.seed_number, self.think_time_s
+
+    @cached_property
+    def seed_number(self) -> int | None:
+        """The --seed as a number, or None for a random run."""
+        text = self.seed.strip()
+        try:
+            return int(text) if text else None
+        except ValueError:
+            raise InputError(f"--seed: {text!r} is not a whole number") from None
+
+    @cached_property
+    def think_time_s(self) -> tuple[float, float]:
+        """The --think-time as (low, high) seconds."""
+        return parse_seconds_range(self.think_time, "--think-time")
+
+
+@dataclass(frozen=True)
+class ChatSettings(RhythmSettings):
+    """The options every chat user reads (pacing's and Cognito's are their modules' own)."""
+
+    prompts: str = setting(
+        "", 'JSONL file or folder of them, one {"prompt": ...} per line; empty = the built-in sample questions'
     )
-    add_option(
-        parser,
-        "--prompt-weights",
-        default="",
-        help="How often each prompt category is asked, e.g. simple=3,common=5,complex=2",
+    prompt_weights: str = setting("", "How often each prompt category is asked, e.g. simple=3,common=5,complex=2")
+    max_samples: int = setting(0, "Use at most this many prompts (0 = all)")
+    auth: str = setting("none", "How users sign in", choices=AUTH_KINDS)
+    login_path: str = setting("/api/auth/login", "Login endpoint for --auth login")
+    login_user_field: str = setting("email", "JSON field that carries the account name")
+    accounts: str = setting("", "CSV of accounts (email,password), one per user; else LOGIN_EMAIL")
+    token_refresh_margin: float = setting(
+        DEFAULT_REFRESH_MARGIN_S, "Log in again this many seconds before a token expires"
     )
-    add_option(parser, "--max-samples", type=int, default=0, help="Use at most this many prompts (0 = all)")
-    add_option(parser, "--think-time", default="1-3", help="Seconds a user waits between questions: 0, 2 or 1-3")
-    add_option(parser, "--seed", default="", help="Seed for prompt picking and think times (empty = random)")
-    add_option(parser, "--auth", default="none", choices=AUTH_KINDS, help="How users sign in")
-    add_option(parser, "--login-path", default="/api/auth/login", help="Login endpoint for --auth login")
-    add_option(parser, "--login-user-field", default="email", help="JSON field that carries the account name")
-    add_option(
-        parser, "--accounts", default="", help="CSV of accounts (email,password), one per user; else LOGIN_EMAIL"
-    )
-    add_option(
-        parser,
-        "--token-refresh-margin",
-        type=float,
-        default=DEFAULT_REFRESH_MARGIN_S,
-        help="Log in again this many seconds before a token expires",
-    )
-    cognito_auth.add_arguments(parser)
-    pacing.add_arguments(parser)
+    conversation_turns: int = setting(5, "Questions per conversation before a user starts a new one")
+
+    def check(self) -> None:
+        """Raise InputError naming the first bad option; loads the prompts and the accounts on the way."""
+        super().check()
+        if self.max_samples < 0:
+            raise InputError(f"--max-samples: must be 0 (all) or more, got {self.max_samples}")
+        _ = self.prompt_source
+        require_path(self.login_path, "--login-path", allow_url=True)
+        _ = self.credentials
+        require_positive(self.token_refresh_margin, "--token-refresh-margin", allow_zero=True)
+        if self.conversation_turns < 1:
+            raise InputError("--conversation-turns: must be 1 or more")
+
+    @cached_property
+    def prompt_source(self) -> PromptSource:
+        """The prompts of the run (--prompts, --prompt-weights, --max-samples), loaded once per process."""
+        return prompt_source(self.prompts or None, self.prompt_weights, self.max_samples, self.seed_number)
+
+    @cached_property
+    def credentials(self) -> tuple[Credentials, ...]:
+        """The accounts users sign in with (--auth login or cognito): --accounts, else LOGIN_EMAIL/PASSWORD."""
+        if self.auth not in ("login", "cognito"):
+            return ()
+        if self.accounts:
+            return _cached_accounts(self.accounts)
+        return (credentials_from_env(os.environ, self.auth),)
+
+
+@lru_cache(maxsize=4)
+def _cached_accounts(accounts_file: str) -> tuple[Credentials, ...]:
+    return tuple(load_accounts(accounts_file))
 
 
 @dataclass(frozen=True, slots=True)
-class ChatSettings:
-    """The chat options of a run, parsed and checked."""
+class ChatSetup:
+    """The chat options made ready for a run (ChatUser.settings): prompts loaded, think time and seed parsed."""
 
     prompts: PromptSource
     think_time: tuple[float, float]
@@ -85,56 +128,40 @@ class ChatSettings:
     accounts: tuple[Credentials, ...]
     refresh_margin_s: float
     request_timeout_s: float
+    conversation_turns: int
 
 
-def chat_settings(options: Any) -> ChatSettings:
+def chat_setup(options: Any) -> ChatSetup:
     """Parse and check the chat options; raises InputError naming the first bad one."""
-    seed_text = str(option(options, "seed", "")).strip()
-    try:
-        seed = int(seed_text) if seed_text else None
-    except ValueError:
-        raise InputError(f"--seed: {seed_text!r} is not a whole number") from None
-    auth = option(options, "auth", "none")
-    if auth not in AUTH_KINDS:
-        raise InputError(f"--auth: unknown kind {auth!r}; choose one of {', '.join(AUTH_KINDS)}")
-    max_samples = int(option(options, "max_samples", 0))
-    if max_samples < 0:
-        raise InputError(f"--max-samples: must be 0 (all) or more, got {max_samples}")
-    return ChatSettings(
-        prompts=prompt_source(
-            option(options, "prompts", "") or None, option(options, "prompt_weights", ""), max_samples, seed
-        ),
-        think_time=parse_seconds_range(option(options, "think_time", "1-3"), "--think-time"),
-        seed=seed,
-        auth=auth,
-        login_path=require_path(option(options, "login_path", "/api/auth/login"), "--login-path", allow_url=True),
-        login_user_field=option(options, "login_user_field", "email"),
-        accounts=_accounts(auth, option(options, "accounts", "")),
-        refresh_margin_s=require_positive(
-            float(option(options, "token_refresh_margin", DEFAULT_REFRESH_MARGIN_S)), "--token-refresh-margin", True
-        ),
+    settings = ChatSettings.read(options)
+    return ChatSetup(
+        prompts=settings.prompt_source,
+        think_time=settings.think_time_s,
+        seed=settings.seed_number,
+        auth=settings.auth,
+        login_path=settings.login_path.strip(),
+        login_user_field=settings.login_user_field,
+        accounts=settings.credentials,
+        refresh_margin_s=settings.token_refresh_margin,
         request_timeout_s=ConnectionSettings.read(options).request_timeout,
+        conversation_turns=settings.conversation_turns,
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options every chat user reads."""
+    ChatSettings.add_arguments(parser)
+    cognito_auth.add_arguments(parser)
+    pacing.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad chat option (loading the prompts and accounts on the way)."""
-    chat_settings(options)
+    signs_in_with_cognito = chat_setup(options).auth == "cognito"
     cognito_auth.check_options(options)
+    if signs_in_with_cognito:
+        cognito_auth.check_pool()
     pacing.check_options(options)
-
-
-def _accounts(auth: str, accounts_file: str) -> tuple[Credentials, ...]:
-    if auth not in ("login", "cognito"):
-        return ()
-    if accounts_file:
-        return _cached_accounts(accounts_file)
-    return (credentials_from_env(os.environ, auth),)
-
-
-@lru_cache(maxsize=4)
-def _cached_accounts(accounts_file: str) -> tuple[Credentials, ...]:
-    return tuple(load_accounts(accounts_file))
 
 
 class LatenessAwareEvent:
@@ -159,7 +186,7 @@ class ChatUser(FastHttpUser):
     abstract = True
 
     def __init__(self, environment: Any) -> None:
-        self.settings = chat_settings(environment.parsed_options)
+        self.settings = chat_setup(environment.parsed_options)
         self.network_timeout = self.connection_timeout = self.settings.request_timeout_s
         # FastHttpUser skips certificate checks unless told otherwise; ours check them unless --insecure.
         self.insecure = insecure_option(environment.parsed_options)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InputError
-from core.options import add_option, option
+from core.settings import Settings, setting
 from users.common import records
 from users.common.arrival import KINDS, ArrivalSchedule, ShortfallCounter
 
@@ -25,39 +26,44 @@ LATE_TOLERANCE_S = 0.01
 """Starts later than this are counted late (below it is timer jitter)."""
 
 
+@dataclass(frozen=True)
+class PacingSettings(Settings):
+    """The pacing options: the arrival rate, its kind and ramp, and how late a start may run."""
+
+    arrival_rate: float = setting(0.0, "Requests started per second (0 = closed loop)")
+    arrival_kind: str = setting("constant", "Evenly spaced or Poisson starts", choices=KINDS)
+    arrival_ramp_to: float = setting(-1.0, "Rate to ramp to (-1 = no ramp)")
+    arrival_ramp_time: float = setting(0.0, "Seconds the ramp takes")
+    arrival_max_lateness: float = setting(1.0, "Seconds a start may run late, then dropped")
+
+    def check(self) -> None:
+        if self.arrival_max_lateness <= 0:
+            raise InputError("--arrival-max-lateness: must be greater than 0")
+        self.schedule(share=1.0, start=0.0)
+
+    def schedule(self, share: float, start: float) -> ArrivalSchedule | None:
+        """This process's arrival schedule (its share of the rate), or None without --arrival-rate."""
+        if self.arrival_rate < 0:
+            raise InputError(f"--arrival-rate: must be 0 (off) or more, got {self.arrival_rate:g}")
+        if self.arrival_rate == 0:
+            return None
+        return ArrivalSchedule(
+            self.arrival_rate * share,
+            kind=self.arrival_kind,
+            ramp_to=self.arrival_ramp_to * share if self.arrival_ramp_to >= 0 else None,
+            ramp_time_s=self.arrival_ramp_time,
+            start=start,
+        )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the pacing options."""
-    add_option(parser, "--arrival-rate", type=float, default=0.0, help="Requests started per second (0 = closed loop)")
-    add_option(parser, "--arrival-kind", default="constant", choices=KINDS, help="Evenly spaced or Poisson starts")
-    add_option(parser, "--arrival-ramp-to", type=float, default=-1.0, help="Rate to ramp to (-1 = no ramp)")
-    add_option(parser, "--arrival-ramp-time", type=float, default=0.0, help="Seconds the ramp takes")
-    add_option(
-        parser, "--arrival-max-lateness", type=float, default=1.0, help="Seconds a start may run late, then dropped"
-    )
+    PacingSettings.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for bad pacing options."""
-    if float(option(options, "arrival_max_lateness", 1.0)) <= 0:
-        raise InputError("--arrival-max-lateness: must be greater than 0")
-    schedule_for(options, share=1.0, start=0.0)
-
-
-def schedule_for(options: Any, share: float, start: float) -> ArrivalSchedule | None:
-    """This process's arrival schedule (its share of the rate), or None without --arrival-rate."""
-    rate = float(option(options, "arrival_rate", 0.0))
-    if rate < 0:
-        raise InputError(f"--arrival-rate: must be 0 (off) or more, got {rate:g}")
-    if rate == 0:
-        return None
-    ramp_to = float(option(options, "arrival_ramp_to", -1.0))
-    return ArrivalSchedule(
-        rate * share,
-        kind=option(options, "arrival_kind", "constant"),
-        ramp_to=ramp_to * share if ramp_to >= 0 else None,
-        ramp_time_s=float(option(options, "arrival_ramp_time", 0.0)),
-        start=start,
-    )
+    PacingSettings.read(options)
 
 
 class Pacer:
@@ -113,11 +119,12 @@ def start(environment: Any, share: float) -> None:
     if pacer is not None and abs(pacer.share - share) < 1e-9:
         return
     begin = time.monotonic() if pacer is None else min(pacer.schedule.peek(), time.monotonic() + 1.0)
-    schedule = schedule_for(options, share, start=begin)
+    settings = PacingSettings.read(options)
+    schedule = settings.schedule(share, start=begin)
     if schedule is None:
         pacing.pacer = None
     elif pacer is None:
-        pacing.pacer = Pacer(schedule, float(option(options, "arrival_max_lateness", 1.0)), share)
+        pacing.pacer = Pacer(schedule, settings.arrival_max_lateness, share)
     else:
         pacer.schedule, pacer.share = schedule, share
 

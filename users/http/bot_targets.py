@@ -9,39 +9,26 @@ prompts file), else to the next bot in turn (``--bot-spread even``) or a random 
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from core.errors import InputError
-from core.options import add_option, option
+from core.settings import Settings, setting
 from users.common.prompts import Prompt
 
 BOT_PLACEHOLDER = "{bot_id}"
 SPREADS = ("even", "random")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the many-bots options."""
-    add_option(parser, "--bot-ids", default="", help="Bots to chat with: id1,id2,... or @FILE (one id per line)")
-    add_option(
-        parser,
-        "--bot-spread",
-        default="even",
-        choices=SPREADS,
-        help="Each user's questions go to bots in turn or at random",
-    )
-    add_option(parser, "--group-by-bot", action="store_true", default=False, help="One stats row per bot")
-    add_option(
-        parser,
-        "--check-answers",
-        action="store_true",
-        default=False,
-        help='Fail an answer that does not contain the prompt\'s "answer" field',
-    )
+@dataclass(frozen=True)
+class BotSettings(Settings):
+    """The many-bots options (RestChatUser's settings extend these: the chat path is its own)."""
+
+    bot_ids: str = setting("", "Bots to chat with: id1,id2,... or @FILE (one id per line)")
+    bot_spread: str = setting("even", "Each user's questions go to bots in turn or at random", choices=SPREADS)
+    group_by_bot: bool = setting(False, "One stats row per bot")
 
 
 @lru_cache(maxsize=8)
@@ -80,24 +67,17 @@ class BotTargets:
         return f"{base}@{bot_id}" if self.group_by_bot else base
 
 
-def bot_targets(options: Any) -> BotTargets | None:
+def bot_targets(settings: BotSettings, chat_path: str) -> BotTargets | None:
     """The bots of this run, or None when the chat path has no {bot_id}; raises InputError for a mismatch."""
-    path = str(option(options, "chat_path", "/api/chat"))
-    ids = parse_bot_ids(str(option(options, "bot_ids", "")))
-    if BOT_PLACEHOLDER not in path:
+    ids = parse_bot_ids(settings.bot_ids)
+    if BOT_PLACEHOLDER not in chat_path:
         if ids:
             raise InputError(
                 f"--bot-ids needs a --chat-path with {BOT_PLACEHOLDER}, e.g. /api/bots/{BOT_PLACEHOLDER}/chat"
             )
         return None
     if not ids:
-        raise InputError(f"--chat-path {path} has {BOT_PLACEHOLDER}: give the bots with --bot-ids id1,id2 or @bots.txt")
-    spread = option(options, "bot_spread", "even")
-    if spread not in SPREADS:
-        raise InputError(f"--bot-spread: {spread!r} is not one of {', '.join(SPREADS)}")
-    return BotTargets(ids, spread, bool(option(options, "group_by_bot", False)))
-
-
-def check_options(options: Any) -> None:
-    """Raise InputError for bad many-bots options."""
-    bot_targets(options)
+        raise InputError(
+            f"--chat-path {chat_path} has {BOT_PLACEHOLDER}: give the bots with --bot-ids id1,id2 or @bots.txt"
+        )
+    return BotTargets(ids, settings.bot_spread, settings.group_by_bot)

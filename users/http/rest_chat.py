@@ -4,47 +4,53 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from locust import task
 
 from core.errors import InputError
-from core.options import add_option, option, require_path
+from core.options import require_path
+from core.settings import setting
 from users.auth.providers import AuthFailed
 from users.common.answers import MISSING, dig
 from users.common.chat_base import ChatUser
 from users.common.http_failures import response_failure
-from users.http import bot_targets as many_bots
-from users.http.bot_targets import BOT_PLACEHOLDER, bot_targets
+from users.http.bot_targets import BOT_PLACEHOLDER, BotSettings, BotTargets, bot_targets
+
+
+@dataclass(frozen=True)
+class RestChatSettings(BotSettings):
+    """RestChatUser's options: the many-bots ones, then the endpoint and its JSON fields."""
+
+    check_answers: bool = setting(False, 'Fail an answer that does not contain the prompt\'s "answer" field')
+    chat_path: str = setting("/api/chat", "Path of the chat endpoint")
+    question_field: str = setting("message", "JSON field that carries the question")
+    answer_field: str = setting("answer", "JSON field (dotted path, e.g. data.answer) of the answer")
+    session_field: str = setting("session_id", "JSON field of the conversation id")
+
+    def check(self) -> None:
+        _ = self.bots
+        require_path(self.chat_path, "--chat-path", allow_url=True)
+        for name in ("question_field", "answer_field", "session_field"):
+            if not getattr(self, name).strip():
+                raise InputError(f"{self.flag(name)}: must not be empty")
+
+    @cached_property
+    def bots(self) -> BotTargets | None:
+        """The bots the questions go to, or None when --chat-path has no {bot_id}."""
+        return bot_targets(self, self.chat_path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register RestChatUser's options, the many-bots ones included."""
-    many_bots.add_arguments(parser)
-    add_option(parser, "--chat-path", default="/api/chat", help="Path of the chat endpoint")
-    add_option(parser, "--question-field", default="message", help="JSON field that carries the question")
-    add_option(
-        parser, "--answer-field", default="answer", help="JSON field (dotted path, e.g. data.answer) of the answer"
-    )
-    add_option(parser, "--session-field", default="session_id", help="JSON field of the conversation id")
-    add_option(
-        parser,
-        "--conversation-turns",
-        type=int,
-        default=5,
-        help="Questions per conversation before a user starts a new one",
-    )
+    RestChatSettings.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad RestChatUser option."""
-    many_bots.check_options(options)
-    if int(option(options, "conversation_turns", 5)) < 1:
-        raise InputError("--conversation-turns: must be 1 or more")
-    require_path(option(options, "chat_path", "/api/chat"), "--chat-path", allow_url=True)
-    for flag in ("question_field", "answer_field", "session_field"):
-        if not str(option(options, flag, "x")).strip():
-            raise InputError(f"--{flag.replace('_', '-')}: must not be empty")
+    RestChatSettings.read(options)
 
 
 class RestChatUser(ChatUser):
@@ -55,48 +61,30 @@ class RestChatUser(ChatUser):
     questions the user starts a new conversation.
     """
 
-    chat_path: str = "/api/chat"
-    """Path of the chat endpoint (--chat-path)."""
-
-    question_field: str = "message"
-    """JSON field that carries the question (--question-field)."""
-
-    answer_field: str = "answer"
-    """Dotted path of the answer in the response JSON (--answer-field)."""
-
-    session_field: str = "session_id"
-    """JSON field of the conversation id, sent back on every later turn (--session-field)."""
-
-    conversation_turns: int = 5
-    """Questions per conversation (--conversation-turns)."""
-
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        options = environment.parsed_options
-        for name in ("chat_path", "question_field", "answer_field", "session_field", "conversation_turns"):
-            setattr(self, name, option(options, name, getattr(self, name)))
+        self.rest_settings = RestChatSettings.read(environment.parsed_options)
         self.session_id: str | None = None
         self.turn = 0
         self.questions = 0
-        self.bots = bot_targets(options)
-        self.check_answers = bool(option(options, "check_answers", False))
         self.expected_answer: str | None = None
 
     @task
     def ask(self) -> None:
         """Ask one question and judge the answer."""
         self.begin_exchange()
-        if self.turn >= self.conversation_turns:
+        rest = self.rest_settings
+        if self.turn >= self.settings.conversation_turns:
             self.session_id, self.turn = None, 0
         prompt = self.settings.prompts.pick(self.rng)
-        payload: dict[str, Any] = {self.question_field: prompt.text}
+        payload: dict[str, Any] = {rest.question_field: prompt.text}
         if self.session_id:
-            payload[self.session_field] = self.session_id
-        path, name = self.chat_path, f"chat:{prompt.category}"
-        if self.bots is not None:
-            bot_id = self.bots.pick(prompt, self.user_number + self.questions, self.rng)
-            path, name = path.replace(BOT_PLACEHOLDER, bot_id), self.bots.request_name(name, bot_id)
-        self.expected_answer = prompt.fields.get("answer") if self.check_answers else None
+            payload[rest.session_field] = self.session_id
+        path, name = rest.chat_path, f"chat:{prompt.category}"
+        if rest.bots is not None:
+            bot_id = rest.bots.pick(prompt, self.user_number + self.questions, self.rng)
+            path, name = path.replace(BOT_PLACEHOLDER, bot_id), rest.bots.request_name(name, bot_id)
+        self.expected_answer = prompt.fields.get("answer") if rest.check_answers else None
         self.questions += 1
         try:
             self._post_question(path, payload, name, retry_on_401=self.auth.can_refresh)
@@ -124,13 +112,14 @@ class RestChatUser(ChatUser):
             body = resp.json()
         except ValueError:
             return "response is not JSON"
-        answer = dig(body, self.answer_field)
+        answer_field = self.rest_settings.answer_field
+        answer = dig(body, answer_field)
         if answer is MISSING:
-            return f"no {self.answer_field!r} in response"
+            return f"no {answer_field!r} in response"
         if answer is None or (isinstance(answer, str) and not answer.strip()):
             return "empty answer"
         if self.expected_answer and self.expected_answer not in str(answer):
             return "wrong answer"
-        session = body.get(self.session_field) if isinstance(body, dict) else None
+        session = body.get(self.rest_settings.session_field) if isinstance(body, dict) else None
         self.session_id = str(session) if session else (self.session_id or str(uuid.uuid4()))
         return None

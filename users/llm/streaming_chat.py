@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import time
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import gevent
@@ -18,7 +20,8 @@ from geventhttpclient.response import HTTPParseError
 from locust import task
 
 from core.errors import InputError
-from core.options import add_option, option, require_path, require_positive
+from core.options import require_path, require_positive
+from core.settings import Settings, setting
 from users.auth.providers import AuthFailed
 from users.common import records
 from users.common.chat_base import ChatUser
@@ -47,11 +50,6 @@ class StreamFailure(Exception):
     """A streamed answer that went wrong; the message is its failure name."""
 
 
-def parser_expects_done(options: Any) -> bool:
-    """Whether an answer that ends without the server's done marker was cut short."""
-    return option(options, "stream_format", "openai") in FORMATS_WITH_DONE
-
-
 def _read(
     response: Any, parser: StreamParser, record: StreamRecord, text: list[str], start: float, until_first_token: bool
 ) -> str:
@@ -75,72 +73,78 @@ def _read(
             return FIRST_TOKEN
 
 
+@dataclass(frozen=True)
+class StreamSettings(Settings):
+    """StreamingChatUser's options: the endpoint, its wire format, the request body and the time limits."""
+
+    stream_path: str = setting("/v1/chat/completions", "Path of the streaming chat endpoint")
+    stream_format: str = setting("openai", "Wire format of the stream", choices=STREAM_FORMATS)
+    stream_text_path: str = setting("", "Dotted JSON path of the text delta (sse, ndjson)")
+    stream_usage_path: str = setting("", "Dotted JSON path of the output token count")
+    model: str = setting("demobot", "Model name sent with each request")
+    max_tokens: int = setting(0, "Most tokens per answer (0 = the server's default)")
+    temperature: str = setting("", "Sampling temperature to send (empty = not sent)")
+    system_prompt: str = setting("", "System message put before every conversation")
+    extra_body: str = setting("", 'JSON object merged into every request, e.g. {"top_p": 0.9}')
+    api_key: str = setting(
+        "", "API key sent as a bearer token (default: CHATBOT_API_KEY or OPENAI_API_KEY)", secret=True
+    )
+    history_turns: int = setting(2, "Earlier turns sent along with each question")
+    first_token_timeout: float = setting(30.0, "Seconds to wait for the first token")
+    stream_timeout: float = setting(120.0, "Seconds a whole answer may take")
+
+    def check(self) -> None:
+        require_path(self.stream_path, "--stream-path")
+        self.parser()
+        _ = self.template
+        require_positive(self.first_token_timeout, "--first-token-timeout")
+        require_positive(self.stream_timeout, "--stream-timeout")
+        if self.history_turns < 0:
+            raise InputError("--history-turns: must be 0 or more")
+        if self.max_tokens < 0:
+            raise InputError("--max-tokens: must be 0 (server default) or more")
+
+    def parser(self) -> StreamParser:
+        """A fresh parser for one answer, as the options describe the wire format."""
+        return make_parser(self.stream_format, self.stream_text_path or None, self.stream_usage_path or None)
+
+    @property
+    def expects_done(self) -> bool:
+        """Whether an answer that ends without the server's done marker was cut short."""
+        return self.stream_format in FORMATS_WITH_DONE
+
+    @cached_property
+    def template(self) -> dict[str, Any]:
+        """The request body without messages: model, stream flags, limits and --extra-body."""
+        body: dict[str, Any] = {"model": self.model, "stream": True}
+        if self.stream_format == "openai":
+            body["stream_options"] = {"include_usage": True}
+        if self.max_tokens:
+            body["max_tokens"] = self.max_tokens
+        if temperature := self.temperature.strip():
+            try:
+                body["temperature"] = float(temperature)
+            except ValueError:
+                raise InputError(f"--temperature: {temperature!r} is not a number") from None
+        if extra := self.extra_body.strip():
+            try:
+                extra_body = json.loads(extra)
+            except json.JSONDecodeError as error:
+                raise InputError(f"--extra-body: not valid JSON ({error.msg})") from None
+            if not isinstance(extra_body, dict):
+                raise InputError('--extra-body: must be a JSON object like {"top_p": 0.9}')
+            body.update(extra_body)
+        return body
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register StreamingChatUser's options."""
-    add_option(parser, "--stream-path", default="/v1/chat/completions", help="Path of the streaming chat endpoint")
-    add_option(parser, "--stream-format", default="openai", choices=STREAM_FORMATS, help="Wire format of the stream")
-    add_option(parser, "--stream-text-path", default="", help="Dotted JSON path of the text delta (sse, ndjson)")
-    add_option(parser, "--stream-usage-path", default="", help="Dotted JSON path of the output token count")
-    add_option(parser, "--model", default="demobot", help="Model name sent with each request")
-    add_option(parser, "--max-tokens", type=int, default=0, help="Most tokens per answer (0 = the server's default)")
-    add_option(parser, "--temperature", default="", help="Sampling temperature to send (empty = not sent)")
-    add_option(parser, "--system-prompt", default="", help="System message put before every conversation")
-    add_option(parser, "--extra-body", default="", help='JSON object merged into every request, e.g. {"top_p": 0.9}')
-    add_option(
-        parser,
-        "--api-key",
-        default="",
-        is_secret=True,
-        help="API key sent as a bearer token (default: CHATBOT_API_KEY or OPENAI_API_KEY)",
-    )
-    add_option(parser, "--history-turns", type=int, default=2, help="Earlier turns sent along with each question")
-    add_option(parser, "--first-token-timeout", type=float, default=30.0, help="Seconds to wait for the first token")
-    add_option(parser, "--stream-timeout", type=float, default=120.0, help="Seconds a whole answer may take")
+    StreamSettings.add_arguments(parser)
 
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad StreamingChatUser option."""
-    require_path(option(options, "stream_path", "/v1/chat/completions"), "--stream-path")
-    stream_parser(options)
-    request_template(options)
-    require_positive(float(option(options, "first_token_timeout", 30.0)), "--first-token-timeout")
-    require_positive(float(option(options, "stream_timeout", 120.0)), "--stream-timeout")
-    if int(option(options, "history_turns", 2)) < 0:
-        raise InputError("--history-turns: must be 0 or more")
-    if int(option(options, "max_tokens", 0)) < 0:
-        raise InputError("--max-tokens: must be 0 (server default) or more")
-
-
-def stream_parser(options: Any) -> StreamParser:
-    """A fresh parser for one answer, as the options describe the wire format."""
-    return make_parser(
-        option(options, "stream_format", "openai"),
-        option(options, "stream_text_path", "") or None,
-        option(options, "stream_usage_path", "") or None,
-    )
-
-
-def request_template(options: Any) -> dict[str, Any]:
-    """The request body without messages: model, stream flags, limits and --extra-body."""
-    body: dict[str, Any] = {"model": option(options, "model", "demobot"), "stream": True}
-    if option(options, "stream_format", "openai") == "openai":
-        body["stream_options"] = {"include_usage": True}
-    if max_tokens := int(option(options, "max_tokens", 0)):
-        body["max_tokens"] = max_tokens
-    if temperature := str(option(options, "temperature", "")).strip():
-        try:
-            body["temperature"] = float(temperature)
-        except ValueError:
-            raise InputError(f"--temperature: {temperature!r} is not a number") from None
-    if extra := str(option(options, "extra_body", "")).strip():
-        try:
-            extra_body = json.loads(extra)
-        except json.JSONDecodeError as error:
-            raise InputError(f"--extra-body: not valid JSON ({error.msg})") from None
-        if not isinstance(extra_body, dict):
-            raise InputError('--extra-body: must be a JSON object like {"top_p": 0.9}')
-        body.update(extra_body)
-    return body
+    StreamSettings.read(options)
 
 
 class StreamingChatUser(ChatUser):
@@ -152,37 +156,15 @@ class StreamingChatUser(ChatUser):
     ``--first-token-timeout`` or ``--stream-timeout``.
     """
 
-    stream_path: str = "/v1/chat/completions"
-    """Path of the streaming endpoint (--stream-path)."""
-
-    first_token_timeout_s: float = 30.0
-    """Seconds to wait for the first token (--first-token-timeout)."""
-
-    stream_timeout_s: float = 120.0
-    """Seconds a whole answer may take (--stream-timeout)."""
-
-    history_turns: int = 2
-    """Earlier question/answer pairs sent with each question (--history-turns)."""
-
-    conversation_turns: int = 5
-    """Questions per conversation before starting a new one (--conversation-turns)."""
-
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        options = environment.parsed_options
-        self.stream_path = option(options, "stream_path", self.stream_path)
-        self.first_token_timeout_s = float(option(options, "first_token_timeout", self.first_token_timeout_s))
-        self.stream_timeout_s = float(option(options, "stream_timeout", self.stream_timeout_s))
-        self.history_turns = int(option(options, "history_turns", self.history_turns))
-        self.conversation_turns = int(option(options, "conversation_turns", self.conversation_turns))
-        self.template = request_template(options)
-        self.system_prompt = option(options, "system_prompt", "")
-        self.api_key = option(options, "api_key", "") or next(
+        self.stream_settings = StreamSettings.read(environment.parsed_options)
+        self.api_key = self.stream_settings.api_key or next(
             (os.environ[name] for name in API_KEY_VARIABLES if os.environ.get(name)), ""
         )
         self.history: list[dict[str, str]] = []
         self.turn = 0
-        self.stream_client = StreamingHttpClient(self.host, self.stream_timeout_s, insecure=self.insecure)
+        self.stream_client = StreamingHttpClient(self.host, self.stream_settings.stream_timeout, insecure=self.insecure)
 
     def on_stop(self) -> None:
         self.stream_client.close()
@@ -191,7 +173,7 @@ class StreamingChatUser(ChatUser):
     def ask(self) -> None:
         """Ask one question with streaming on and report its timings."""
         self.begin_exchange()
-        if self.turn >= self.conversation_turns:
+        if self.turn >= self.settings.conversation_turns:
             self.history, self.turn = [], 0
         prompt = self.settings.prompts.pick(self.rng)
         question = {"role": "user", "content": prompt.text}
@@ -199,15 +181,17 @@ class StreamingChatUser(ChatUser):
             headers = self._headers()
         except AuthFailed:
             return  # the failed login is in the stats already
-        body = {**self.template, "messages": [*self._context(), question]}
+        body = {**self.stream_settings.template, "messages": [*self._context(), question]}
         record, answer = self._stream(f"chat:{prompt.category}", json.dumps(body).encode(), headers)
         self.turn += 1
-        if self.history_turns and not record.error:
+        history_turns = self.stream_settings.history_turns
+        if history_turns and not record.error:
             turn = [question, {"role": "assistant", "content": answer}]
-            self.history = [*self.history, *turn][-2 * self.history_turns :]
+            self.history = [*self.history, *turn][-2 * history_turns :]
 
     def _context(self) -> list[dict[str, str]]:
-        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        system_prompt = self.stream_settings.system_prompt
+        system = [{"role": "system", "content": system_prompt}] if system_prompt else []
         return system + self.history
 
     def _headers(self) -> dict[str, str]:
@@ -219,16 +203,17 @@ class StreamingChatUser(ChatUser):
 
     def _stream(self, name: str, body: bytes, headers: dict[str, str]) -> tuple[StreamRecord, str]:
         """Send one streamed request, read it to the end, fire its TTFT and E2E events."""
-        parser = stream_parser(self.environment.parsed_options)
+        settings = self.stream_settings
+        parser = settings.parser()
         record = StreamRecord(name=name, started_at=time.time(), user=self.user_number)
         text: list[str] = []
         response = None
         # With an arrival rate, times count from the scheduled start (see users/common/pacing.py).
         start = time.perf_counter() - self.request_event.lateness_ms / 1000
         try:
-            with gevent.Timeout(self.stream_timeout_s, StreamFailure("stream timeout")):
-                with gevent.Timeout(self.first_token_timeout_s, StreamFailure("first token timeout")):
-                    response = self.stream_client.post(self.stream_path, body, headers)
+            with gevent.Timeout(settings.stream_timeout, StreamFailure("stream timeout")):
+                with gevent.Timeout(settings.first_token_timeout, StreamFailure("first token timeout")):
+                    response = self.stream_client.post(settings.stream_path, body, headers)
                     record.request_id = str(response.get("x-request-id") or "")
                     if failure := status_failure(response.status_code):
                         raise StreamFailure(failure)
@@ -238,7 +223,7 @@ class StreamingChatUser(ChatUser):
             record.e2e_ms = (time.perf_counter() - start) * 1000
             if not record.chunk_times_ms:
                 raise StreamFailure("no content in the answer")
-            if ending == BODY_ENDED and parser_expects_done(self.environment.parsed_options):
+            if ending == BODY_ENDED and settings.expects_done:
                 raise StreamFailure("stream ended before the server said it was done")
         except StreamFailure as failure:
             record.error = str(failure)
