@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def timing_tests(folder: Path) -> set[tuple[str, str]]:
     """(file, test name) of every test function marked ``timing`` in the folder's test files (found by reading)."""
     found = set()
-    for path in folder.glob("test_*.py"):
+    for path in folder.rglob("test_*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and any(
                 ast.unparse(decorator) == f"pytest.mark.{TIMING_MARK}" for decorator in node.decorator_list
@@ -234,3 +235,39 @@ def run_locust(tmp_path: Path) -> Callable[..., LocustRun]:
         return locust_run(tmp_path / f"run{next(counter)}", *args, **kwargs)
 
     return run
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""Chromium flags for the browser tests (headless, in a container)."""
+
+
+def one_error_line(output: str) -> str:
+    """The single error line of a failed start; fails the test if there is a traceback or several errors."""
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+def two_workers() -> tuple[str, ...]:
+    """Locust options for a master and two worker processes on a port of their own (not 5557, which
+    another Locust run on the machine may be using)."""
+    port = str(free_port())
+    return ("--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port)
+
+
+def failure_counts(run: LocustRun) -> Counter[str]:
+    """How often each failure message occurred, over all request names."""
+    counts: Counter[str] = Counter()
+    for failure in run.summary["failures"]:
+        counts[failure["error"]] += failure["occurrences"]
+    return counts

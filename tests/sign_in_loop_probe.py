@@ -1,6 +1,6 @@
 """How late the gevent loop's timers run while five Cognito SRP sign-ins happen, in a process patched the way
 Locust patches its own (the test process is not: pytest-xdist's workers need real threads). Run by
-tests/test_cognito_auth.py; prints one JSON line."""
+tests/users/auth/test_cognito_auth.py; prints one JSON line."""
 
 from gevent import monkey
 

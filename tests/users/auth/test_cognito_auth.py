@@ -29,6 +29,7 @@ from core.cognito_tokens import CognitoTokenVerifier, aws_issuer
 from core.errors import InputError
 from demobot.cognito_check import CognitoCheck
 from tests.aws_moto import REGION, aws_env, fake_aws, moto_endpoint, run_script, seed_pool  # noqa: F401 - fixtures
+from tests.conftest import ROOT
 from users.auth import srp_pow
 from users.auth.cognito_auth import CognitoAccount, CognitoAuth, CognitoTokenSettings
 from users.auth.cognito_client import CognitoClient, CognitoSettings, CognitoTokens, cognito_settings
@@ -170,7 +171,7 @@ def test_new_password_required_is_one_clear_error(aws: None) -> None:
 @pytest.mark.timing
 def test_sign_in_runs_off_the_gevent_loop() -> None:
     probe = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("sign_in_loop_probe.py"))],
+        [sys.executable, str(ROOT / "tests" / "sign_in_loop_probe.py")],
         env=aws_env(None), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr

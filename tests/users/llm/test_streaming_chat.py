@@ -12,23 +12,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from statistics import median
 
 import pytest
 
-from tests.conftest import ROOT, LocustRun, clean_env, free_port
+from tests.conftest import ROOT, LocustRun, clean_env, failure_counts, free_port
 
 STREAM = ("--user-mix", "StreamingChatUser", "--spawn-rate", "50")
-
-
-def failure_counts(run: LocustRun) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for failure in run.summary["failures"]:
-        counts[failure["error"]] += failure["occurrences"]
-    return counts
 
 
 def timing_log(path: Path) -> list[dict]:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
-from tests.conftest import ROOT, LocustRun
-from tests.test_ws_chat import two_workers
+from tests.conftest import ROOT, LocustRun, two_workers
 from users.plenary.plenary_metrics import PlenaryStats, ReceiverLog, Stamp, read_stamp, stamp_text
 from users.plenary.plenary_settings import UserNumbers, user_range
 

@@ -4,7 +4,6 @@ against demobot's /ws/chat (whole and streamed replies, queued prompts, tokens, 
 from __future__ import annotations
 
 import json
-import socket
 import struct
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from tests.conftest import LocustRun
+from tests.conftest import failure_counts, two_workers
 from users.llm.stream_metrics import StreamRecord
 from users.ws.replies import Frame, PendingReply, ReplyBook, WsFields, read_frame
 from users.ws.ws_connection import (
@@ -27,22 +26,6 @@ from users.ws.ws_connection import (
 from users.ws.ws_metrics import ConnectionTimeline
 
 WS = ("--user-mix", "WebSocketChatUser", "--spawn-rate", "50")
-
-
-def two_workers() -> tuple[str, ...]:
-    """Locust options for a master and two worker processes on a port of their own (not 5557, which
-    another Locust run on the machine may be using)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
-    return ("--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port)
-
-
-def failure_counts(run: LocustRun) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for failure in run.summary["failures"]:
-        counts[failure["error"]] += failure["occurrences"]
-    return counts
 
 
 # --- plain logic ---------------------------------------------------------------------------------

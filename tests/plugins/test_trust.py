@@ -12,7 +12,7 @@ import pytest
 from plugins.output.trust import GENERATOR_TRUST_CPU, LOOP_LAG_BOUND_MS
 from tests.conftest import ROOT, LocustRun, clean_env
 
-BUSY_USER = Path(__file__).parent / "data" / "busy_user.py"
+BUSY_USER = ROOT / "tests" / "data" / "busy_user.py"
 """A user that busy-waits 20 ms every 100 ms: its process's event loop is late by up to 20 ms at every turn."""
 
 

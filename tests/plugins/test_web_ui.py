@@ -14,21 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, clean_env, free_port
+from tests.conftest import CHROMIUM_ARGS, ROOT, clean_env, free_port
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 RAMP = {"startUsers": "2", "stepUsers": "2", "stepTime": "2", "maxUsers": "6", "holdTime": "2", "thinkTime": "0.2"}
 
 

@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, clean_env
+from tests.conftest import ROOT, clean_env, one_error_line
 
 LOCUST = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", "1", "-t", "2s"]
-
-
-def one_error_line(output: str) -> str:
-    """The single error line of a failed start; fails the test if there is a traceback or several errors."""
-    assert "Traceback" not in output, output
-    errors = [line for line in output.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, output
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +148,7 @@ def test_bad_or_missing_target(args: list[str], expected: str) -> None:
     ],
 )
 def test_bad_run_tests_duration(duration: str, expected: str, tmp_path: Path) -> None:
-    """Checked before the demo chatbot starts (other run_tests.py usage errors: tests/test_run_tests.py)."""
+    """Checked before the demo chatbot starts (other run_tests.py usage errors: tests/scripts/test_run_tests.py)."""
     command = [sys.executable, "scripts/run_tests.py", "smoke", "--duration", duration, "--report-dir", str(tmp_path)]
     result = subprocess.run(command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from demobot.launcher import DemobotProcess
-from tests.conftest import ROOT, LocustRun, clean_env
-from tests.test_bad_input import one_error_line
+from tests.conftest import ROOT, LocustRun, clean_env, one_error_line
 
 USERS = ("--user-mix", "RestChatUser StreamingChatUser WebSocketChatUser HealthCheckUser", "-u", "4", "-r", "20")
 """One user of each HTTP and WebSocket client, thinking briefly."""

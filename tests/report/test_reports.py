@@ -69,7 +69,7 @@ def test_the_run_folder_holds_everything(streamed_run: LocustRun) -> None:
         "assessment": "spare capacity",
         "answer": f"all SLOs pass: ttft_p95<500 ({ttft_p95:g})",
     }
-    assert summary["generator"]["loop_lag_ms"]["p99"] is not None  # trust itself: tests/test_trust.py
+    assert summary["generator"]["loop_lag_ms"]["p99"] is not None  # trust itself: tests/plugins/test_trust.py
     watched = [label for label in summary["resources"]["processes"] if label != "load generator"]
     assert watched == [f"{PYTHON} (pid {_watched_pid(folder)})"]  # demobot, named by its executable
     page = (folder / "index.html").read_text()
@@ -93,7 +93,7 @@ def test_the_page_renders_with_its_plots_in_a_browser(streamed_run: LocustRun, t
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium package is not installed")
-    from tests.test_web_ui import CHROMIUM_ARGS
+    from tests.conftest import CHROMIUM_ARGS
 
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

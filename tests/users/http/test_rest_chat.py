@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
-from tests.conftest import LocustRun, clean_env
-
-
-def failure_counts(run: LocustRun) -> Counter[str]:
-    """How often each failure message occurred, over all request names."""
-    counts: Counter[str] = Counter()
-    for failure in run.summary["failures"]:
-        counts[failure["error"]] += failure["occurrences"]
-    return counts
-
+from tests.conftest import clean_env, failure_counts
 
 FAST = ("--think-time", "0.1-0.3", "--spawn-rate", "50")
 
