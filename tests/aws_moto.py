@@ -20,6 +20,9 @@ import requests
 from tests.conftest import ROOT, clean_env
 
 REGION = "us-east-1"
+POOL_ID = f"{REGION}_TestPool"
+CLIENT_ID = "testclient"
+"""A user pool and app client of the Cognito tests."""
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -213,7 +213,8 @@ MODULE_LINES, FUNCTION_LINES = 400, 60
 
 def test_modules_and_functions_stay_small() -> None:
     too_long = []
-    for path in [ROOT / "locustfile.py", *(p for folder in CODE for p in modules(folder))]:
+    everything = (*CODE, "scripts", "demobot", "aws_setup", "bench", "tests")  # the tests are modules too
+    for path in [ROOT / "locustfile.py", *(p for folder in everything for p in modules(folder))]:
         text = path.read_text()
         if text.count("\n") > MODULE_LINES:
             too_long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")

@@ -1,96 +1,33 @@
-"""Unit tests for users.llm.stream_parsers: SSE framing and the openai / sse / ndjson / text formats."""
+"""Unit tests for users.llm.stream_parsers: the openai, sse, ndjson and text formats, cut every way."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from core.errors import InputError
+from tests.users.llm.stream_bytes import (
+    DONE,
+    USAGE,
+    assert_split_invariant,
+    chat_chunk,
+    chunkings,
+    content,
+    error,
+    run,
+    sse,
+    usage,
+)
 from users.llm.stream_parsers import (
     MALFORMED_JSON,
-    JsonPath,
     JsonSSEParser,
     NDJSONParser,
     OpenAIChatParser,
-    SSEDecoder,
-    StreamEvent,
-    StreamParser,
     TextParser,
     make_parser,
 )
 
-# ---------------------------------------------------------------- helpers
-
-
-def chunkings(body: bytes) -> Iterator[tuple[str, list[bytes]]]:
-    """The same body cut every way that matters: whole, byte by byte, by lines, and at every split point."""
-    yield "whole", [body]
-    yield "bytes", [body[i : i + 1] for i in range(len(body))]
-    yield "lines", body.splitlines(keepends=True)
-    for cut in range(1, len(body)):
-        yield f"split@{cut}", [body[:cut], body[cut:]]
-
-
-def run(parser: StreamParser | SSEDecoder, pieces: list[bytes]) -> list:
-    """Feed every piece, then close; all the events (or messages) in order."""
-    out = []
-    for piece in pieces:
-        out.extend(parser.feed(piece))
-    out.extend(parser.close())
-    return out
-
-
-def assert_split_invariant(make: Callable[[], StreamParser | SSEDecoder], body: bytes, expected: list) -> None:
-    """Every way of cutting ``body`` gives exactly ``expected``."""
-    for name, pieces in chunkings(body):
-        assert run(make(), pieces) == expected, name
-
-
-def content(text: str, reasoning: bool = False) -> StreamEvent:
-    return StreamEvent("content", text, None, reasoning)
-
-
-def usage(tokens: int) -> StreamEvent:
-    return StreamEvent("usage", "", tokens)
-
-
-DONE = StreamEvent("done")
-
-
-def error(text: str) -> StreamEvent:
-    return StreamEvent("error", text)
-
-
-def sse(*payloads: object, eol: bytes = b"\n") -> bytes:
-    """An SSE body with one ``data:`` message per payload (dicts become compact JSON, as vLLM sends them)."""
-    out = b""
-    for payload in payloads:
-        data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-        out += b"data: " + data.encode() + eol + eol
-    return out
-
-
-def chat_chunk(delta: dict | None = None, finish: str | None = None, usage: dict | None = None, **extra) -> dict:
-    """A vLLM-style chat.completion.chunk."""
-    chunk = {
-        "id": "chatcmpl-b7c3f1e2a9d84c55",
-        "object": "chat.completion.chunk",
-        "created": 1718000000,
-        "model": "meta-llama/Llama-3.1-8B-Instruct",
-        "choices": [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    if usage is not None:
-        chunk["usage"] = usage
-    chunk.update(extra)
-    return chunk
-
-
-USAGE = {"prompt_tokens": 17, "completion_tokens": 5, "total_tokens": 22}
-
-# A full chat stream as vLLM sends it with stream_options.include_usage: role-only first chunk,
-# multi-byte content, an empty delta, a finish chunk, a usage-only last chunk, [DONE].
 OPENAI_CHAT = (
     sse(chat_chunk({"role": "assistant", "content": ""}))
     + b": keep-alive\n\n"
@@ -108,67 +45,6 @@ OPENAI_CHAT_EVENTS = [content("Héllo"), content(", 世界"), content(" 🙂"), 
 
 
 # ---------------------------------------------------------------- SSEDecoder
-
-
-@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
-def test_sse_decoder_line_endings_at_every_split(eol: bytes) -> None:
-    body = eol.join(
-        [
-            b": comment",
-            b"event: update",
-            b"id: 7",
-            b"retry: 3000",
-            b"data: first",
-            b"data:second",
-            b"data:  two spaces",
-            b"",
-            b"data: caf\xc3\xa9 \xf0\x9f\x99\x82",
-            b"",
-            b"event: only-an-event",
-            b"",
-            b"",
-        ]
-    )
-    expected = [("update", "first\nsecond\n two spaces"), ("message", "café 🙂")]
-    assert_split_invariant(SSEDecoder, body, expected)
-
-
-def test_sse_decoder_dispatches_at_the_blank_line_not_later() -> None:
-    decoder = SSEDecoder()
-    assert decoder.feed(b"data: a\n") == []
-    assert decoder.feed(b"\n") == [("message", "a")]
-    # a CR-terminated blank line is known to end the message at once, before any LF arrives
-    assert decoder.feed(b"data: b\r") == []
-    assert decoder.feed(b"\r") == [("message", "b")]
-    assert decoder.feed(b"\ndata: c\r\n\r\n") == [("message", "c")]
-
-
-def test_sse_decoder_mixed_line_endings() -> None:
-    body = b"data: a\r\r\ndata: b\n\r\ndata: c\r\n\r:x\r\n\ndata: d\r\r"
-    assert_split_invariant(SSEDecoder, body, [("message", "a"), ("message", "b"), ("message", "c"), ("message", "d")])
-    decoder = SSEDecoder()
-    assert decoder.feed(b"data: e\r") == []
-    assert decoder.feed(b"\r\n") == [("message", "e")]
-    assert decoder.feed(b"\n") == []
-
-
-def test_sse_decoder_edge_fields() -> None:
-    body = b"\xef\xbb\xbfdata: after bom\n\ndata\ndata\n\nunknown: x\ndata: y\n\ndata:\n\n"
-    assert run(SSEDecoder(), [body]) == [("message", "after bom"), ("message", "\n"), ("message", "y"), ("message", "")]
-
-
-def test_sse_decoder_close_flushes_an_unterminated_message() -> None:
-    assert run(SSEDecoder(), [b"data: a\n\ndata: b"]) == [("message", "a"), ("message", "b")]
-    assert run(SSEDecoder(), [b"event: x\ndata: c\n"]) == [("x", "c")]
-    assert run(SSEDecoder(), [b"data: d\r"]) == [("message", "d")]
-    assert SSEDecoder().close() == []
-
-
-def test_sse_decoder_bad_utf8_is_replaced_not_raised() -> None:
-    assert run(SSEDecoder(), [b"data: \xff\xfe\n\n"]) == [("message", "\ufffd\ufffd")]
-
-
-# ---------------------------------------------------------------- openai
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
@@ -446,29 +322,6 @@ def test_text_parser_chunks_and_truncated_character() -> None:
 
 
 # ---------------------------------------------------------------- JsonPath
-
-
-def test_json_path_get() -> None:
-    obj = {"choices": [{"delta": {"content": "x"}}, {"delta": {}}], "0": {"a": 1}, "n": None}
-    assert JsonPath("choices.0.delta.content").get(obj) == "x"
-    assert JsonPath("choices.1.delta.content").get(obj) is None
-    assert JsonPath("choices.2.delta").get(obj) is None
-    assert JsonPath("choices.delta").get(obj) is None
-    assert JsonPath("missing.key").get(obj) is None
-    assert JsonPath("n.x").get(obj) is None
-    assert JsonPath("0.a").get(obj) == 1  # a digit segment is still a key in an object
-    assert JsonPath("choices.0.delta.content.more").get(obj) is None
-    assert JsonPath("1").get(["a", "b"]) == "b"
-    assert JsonPath(" usage.completion_tokens ").get({"usage": {"completion_tokens": 4}}) == 4
-
-
-@pytest.mark.parametrize("path", ["", "  ", "a..b", ".a", "a."])
-def test_json_path_rejects_bad_paths(path: str) -> None:
-    with pytest.raises(InputError, match="--stream-usage-path"):
-        JsonPath(path, "--stream-usage-path")
-
-
-# ---------------------------------------------------------------- make_parser
 
 
 def test_make_parser_formats() -> None:
