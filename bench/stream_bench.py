@@ -102,6 +102,8 @@ def accuracy(concurrency: int, duration_s: int, work: Path) -> dict:
         "receive_p50": statistics.median(receive_delays),
         "cpu_percent": 100 * cpu / summary["duration_s"],
         "cpu_warning": "CPU usage above" in result.stderr,
+        "loop_lag_p99": summary["generator"]["loop_lag_ms"]["p99"],
+        "trustworthy": summary["generator"]["trustworthy"],
     }
 
 
@@ -149,25 +151,30 @@ def saturated(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per run")
+    parser.add_argument("--levels", default=",".join(map(str, ACCURACY_LEVELS)), help="concurrent streams to try")
+    parser.add_argument("--accuracy-only", action="store_true", help="skip the throughput part")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         print(
             "| concurrent streams | answers | true TTFT p50 / p99 (ms) | reported TTFT p50 / p99 (ms) "
             "| error p50 / p99 (ms) | of which send / receive p50 (ms) | ITL p50 (ms) | client CPU "
-            "| generator saturated |"
+            "| generator saturated | loop lag p99 (ms) | trustworthy |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for level in ACCURACY_LEVELS:
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for level in (int(text) for text in options.levels.split(",")):
             r = accuracy(level, options.duration, work)
             error_p50, error_p99 = r["p50"] - r["true_p50"], r["p99"] - r["true_p99"]
             print(
                 f"| {r['concurrency']} | {r['requests']} | {r['true_p50']:.1f} / {r['true_p99']:.1f} "
                 f"| {r['p50']:.1f} / {r['p99']:.1f} | {error_p50:+.1f} / {error_p99:+.1f} "
                 f"| {r['send_p50']:.1f} / {r['receive_p50']:.1f} "
-                f"| {r['itl_p50']:.1f} | {r['cpu_percent']:.0f}% | {saturated(r)} |",
+                f"| {r['itl_p50']:.1f} | {r['cpu_percent']:.0f}% | {saturated(r)} "
+                f"| {r['loop_lag_p99']:.1f} | {'yes' if r['trustworthy'] else '**no**'} |",
                 flush=True,
             )
+        if options.accuracy_only:
+            return
         print()
         print("| client | completed streams/s | client CPU | server CPU | failures | generator saturated |")
         print("|---|---|---|---|---|---|")
