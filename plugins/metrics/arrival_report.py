@@ -12,6 +12,7 @@ from typing import Any
 from locust import Events
 from locust.runners import MasterRunner, WorkerRunner
 
+from plugins.metrics.merged import MergedOverWorkers
 from plugins.output.run_folder import add_section
 from users.common import pacing, records
 from users.common.arrival import ShortfallCounter
@@ -23,20 +24,21 @@ WORKERS_OPTION = "arrival_workers"
 before their own test start (a custom message could arrive before a new worker listens for it)."""
 
 
-class ArrivalReport:
+class ArrivalReport(MergedOverWorkers):
     """This Environment's shortfall counts: every process's on the master or a local runner; on a worker, the
     counts its next report sends."""
 
+    message_key = MESSAGE_KEY
+
     def __init__(self, environment: Any) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.merged = ShortfallCounter(pacing.LATE_TOLERANCE_S)
 
     def listen(self) -> None:
         events = self.environment.events
         events.test_start.add_listener(self.on_test_start)
         events.test_stop.add_listener(self.on_test_stop)
-        events.report_to_master.add_listener(self.send)
-        events.worker_report.add_listener(self.receive)
+        self.listen_for_reports()
         if isinstance(self.environment.runner, WorkerRunner):
             events.spawning_complete.add_listener(self.on_spawned)
 
@@ -66,15 +68,13 @@ class ArrivalReport:
     def on_test_stop(self, **_kwargs: Any) -> None:
         self.collect(pacing.stop(self.environment))  # on a worker, "merged" holds what its next report sends
 
-    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
+    def take_message(self) -> dict[str, Any] | None:
         self.collect(pacing.current(self.environment))
-        if self.merged.scheduled:
-            data[MESSAGE_KEY] = self.merged.to_message()
-            self.merged = ShortfallCounter(pacing.LATE_TOLERANCE_S)
+        taken, self.merged = self.merged, ShortfallCounter(pacing.LATE_TOLERANCE_S)
+        return taken.to_message() if taken.scheduled else None
 
-    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if MESSAGE_KEY in data:
-            self.merged.merge_message(data[MESSAGE_KEY])
+    def merge_message(self, message: dict[str, Any], client_id: str) -> None:
+        self.merged.merge_message(message)
 
 
 def _on_init(environment: Any, **_kwargs: Any) -> None:

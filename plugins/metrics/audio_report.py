@@ -23,6 +23,7 @@ from locust import Events
 from locust.runners import WorkerRunner
 
 from core.histogram import Histogram
+from plugins.metrics.merged import MergedOverWorkers
 from plugins.output.run_folder import add_section
 from users.audio.audio_metrics import AudioStats, CallRecord
 from users.audio.audio_stream import AudioStreamUser
@@ -49,12 +50,14 @@ def behind_warning(p99_ms: float, max_ms: float, when: str) -> str:
     )
 
 
-class AudioReport:
+class AudioReport(MergedOverWorkers):
     """This Environment's call figures: the run's totals on the master or a local runner, since the last report
     on a worker; and the send lateness since the last live check."""
 
+    message_key = MESSAGE_KEY
+
     def __init__(self, environment: Any) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.stats = AudioStats()
         self.window = Histogram()
         self.checker: gevent.Greenlet | None = None
@@ -62,8 +65,7 @@ class AudioReport:
     def listen(self) -> None:
         events = self.environment.events
         records.subscribe(self.environment, CallRecord, self.add)
-        events.report_to_master.add_listener(self.send)
-        events.worker_report.add_listener(self.receive)
+        self.listen_for_reports()
         events.test_start.add_listener(self.on_test_start)
         events.test_stop.add_listener(self.on_test_stop)
         events.reset_stats.add_listener(self.reset)
@@ -72,16 +74,14 @@ class AudioReport:
         self.stats.add(record)
         self.window.merge(record.lateness.counts)
 
-    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if self.stats.counts["calls"]:
-            data[MESSAGE_KEY] = self.stats.to_message()
-            self.reset()
+    def take_message(self) -> dict[str, Any] | None:
+        taken = self.stats
+        self.reset()
+        return taken.to_message() if taken.counts["calls"] else None
 
-    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if MESSAGE_KEY in data:
-            message = data[MESSAGE_KEY]
-            self.stats.merge_message(message)
-            self.window.merge(message["histograms"]["send_lateness_ms"])
+    def merge_message(self, message: dict[str, Any], client_id: str) -> None:
+        self.stats.merge_message(message)
+        self.window.merge(message["histograms"]["send_lateness_ms"])
 
     def check_lateness(self) -> None:
         """Warn when the frames sent since the last check were late; then start a new window."""

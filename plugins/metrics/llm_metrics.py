@@ -16,6 +16,7 @@ from locust import Events
 from locust.runners import WorkerRunner
 
 from core.slo import SLO
+from plugins.metrics.merged import MergedOverWorkers
 from plugins.output.run_folder import add_section
 from plugins.setup.options import configured_slos
 from users.common import records
@@ -28,34 +29,33 @@ PER_REQUEST_LIMITS = {"ttft": "ttft_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 """SLO families that a single answer can meet or miss, and the record attribute each compares."""
 
 
-class LlmMetrics:
+class LlmMetrics(MergedOverWorkers):
     """This Environment's LLM figures: the run's totals on the master or a local runner, since the last report
     on a worker."""
 
+    message_key = MESSAGE_KEY
+
     def __init__(self, environment: Any) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.stats = StreamStats()
         self.goodput_limits: list[SLO] = []
 
     def listen(self) -> None:
         events = self.environment.events
         records.subscribe(self.environment, StreamRecord, self.add)
-        events.report_to_master.add_listener(self.send)
-        events.worker_report.add_listener(self.receive)
+        self.listen_for_reports()
         events.test_start.add_listener(self.on_test_start)
         events.reset_stats.add_listener(self.reset)
 
     def add(self, record: StreamRecord) -> None:
         self.stats.add(record, good=not record.error and is_good(record, self.goodput_limits))
 
-    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if self.stats.requests:
-            data[MESSAGE_KEY] = self.stats.to_message()
-            self.stats = StreamStats()
+    def take_message(self) -> dict[str, Any] | None:
+        taken, self.stats = self.stats, StreamStats()
+        return taken.to_message() if taken.requests else None
 
-    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if MESSAGE_KEY in data:
-            self.stats.merge_message(data[MESSAGE_KEY])
+    def merge_message(self, message: dict[str, Any], client_id: str) -> None:
+        self.stats.merge_message(message)
 
     def on_test_start(self, **_kwargs: Any) -> None:
         if self.environment.parsed_options is not None:  # checked by preflight at init

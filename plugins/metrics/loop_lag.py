@@ -18,6 +18,7 @@ from locust import Events
 from locust.runners import MasterRunner
 
 from core.histogram import Histogram
+from plugins.metrics.merged import MergedOverWorkers
 from users.common import records
 
 PROBE_INTERVAL_S = 0.005
@@ -26,11 +27,13 @@ PROBE_INTERVAL_S = 0.005
 MESSAGE_KEY = "chatswarm_loop_lag"
 
 
-class LoopLag:
+class LoopLag(MergedOverWorkers):
     """This Environment's probe and the lag it measured (all processes' on the master or a local runner)."""
 
+    message_key = MESSAGE_KEY
+
     def __init__(self, environment: Any) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.lag = Histogram()
         self.probe: gevent.Greenlet | None = None
 
@@ -38,8 +41,7 @@ class LoopLag:
         events = self.environment.events
         events.test_start.add_listener(self.on_test_start)
         events.test_stop.add_listener(self.on_test_stop)
-        events.report_to_master.add_listener(self.send)
-        events.worker_report.add_listener(self.receive)
+        self.listen_for_reports()
         events.reset_stats.add_listener(self.reset)
 
     def on_test_start(self, **_kwargs: Any) -> None:
@@ -62,14 +64,12 @@ class LoopLag:
             sleep(interval)
             self.lag.add(max(0.0, (clock() - asked - interval) * 1000))
 
-    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if self.lag.total:
-            data[MESSAGE_KEY] = list(self.lag.counts.items())
-            self.lag = Histogram()
+    def take_message(self) -> list[tuple[int, int]] | None:
+        taken, self.lag = self.lag, Histogram()
+        return list(taken.counts.items()) if taken.total else None
 
-    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if MESSAGE_KEY in data:
-            self.lag.merge(data[MESSAGE_KEY])
+    def merge_message(self, message: list[tuple[int, int]], client_id: str) -> None:
+        self.lag.merge(message)
 
     def figures(self) -> dict[str, float | None]:
         """Loop lag p50, p99 and max in ms (None before any sample)."""

@@ -17,6 +17,7 @@ from locust import Events
 from locust.runners import MasterRunner, WorkerRunner
 
 from core.errors import InputError
+from plugins.metrics.merged import MergedOverWorkers
 from plugins.output.run_folder import add_section
 from users.common import records
 from users.plenary.plenary_metrics import Joined, Left, MessageSent, PlenaryStats, Reception
@@ -34,12 +35,14 @@ SLICE_MESSAGE = "chatswarm_plenary_workers"
 """Master → the asking worker: how many workers share the user range."""
 
 
-class PlenaryReport:
+class PlenaryReport(MergedOverWorkers):
     """This Environment's plenary figures: the run's on the master or a local runner; on a worker, what its next
     report sends."""
 
+    message_key = MESSAGE_KEY
+
     def __init__(self, environment: Any) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.stats = PlenaryStats()
 
     def listen(self) -> None:
@@ -49,8 +52,7 @@ class PlenaryReport:
         records.subscribe(environment, Left, lambda record: self.stats.add_left(record))
         records.subscribe(environment, Reception, lambda record: self.stats.add_reception(record))
         environment.events.test_start.add_listener(self.on_test_start)
-        environment.events.report_to_master.add_listener(self.send)
-        environment.events.worker_report.add_listener(self.receive)
+        self.listen_for_reports()
 
     def on_test_start(self, **_kwargs: Any) -> None:
         environment = self.environment
@@ -64,14 +66,12 @@ class PlenaryReport:
         if not isinstance(runner, MasterRunner) and environment.parsed_options is not None:
             _configure_numbers(environment.parsed_options, 0, 1)
 
-    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if not self.stats.empty:
-            data[MESSAGE_KEY] = self.stats.to_message()
-            self.stats = PlenaryStats()
+    def take_message(self) -> dict[str, Any] | None:
+        taken, self.stats = self.stats, PlenaryStats()
+        return None if taken.empty else taken.to_message()
 
-    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if MESSAGE_KEY in data:
-            self.stats.merge_message(data[MESSAGE_KEY])
+    def merge_message(self, message: dict[str, Any], client_id: str) -> None:
+        self.stats.merge_message(message)
 
 
 def report(environment: Any) -> PlenaryReport:

@@ -19,6 +19,7 @@ import gevent
 from locust import Events
 from locust.runners import MasterRunner, WorkerRunner
 
+from plugins.metrics.merged import MergedOverWorkers
 from plugins.output import run_folder
 from users.common import records
 from users.ws.ws_connection import failure_class
@@ -36,12 +37,14 @@ WATCHED_TYPES = frozenset(COUNTED_TYPES) | frozenset(LATENCY_SERIES)
 LOCAL = "local"
 
 
-class WebSocketReport:
+class WebSocketReport(MergedOverWorkers):
     """This Environment's WebSocket figures: the run's on the master or a local runner; on a worker, what its
     next report sends. Processes that run users sample their open connections while a test runs."""
 
+    message_key = MESSAGE_KEY
+
     def __init__(self, environment: Any) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.timeline = ConnectionTimeline()
         self.open_connections = 0
         self.sampler: gevent.Greenlet | None = None
@@ -51,8 +54,7 @@ class WebSocketReport:
         events.test_start.add_listener(self.on_test_start)
         events.test_stop.add_listener(self.on_test_stop)
         events.request.add_listener(self.on_request)
-        events.report_to_master.add_listener(self.send)
-        events.worker_report.add_listener(self.receive)
+        self.listen_for_reports()
         records.subscribe(self.environment, ConnectionsChanged, self.on_connections_changed)
 
     def _sample_forever(self) -> None:
@@ -90,14 +92,12 @@ class WebSocketReport:
         second = int(time.time() if request_type == "FANOUT" or start_time is None else start_time)
         self.timeline.add(second, request_type, response_time, failure_class(exception))
 
-    def send(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-        if self.timeline.seconds or self.timeline.samples:
-            data[MESSAGE_KEY] = self.timeline.to_message()
-            self.timeline = ConnectionTimeline()
+    def take_message(self) -> dict[str, Any] | None:
+        taken, self.timeline = self.timeline, ConnectionTimeline()
+        return taken.to_message() if taken.seconds or taken.samples else None
 
-    def receive(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
-        if MESSAGE_KEY in data:
-            self.timeline.merge_message(data[MESSAGE_KEY], process=client_id)
+    def merge_message(self, message: dict[str, Any], client_id: str) -> None:
+        self.timeline.merge_message(message, process=client_id)
 
 
 def _on_init(environment: Any, **_kwargs: Any) -> None:

@@ -15,6 +15,7 @@ from typing import IO, Any
 import gevent
 from locust import Events
 
+from plugins.metrics.merged import MergedOverWorkers
 from plugins.output import run_folder
 from users.common import records
 
@@ -73,12 +74,14 @@ def row_for(
     )
 
 
-class RequestLog:
+class RequestLog(MergedOverWorkers):
     """This Environment's requests.csv: rows buffered between flushes (master or local runner) or reports
     (worker), at most MAX_BUFFERED_ROWS; beyond it rows are dropped and counted."""
 
+    message_key = MESSAGE_KEY
+
     def __init__(self, environment: Any) -> None:
-        self.environment = environment
+        super().__init__(environment)
         self.rows: list[tuple[Any, ...]] = []
         self.dropped = 0
         self.file: IO[str] | None = None
@@ -89,8 +92,7 @@ class RequestLog:
         events = self.environment.events
         events.request.add_listener(self.on_request)
         events.test_start.add_listener(self.on_test_start)
-        events.report_to_master.add_listener(self.send)
-        events.worker_report.add_listener(self.receive)
+        self.listen_for_reports()
         events.quitting.add_listener(self.on_quitting)
 
     def keep(self, rows: list[tuple[Any, ...]]) -> None:
@@ -133,16 +135,17 @@ class RequestLog:
         self.writer.writerow(COLUMNS)
         self.flusher = gevent.spawn(self._flush_forever)
 
-    def send(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if self.rows or self.dropped:
-            data[MESSAGE_KEY] = {"rows": list(self.rows), "dropped": self.dropped}
-            self.rows.clear()
-            self.dropped = 0
+    def take_message(self) -> dict[str, Any] | None:
+        if not (self.rows or self.dropped):
+            return None
+        message = {"rows": list(self.rows), "dropped": self.dropped}
+        self.rows.clear()
+        self.dropped = 0
+        return message
 
-    def receive(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if MESSAGE_KEY in data:
-            self.keep([tuple(row) for row in data[MESSAGE_KEY]["rows"]])
-            self.dropped += data[MESSAGE_KEY]["dropped"]
+    def merge_message(self, message: dict[str, Any], client_id: str) -> None:
+        self.keep([tuple(row) for row in message["rows"]])
+        self.dropped += message["dropped"]
 
     def on_quitting(self, **_kwargs: Any) -> None:
         if self.flusher is not None:

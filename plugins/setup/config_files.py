@@ -27,7 +27,7 @@ LOCUST_KEYS_NAMED_APART = {
     "csv-full-history": "stats_history_enabled",
     "html": "html_file",
 }
-"""Locust's config keys whose value lands under another name (tests/test_config_files.py checks this table
+"""Locust's config keys whose value lands under another name (tests/plugins/test_config_files.py checks this table
 against Locust's parser, so an upgrade that changes it fails the suite, not a user's run)."""
 
 
