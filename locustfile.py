@@ -18,6 +18,7 @@ from plugins.metrics import (
     loop_lag,
     plenary_report,
     resource_monitor,
+    trend,
     workers,
     ws_report,
 )
@@ -43,6 +44,7 @@ PLUGINS = (
     workers,
     ws_report,
     loop_lag,
+    trend,
     progress,
     request_log,
     trust,  # after every metrics plugin: it judges their figures

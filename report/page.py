@@ -269,6 +269,7 @@ SECTIONS: dict[str, tuple[str | Callable[[dict[str, Any]], str], Callable[[dict[
     "cloudwatch": ("AWS CloudWatch", section_tables),
     "workers": ("Workers", workers_tables),
     "shape": (lambda shape: f"Load shape: {shape.get('name')}", shape_tables),
+    "trend": ("Latency and throughput over the run", section_tables),
     "resources": ("Resources", resources_tables),
 }
 """summary.json's sections on the page, in order: key → (title or a function of the section, renderer).

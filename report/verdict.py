@@ -6,7 +6,9 @@ summary.json → ``verdict`` → ``answer``):
 - breakpoint: "sustains N users (R req/s) within <SLOs>; breaks at M users: <which SLO, value>";
 - pid: "holds <metric> at <target> ms with N users, R req/s" (or that it never settled);
 - arrival: "held R of the requested Q req/s; D dropped, L late";
-- any other load: each SLO's verdict, or the failure ratio when none was given.
+- any other load: each SLO's verdict, or the failure ratio when none was given; then, for a fixed load,
+  whether latency drifted between the first and last third, and for a load that adds users, whether
+  throughput stopped following them (report/trend.py).
 
 A pure function of the summary, so scripts/report.py and a reader of an old run folder get the same words.
 """
@@ -14,6 +16,11 @@ A pure function of the summary, so scripts/report.py and a reader of an old run 
 from __future__ import annotations
 
 from typing import Any
+
+from report import trend
+
+GROWING_SHAPES = ("ramp", "stages", "wave", "burst", "stability")
+"""Shapes that add users over time: throughput that stops following them is saturation."""
 
 
 def answer(summary: dict[str, Any]) -> str:
@@ -28,6 +35,11 @@ def answer(summary: dict[str, Any]) -> str:
     if arrival:
         parts.append(_arrival(arrival))
     parts.append(_slos(summary))
+    readings = summary.get("trend") or {}
+    if readings.get("saturation") and shape.get("name") in GROWING_SHAPES:
+        parts.append(trend.describe_saturation(readings["saturation"]))
+    elif readings.get("drift") and not shape:
+        parts.append(trend.describe_drift(readings["drift"]))
     return "; ".join(parts)
 
 
@@ -37,6 +49,8 @@ def assessment(summary: dict[str, Any]) -> str | None:
     shape = summary.get("shape") or {}
     if shape.get("name") == "breakpoint" and str(shape.get("reason", "")).startswith("breach at "):
         return "at capacity (the breakpoint test found where it breaks)"
+    if (summary.get("trend") or {}).get("saturation") and shape.get("name") in GROWING_SHAPES:
+        return "at capacity (throughput stopped following the users)"
     return reading
 
 

@@ -70,6 +70,9 @@ def test_the_run_folder_holds_everything(streamed_run: LocustRun) -> None:
         "answer": f"all SLOs pass: ttft_p95<500 ({ttft_p95:g})",
     }
     assert summary["generator"]["loop_lag_ms"]["p99"] is not None  # trust itself: tests/plugins/test_trust.py
+    trend = summary["trend"]  # every answer in exactly one slice (TTFT rows are timings of those answers)
+    assert round(sum(s["rps"] * trend["slice_s"] for s in trend["slices"])) == summary["llm"]["requests"]
+    assert trend["saturation"] is None  # 2 to 6 users against a fast bot: throughput keeps up
     watched = [label for label in summary["resources"]["processes"] if label != "load generator"]
     assert watched == [f"{PYTHON} (pid {_watched_pid(folder)})"]  # demobot, named by its executable
     page = (folder / "index.html").read_text()

@@ -148,3 +148,20 @@ def test_arrival_counts_the_shortfall_when_the_server_falls_behind(demobot, run_
     assert arrival["dropped"] > 100
     # Latency counts from the scheduled start: the late starts show up in the reported times.
     assert run.summary["totals"]["p50_ms"] > 150
+
+
+def test_a_ramp_past_capacity_is_called_at_capacity_not_spare(demobot, run_locust) -> None:
+    """Four slots of ~95 ms serve about 42 req/s: from there more users add latency, not throughput."""
+    bot = demobot(*SMALL_BOT)
+    run = run_locust(
+        "--host", bot.url, *CHAT, "--shape", "ramp", "--start-users", "2", "--step-users", "4", "--step-time", "5",
+        "--max-users", "18", "--hold-time", "5", "--slo", "p95<5000", timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    summary = run.summary
+    flat = summary["trend"]["saturation"]
+    assert flat is not None and flat["at_users"] >= 1.5 * flat["from_users"], summary["trend"]
+    assert flat["rps"] <= 46 and flat["rps_then"] < 1.1 * flat["rps"]  # at most the bot's capacity
+    assert summary["verdict"]["success_rate"] == 1.0  # every answer came back ...
+    assert summary["verdict"]["assessment"] == "at capacity (throughput stopped following the users)"  # ... yet
+    assert "throughput flat at" in summary["verdict"]["answer"]
