@@ -13,6 +13,7 @@ from locust import events
 from plugins.metrics import (
     arrival_report,
     audio_report,
+    book_keeper,
     cloudwatch,
     llm_metrics,
     loop_lag,
@@ -40,6 +41,7 @@ PLUGINS = (
     resource_monitor,
     cloudwatch,
     llm_metrics,
+    book_keeper,  # the exact figures every verdict reads: summary's requests and totals, gate, shapes
     plenary_report,
     workers,
     ws_report,

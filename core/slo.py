@@ -2,12 +2,15 @@
 
 Grammar: ``METRIC[NAME] OP VALUE[UNIT]`` with optional whitespace between the parts.
 
-- METRIC: ``p50 p90 p95 p99 avg max`` (ms, over request rows); ``fail_ratio``; ``rps``;
-  ``ttft_ itl_ tpot_ e2e_ fanout_ ttfa_`` + ``p50|p90|p95|p99|avg`` (ms); ``tokens_per_s``; ``goodput``.
+- METRIC: ``p50 p90 p95 p99 avg max`` (ms, over the successful exchanges); ``fail_ratio``; ``rps``;
+  ``ttft_ itl_ tpot_ e2e_ fanout_ ttfa_ lateness_`` + ``p50|p90|p95|p99|avg`` (ms); ``tokens_per_s``;
+  ``goodput``; plenary delivery ``lost``, ``completeness``, ``duplicates`` (ratios of the expected receptions).
 - ``[NAME]`` (optional) restricts the metric to one request name; it may hold colons, spaces, slashes.
 - OP: ``< <= > >=``.
-- UNIT: ``ms`` (default) or ``s`` for latencies; ``%`` for ``fail_ratio`` (default is a plain ratio);
+- UNIT: ``ms`` (default) or ``s`` for latencies; ``%`` for ratios (default is a plain ratio);
   ``/s`` (optional) for rates.
+- A trailing ``?`` makes the SLO optional: no data to judge it by is then no breach (``itl_p95<50?``).
+  Without it, an SLO with no data at judgement time is breached.
 
 Thresholds are stored in canonical units: ms for latencies, a ratio for ``fail_ratio``, per second for rates.
 The breakpoint shape and the report's pass/fail gate both parse with this module, so an expression means
@@ -29,8 +32,8 @@ from core.settings import Settings, setting
 
 LATENCY_STATS = ("p50", "p90", "p95", "p99", "avg", "max")
 FAMILY_STATS = ("p50", "p90", "p95", "p99", "avg")
-FAMILIES = ("ttft", "itl", "tpot", "e2e", "fanout", "ttfa")
-RATIO_METRICS = ("fail_ratio",)
+FAMILIES = ("ttft", "itl", "tpot", "e2e", "fanout", "ttfa", "lateness")
+RATIO_METRICS = ("fail_ratio", "lost", "completeness", "duplicates")
 RATE_METRICS = ("rps", "tokens_per_s", "goodput")
 
 _KINDS: dict[str, str] = {
@@ -71,6 +74,8 @@ class SLO:
     name: str | None = None
     text: str = ""
     """The expression as the user wrote it."""
+    optional: bool = False
+    """Written with a trailing ``?``: no data is no breach."""
 
     @property
     def kind(self) -> str:
@@ -99,7 +104,7 @@ class SLO:
     def describe(self, value: float | None) -> str:
         """A one-line verdict such as ``PASS p95 2310 < 2500`` or ``NO DATA p95<2500``."""
         if value is None or math.isnan(value):
-            return f"NO DATA {self}"
+            return f"NO DATA {self}" if self.optional else f"FAIL NO DATA {self}"
         return f"{'PASS' if self.passes(value) else 'FAIL'} {self.compare(value)}"
 
     def format(self, value: float) -> str:
@@ -109,12 +114,13 @@ class SLO:
         return _number(value)
 
     def __str__(self) -> str:
-        return f"{self.label}{self.op}{self.format(self.threshold)}"
+        return f"{self.label}{self.op}{self.format(self.threshold)}{'?' if self.optional else ''}"
 
 
 @dataclass(frozen=True)
 class SLOResult:
-    """An SLO with its measured value; ``value`` and ``passed`` are None when there was no data."""
+    """An SLO with its measured value; ``value`` is None when there was no data, and then ``passed`` is False
+    (a breach) unless the SLO is optional (None)."""
 
     slo: SLO
     value: float | None
@@ -122,11 +128,11 @@ class SLOResult:
 
     @property
     def breached(self) -> bool:
-        """True only when data exists and fails the objective."""
+        """True when the value fails the objective, or there was no value and the SLO is not optional."""
         return self.passed is False
 
     def describe(self) -> str:
-        """One line: ``PASS p95 2310 < 2500``, ``FAIL ...`` or ``NO DATA p95<2500``."""
+        """One line: ``PASS p95 2310 < 2500``, ``FAIL ...``, ``FAIL NO DATA p95<2500`` or ``NO DATA p95<2500?``."""
         return self.slo.describe(self.value)
 
 
@@ -137,7 +143,9 @@ def is_latency_metric(metric: str) -> bool:
 
 def parse_slo(text: str) -> SLO:
     """Parse one expression such as ``p95[chat:simple]<2.5s``; raise InputError naming it otherwise."""
-    match = _EXPRESSION.fullmatch(text)
+    stripped = text.strip()
+    optional = stripped.endswith("?")
+    match = _EXPRESSION.fullmatch(stripped[:-1] if optional else stripped)
     if match is None:
         raise InputError(f"--slo {text!r}: {_SYNTAX_HINT}")
     metric = match["metric"].lower()
@@ -149,7 +157,7 @@ def parse_slo(text: str) -> SLO:
         if not name:
             raise InputError(f"--slo {text!r}: empty request name in [], e.g. p95[chat:simple]<2000")
     threshold = _canonical(text, metric, float(match["value"]), (match["unit"] or "").lower())
-    return SLO(metric=metric, op=match["op"], threshold=threshold, name=name, text=text.strip())
+    return SLO(metric=metric, op=match["op"], threshold=threshold, name=name, text=stripped, optional=optional)
 
 
 def parse_slos(texts: Iterable[str]) -> list[SLO]:
@@ -158,12 +166,13 @@ def parse_slos(texts: Iterable[str]) -> list[SLO]:
 
 
 def evaluate(slos: Iterable[SLO], measure: Callable[[str, str | None], float | None]) -> list[SLOResult]:
-    """Judge each SLO on ``measure(metric, name)``; a None (or NaN) value gives a "no data" result."""
+    """Judge each SLO on ``measure(metric, name)``; a None (or NaN) value gives a "no data" result, a breach
+    unless the SLO is optional."""
     results = []
     for slo in slos:
         value = measure(slo.metric, slo.name)
         if value is None or math.isnan(value):
-            results.append(SLOResult(slo, None, None))
+            results.append(SLOResult(slo, None, None if slo.optional else False))
         else:
             results.append(SLOResult(slo, float(value), slo.passes(value)))
     return results
@@ -223,7 +232,8 @@ class SloSettings(Settings):
 
     slo: tuple[str, ...] = setting(
         (),
-        "Service level objective, repeatable: p95<2500, ttft_p95<800, fail_ratio<1%%, rps>50, p95[chat:simple]<2s",
+        "Service level objective, repeatable: p95<2500, ttft_p95<800, fail_ratio<1%%, lost<1%%, p95[chat:simple]<2s; "
+        "no data is a breach unless it ends in ? (itl_p95<50?)",
         web_ui=False,
     )
 

@@ -8,12 +8,15 @@ and every shape ends by itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from locust import LoadTestShape
 
+from core.book_measure import BookSnapshot
 from core.errors import InputError
+from core.metric_book import MetricBook
 from core.settings import Settings, setting
 
 DEFAULT_SPAWN_RATE = 10.0
@@ -58,9 +61,16 @@ class ChatswarmShape(LoadTestShape):
     requested_spawn_rate: float | None = None
     """--spawn-rate when the user gave one (Locust fills in 1 otherwise, so plugins record it at init)."""
 
+    book: Callable[[], MetricBook] | None = None
+    """The run's metric book (exact, merged over workers), handed over by plugins/setup/shape_select.py."""
+
     def __init__(self) -> None:
         super().__init__()
         self.options: Any = None
+
+    def snapshot(self, now: float) -> BookSnapshot:
+        """A copy of the run's metric book at ``now``: one end of a judged window (``window_measure``)."""
+        return BookSnapshot.take(self.book() if self.book is not None else MetricBook(), now)
 
     def spawn_rate(self, default: float = DEFAULT_SPAWN_RATE) -> float:
         """Users per second to start: --spawn-rate if given, else the shape's default."""

@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from core.book_measure import BookSnapshot, window_measure
 from core.errors import InputError
 from core.settings import Settings, setting
 from core.slo import SloSettings
 from shapes.base import ChatswarmShape, UserCounts
 from shapes.controllers.breakpoint import DUE, OPEN, BreakpointJudge
-from shapes.measure import StatsSnapshot, WindowMeasure, snapshot
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class BreakpointShape(ChatswarmShape):
             slos=SloSettings.read(options).slos,
         )
         self.step_spawn_rate = self.spawn_rate(default=max(counts.step_users, 1))
-        self.window_start: StatsSnapshot | None = None
+        self.window_start: BookSnapshot | None = None
         self.started = False
 
     def tick(self) -> tuple[int, float] | None:
@@ -67,11 +67,10 @@ class BreakpointShape(ChatswarmShape):
             self.started = True
             return self.judge.start(now), self.step_spawn_rate
         phase = self.judge.poll(now)
-        stats = self.runner.stats
         if phase == OPEN:
-            self.window_start = snapshot(stats, now)
+            self.window_start = self.snapshot(now)
         elif phase == DUE and self.window_start is not None:
-            users = self.judge.judge(now, WindowMeasure(self.window_start, snapshot(stats, now)))
+            users = self.judge.judge(now, window_measure(self.window_start, self.snapshot(now)))
             if users is None:
                 return None
         elif self.judge.finished:

@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from core.book_measure import BookSnapshot, window_measure
 from core.errors import InputError
 from core.settings import Settings, setting
 from core.slo import is_latency_metric, parse_slos
 from shapes.base import ChatswarmShape, UserCounts, required_run_time
 from shapes.controllers.pid import PIDController
-from shapes.measure import StatsSnapshot, WindowMeasure, snapshot
 
 MAX_PID_SPAWN_RATE = 100
 """The PID shape reaches a new user count within a second, up to this many users per second."""
@@ -73,18 +73,18 @@ class PIDShape(ChatswarmShape):
             window_s=self.window_s,
             max_fail_ratio=pid.max_fail_ratio,
         )
-        self.window_start: StatsSnapshot | None = None
+        self.window_start: BookSnapshot | None = None
 
     def tick(self) -> tuple[int, float] | None:
         if self.get_run_time() >= self.run_time:
             return None
         now = time.monotonic()
         if self.window_start is None:
-            self.window_start = snapshot(self.runner.stats, now)
+            self.window_start = self.snapshot(now)
             return self.controller.start(now), MAX_PID_SPAWN_RATE
         if now - self.window_start.time >= self.window_s:
-            end = snapshot(self.runner.stats, now)
-            measure = WindowMeasure(self.window_start, end)
+            end = self.snapshot(now)
+            measure = window_measure(self.window_start, end)
             self.controller.update(
                 now,
                 measure(self.metric),

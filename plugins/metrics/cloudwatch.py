@@ -21,10 +21,11 @@ from locust import Events
 from locust.runners import WorkerRunner
 
 from aws_setup.cloudwatch_metrics import Target, api_from_host, fetch, find_api, queries
+from core.book_measure import total_figures
 from core.settings import Settings, setting
+from plugins.metrics import book_keeper
 from plugins.output import run_folder
 from plugins.setup.preflight import fail
-from report.summary import totals
 
 logger = logging.getLogger("chatswarm")
 
@@ -94,7 +95,7 @@ def cloudwatch_section(environment: Any, duration_s: float) -> dict[str, Any] | 
         message = explain(error)
         logger.warning("CloudWatch metrics not added: %s", message)
         return {"error": message}
-    figures["client"] = totals(environment.runner.stats, duration_s)
+    figures["client"] = total_figures(book_keeper.keeper(environment).book, duration_s)  # exchanges, as summary
     api = figures.get("api_gateway", {})
     if api:
         logger.info(

@@ -16,10 +16,10 @@ from locust import Events
 from locust.runners import WorkerRunner
 
 from core.histogram import Histogram
+from core.metric_book import EXTRA_ROWS
 from plugins.metrics.merged import MergedOverWorkers
 from plugins.output.run_folder import add_section
 from report import trend
-from shapes.measure import EXTRA_ROWS
 from users.common import records
 
 SLICE_S = 5

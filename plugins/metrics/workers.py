@@ -19,6 +19,8 @@ import gevent
 from locust import Events
 from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, MasterRunner
 
+from core.metric_book import MetricBook
+from plugins.metrics import book_keeper
 from plugins.output.run_folder import add_note, add_section
 from users.common import records
 
@@ -51,11 +53,12 @@ class WorkerBook:
         return self.records[client_id]
 
     def count_report(self, client_id: str, index: int, data: dict[str, Any]) -> None:
-        """Add one stats report's requests and failures to its worker."""
-        totals = data.get("stats_total") or {}
+        """Add one stats report's exchanges and failures to its worker (as summary.json's totals count them)."""
         record = self.record(client_id, index)
-        record.requests += int(totals.get("num_requests", 0))
-        record.failures += int(totals.get("num_failures", 0))
+        part = data.get(book_keeper.MESSAGE_KEY)
+        for row in MetricBook.from_message(part).exchange_rows() if part else ():
+            record.requests += row.count
+            record.failures += row.failures
 
     def mark_lost(self, runner: MasterRunner) -> list[tuple[str, WorkerRecord]]:
         """Mark the workers that stopped during the test: the master reports them missing (killed, cut off),

@@ -17,7 +17,9 @@ import gevent
 from locust import Events
 from locust.runners import WorkerRunner
 
+from core.metric_book import EXTRA_ROWS
 from core.settings import Settings, setting
+from plugins.metrics import book_keeper
 from report.console import PROGRESS_PREFIX
 from users.common import records
 
@@ -44,14 +46,15 @@ def _register(parser: Any, **_kwargs: Any) -> None:
 def progress(environment: Any, started_at: float) -> dict[str, Any]:
     """The current state of the run in a few numbers."""
     runner = environment.runner
-    total = runner.stats.total
+    exchanges = book_keeper.keeper(environment).book.exchange_rows()  # TTFT, FANOUT, TTFA rows time an exchange
+    rows = [entry for entry in runner.stats.entries.values() if (entry.method or "") not in EXTRA_ROWS]
     state: dict[str, Any] = {
         "elapsed_s": round(time.time() - started_at, 1),
         "run_time_s": environment.parsed_options.run_time,
         "users": runner.user_count,
-        "requests": total.num_requests,
-        "failures": total.num_failures,
-        "rps": round(total.current_rps, 2),
+        "requests": sum(row.count for row in exchanges),
+        "failures": sum(row.failures for row in exchanges),
+        "rps": round(sum(entry.current_rps for entry in rows), 2),
     }
     for name, field in PROGRESS_FIELDS.items():
         state[name] = field(environment)

@@ -1,9 +1,10 @@
 """The SLO gate: at the end of a run, every --slo is judged on the whole run, printed PASS/FAIL, written
 to summary.json (``slo``), and a breach sets exit code 3, so a CI pipeline can fail on broken promises.
 
-Latency, failure and rate metrics come from Locust's stats (the plain request rows, or the TTFT, E2E,
-FANOUT and TTFA rows for those families); ITL, TPOT, tokens/s and goodput from the LLM metrics plugin.
-With the breakpoint shape the SLOs judge each step instead, so the gate stands aside.
+Every value comes from the run's metric book (plugins/metrics/book_keeper.py: exact histograms of successful
+exchanges and answers, the same figures as summary.json), plenary delivery and arrival lateness from their
+reports. An SLO with no data is a breach unless written optional (``itl_p95<50?``). With the breakpoint shape
+the SLOs judge each step instead, so the gate stands aside.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from typing import Any
 from locust import Events
 from locust.runners import WorkerRunner
 
+from core.book_measure import total_figures
 from core.slo import SLOResult, evaluate
-from plugins.metrics import llm_metrics
+from plugins.metrics import book_keeper
 from plugins.output import run_folder
 from plugins.setup.options import configured_slos
-from shapes.measure import StatsSnapshot, WindowMeasure, snapshot
 from shapes.options import selected_shape
 from users.common import records
-from users.llm.stream_metrics import StreamStats
 
 logger = logging.getLogger("chatswarm")
 
@@ -47,25 +47,6 @@ def assess_success_rate(success_rate: float) -> str:
     return "overloaded"
 
 
-def whole_run_measure(stats: Any, llm: StreamStats, duration_s: float) -> Any:
-    """measure(metric, name) over the whole run: Locust's rows, and ``llm`` for the LLM-only metrics."""
-    end = snapshot(stats, duration_s)
-    locust_rows = WindowMeasure(StatsSnapshot(0.0, {}), end)
-
-    def measure(metric: str, name: str | None) -> float | None:
-        family, _, statistic = metric.partition("_")
-        if family in ("itl", "tpot") and name is None:
-            histogram = llm.histograms[f"{family}_ms"]
-            return histogram.mean() if statistic == "avg" else histogram.percentile(float(statistic[1:]))
-        if metric == "tokens_per_s":
-            return llm.output_tokens / duration_s if llm.requests and duration_s > 0 else None
-        if metric == "goodput":
-            return llm.good / duration_s if llm.requests and duration_s > 0 else None
-        return locust_rows(metric, name)
-
-    return measure
-
-
 def judge(environment: Any) -> list[SLOResult]:
     """Evaluate every --slo on the whole run."""
     slos = configured_slos(environment.parsed_options)
@@ -73,8 +54,7 @@ def judge(environment: Any) -> list[SLOResult]:
         return []
     folder = run_folder.current(environment)
     duration = folder.duration_s if folder else 0.0
-    llm = llm_metrics.metrics(environment).stats
-    return evaluate(slos, whole_run_measure(environment.runner.stats, llm, duration))
+    return evaluate(slos, book_keeper.run_measure(environment, duration))
 
 
 def results(environment: Any) -> list[SLOResult]:
@@ -94,11 +74,11 @@ def slo_section(environment: Any, _duration_s: float) -> list[dict[str, Any]] | 
 
 
 def verdict_section(environment: Any, _duration_s: float) -> dict[str, Any] | None:
-    """summary.json's ``verdict``: the success rate read the way the older call-assistant guide did."""
-    total = environment.runner.stats.total
-    if not total.num_requests:
+    """summary.json's ``verdict``: the exchanges' success rate read the way the older call-assistant guide did."""
+    total = total_figures(book_keeper.keeper(environment).book, 0.0)
+    if not total["count"]:
         return None
-    success_rate = 1 - total.num_failures / total.num_requests
+    success_rate = 1 - float(total["fail_ratio"] or 0.0)
     return {"success_rate": round(success_rate, 4), "assessment": assess_success_rate(success_rate)}
 
 

@@ -17,6 +17,7 @@ from locust.runners import WorkerRunner
 from core.errors import InputError
 from core.target import check_host
 from plugins.setup.options import check_run_options, configured_slos, fail, make_report_dir, option_owners
+from plugins.setup.slo_reach import check_reach
 
 __all__ = ["fail", "preflight"]
 
@@ -53,7 +54,7 @@ def preflight(environment: Any) -> None:
     check_run_options(options)
     if options.user_mix and not options.user_classes:
         apply_user_mix(environment, options.user_mix)
-    configured_slos(options)
+    slos = configured_slos(options)
     worker = isinstance(environment.runner, WorkerRunner)
     for owner in option_owners():
         check = getattr(owner, "check_options", None)
@@ -61,6 +62,7 @@ def preflight(environment: Any) -> None:
             check(options)
     if worker:
         return  # the master checks the target; workers may sit where it cannot be reached from
+    check_reach(environment, slos)
     if options.insecure:
         logger.warning(INSECURE_WARNING)
     if not environment.host and os.environ.get("CHATBOT_URL"):

@@ -7,6 +7,7 @@ from typing import Any
 
 from locust import Events
 
+from plugins.metrics import book_keeper
 from plugins.output.progress import PROGRESS_FIELDS
 from plugins.output.run_folder import add_section
 from shapes.base import ChatswarmShape
@@ -28,6 +29,9 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
         environment.shape_class.runner = runner
         # Locust fills in a spawn rate of 1 after init when none was given; a shape has better defaults.
         environment.shape_class.requested_spawn_rate = options.spawn_rate
+    for shape in [environment.shape_class, *(environment.available_shape_classes or {}).values()]:
+        if isinstance(shape, ChatswarmShape):  # the shapes judge windows of the run's exact figures
+            shape.book = lambda: book_keeper.keeper(environment).book
 
 
 def _current_shape(environment: Any) -> ChatswarmShape | None:

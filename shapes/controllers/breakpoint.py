@@ -63,6 +63,7 @@ class StepResult:
             "passed": self.passed,
             "breached": list(self.breached),
             "window_s": round(self.window_end - self.window_start, 3),
+            "slos": {str(result.slo): result.value for result in self.results},
         }
 
 
@@ -158,8 +159,8 @@ class BreakpointJudge:
         measure = _as_measure(measurements)
         results = evaluate(self.slos, measure)
         breached = [r for r in results if r.breached]
-        details = [r.slo.compare(r.value) for r in breached if r.value is not None]
-        no_data = all(r.value is None for r in results)
+        details = [r.slo.compare(r.value) if r.value is not None else f"no data for {r.slo}" for r in breached]
+        no_data = all(r.value is None for r in results)  # even optional SLOs need some data to pass a step
         if no_data:
             details = ["no data in the step's window"]
         step = StepResult(

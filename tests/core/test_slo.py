@@ -45,7 +45,7 @@ def test_accepts(text: str, metric: str, op: str, threshold: float, name: str | 
     ("text", "message"),
     [
         ("p95<<3", "--slo 'p95<<3': expected METRIC[NAME] OP VALUE, e.g. p95<2500"),
-        ("p42<3", "--slo 'p42<3': unknown metric p42 (known: p50, p90, p95, p99, avg, max, fail_ratio, rps, "),
+        ("p42<3", "--slo 'p42<3': unknown metric p42 (known: p50, p90, p95, p99, avg, max, fail_ratio, lost, "),
         ("p95", "--slo 'p95': expected METRIC[NAME] OP VALUE"),
         ("", "--slo '': expected METRIC[NAME] OP VALUE"),
         ("p95<", "expected METRIC[NAME] OP VALUE"),
@@ -80,8 +80,9 @@ def test_exact_messages() -> None:
 
     assert message("p95<<3") == "--slo 'p95<<3': expected METRIC[NAME] OP VALUE, e.g. p95<2500"
     assert message("p42<3") == (
-        "--slo 'p42<3': unknown metric p42 (known: p50, p90, p95, p99, avg, max, fail_ratio, rps, tokens_per_s, "
-        "goodput; ttft_, itl_, tpot_, e2e_, fanout_, ttfa_ + p50/p90/p95/p99/avg)"
+        "--slo 'p42<3': unknown metric p42 (known: p50, p90, p95, p99, avg, max, fail_ratio, lost, completeness, "
+        "duplicates, rps, tokens_per_s, goodput; ttft_, itl_, tpot_, e2e_, fanout_, ttfa_, lateness_ + "
+        "p50/p90/p95/p99/avg)"
     )
     assert message("fail_ratio<5") == "--slo 'fail_ratio<5': fail_ratio is a ratio from 0 to 1; write 5% for percent"
 
@@ -119,7 +120,8 @@ def test_rendering_round_trips_and_describes() -> None:
     assert slo.compare(3100) == "p95 3100 > 2500"
     assert slo.describe(2310) == "PASS p95 2310 < 2500"
     assert slo.describe(3100.4) == "FAIL p95 3100 > 2500"
-    assert slo.describe(None) == "NO DATA p95<2500"
+    assert slo.describe(None) == "FAIL NO DATA p95<2500"
+    assert parse_slo("p95<2500?").describe(None) == "NO DATA p95<2500?"
     assert parse_slo("fail_ratio<1%").describe(0.05) == "FAIL fail_ratio 5% > 1%"
     assert parse_slo("p95[chat]<100").describe(100) == "FAIL p95[chat] 100 == 100"
     assert parse_slo("rps>5").describe(12.345) == "PASS rps 12.35 > 5"
@@ -136,11 +138,23 @@ def test_evaluate_asks_per_metric_and_name_and_reports_missing_data() -> None:
 
     results = evaluate(slos, measure)
     assert asked == [("p95", None), ("p95", "chat:simple"), ("ttft_p95", None), ("fail_ratio", None)]
-    assert [r.passed for r in results] == [True, False, None, None]
-    assert [r.breached for r in results] == [False, True, False, False]
-    assert results[2] == SLOResult(slos[2], None, None)
+    assert [r.passed for r in results] == [True, False, False, False]
+    assert [r.breached for r in results] == [False, True, True, True]  # no data is a breach
+    assert results[2] == SLOResult(slos[2], None, False)
     assert results[1].describe() == "FAIL p95[chat:simple] 2600 > 2000"
-    assert results[2].describe() == "NO DATA ttft_p95<800"
+    assert results[2].describe() == "FAIL NO DATA ttft_p95<800"
+
+
+def test_an_optional_slo_without_data_is_no_breach() -> None:
+    optional, required = parse_slos(["itl_p95<50?", "itl_p95<50"])
+    assert (optional.optional, required.optional) == (True, False)
+    assert (optional.metric, optional.threshold, optional.text) == ("itl_p95", 50.0, "itl_p95<50?")
+    assert str(optional) == "itl_p95<50?" and parse_slo(str(optional)) == optional
+    no_data, missing = evaluate([optional, required], lambda metric, name: None)
+    assert (no_data.passed, no_data.breached, no_data.describe()) == (None, False, "NO DATA itl_p95<50?")
+    assert (missing.passed, missing.breached) == (False, True)
+    judged = evaluate([optional], lambda metric, name: 70.0)[0]
+    assert judged.breached and judged.describe() == "FAIL itl_p95 70 > 50"  # optional only when there is no data
 
 
 def test_slo_is_frozen_and_knows_its_kind() -> None:

@@ -209,7 +209,7 @@ def test_every_user_names_each_fault_and_keeps_going(demobot, run_locust, short_
     assert not unexpected, by_row
     # Every exchange kept to its timeout: none waited out the 20 s slow-headers.
     requests_rows = run.summary["requests"]
-    assert all(row["max_ms"] < SLOWEST_MS for row in requests_rows.values()), requests_rows
+    assert all((row["slowest_ms"] or 0) < SLOWEST_MS for row in requests_rows.values()), requests_rows
     # The users kept working after their faults, and opened lost connections again.
     assert late_successes(run, case.work, case.late_share) >= 2, requests_rows
     if case.reconnects:

@@ -86,7 +86,7 @@ def test_slow_answers_time_out(demobot, run_locust) -> None:
     run = run_locust("--host", bot.url, "--user-mix", "RestChatUser", "-u", "2", "-t", "3s", "--request-timeout", "0.3")
     assert run.returncode == 1
     assert {f["error"] for f in run.summary["failures"]} == {"timeout"}
-    assert all(row["max_ms"] < 1000 for row in run.rows("POST chat:").values())
+    assert all(row["slowest_ms"] < 1000 for row in run.rows("POST chat:").values())  # failures: all of them
 
 
 def test_smoke_config_runs_what_it_describes(demobot, run_locust) -> None:
