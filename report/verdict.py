@@ -19,6 +19,19 @@ from typing import Any
 
 from report import trend
 
+SUCCESS_ASSESSMENTS = ((1.0, "spare capacity"), (0.8, "adequate"), (0.7, "at capacity"), (0.0, "overloaded"))
+"""How the older call-assistant guide read a run's success rate: 100% spare capacity, over 80% adequate,
+70-80% at capacity, under 70% overloaded."""
+
+
+def assess_success_rate(success_rate: float) -> str:
+    """The guide's reading of a success rate (0..1)."""
+    for floor, reading in SUCCESS_ASSESSMENTS:
+        if success_rate >= floor and (floor < 1.0 or success_rate == 1.0):
+            return reading
+    return "overloaded"
+
+
 GROWING_SHAPES = ("ramp", "stages", "wave", "burst", "stability")
 """Shapes that add users over time: throughput that stops following them is saturation."""
 
@@ -35,6 +48,12 @@ def answer(summary: dict[str, Any]) -> str:
     if arrival:
         parts.append(_arrival(arrival))
     parts.append(_slos(summary))
+    plenary = summary.get("plenary")
+    if plenary and plenary.get("expected"):
+        parts.append(
+            f"group chat lost {plenary.get('lost', 0)} of {plenary['expected']} messages due "
+            f"({1 - (plenary.get('completeness') or 0):.1%}), {plenary.get('duplicates', 0)} duplicated"
+        )
     readings = summary.get("trend") or {}
     if readings.get("saturation") and shape.get("name") in GROWING_SHAPES:
         parts.append(trend.describe_saturation(readings["saturation"]))
@@ -44,8 +63,13 @@ def answer(summary: dict[str, Any]) -> str:
 
 
 def assessment(summary: dict[str, Any]) -> str | None:
-    """The success-rate reading (slo_gate's), unless the test found the knee: a run that broke is at capacity."""
-    reading = (summary.get("verdict") or {}).get("assessment")
+    """The success-rate reading, unless the test found the knee (a run that broke or stopped gaining throughput is
+    at capacity); a group chat's delivery completeness counts like the success rate."""
+    judged = summary.get("verdict") or {}
+    reading = judged.get("assessment")
+    completeness = (summary.get("plenary") or {}).get("completeness")
+    if reading is not None and completeness is not None:
+        reading = assess_success_rate(min(judged.get("success_rate", 1.0), completeness))
     shape = summary.get("shape") or {}
     if shape.get("name") == "breakpoint" and str(shape.get("reason", "")).startswith("breach at "):
         return "at capacity (the breakpoint test found where it breaks)"

@@ -20,6 +20,7 @@ from core.slo import SLOResult, evaluate
 from plugins.metrics import book_keeper
 from plugins.output import run_folder
 from plugins.setup.options import configured_slos
+from report.verdict import assess_success_rate
 from shapes.options import selected_shape
 from users.common import records
 
@@ -27,24 +28,12 @@ logger = logging.getLogger("chatswarm")
 
 SLO_BREACH_EXIT_CODE = 3
 
-SUCCESS_ASSESSMENTS = ((1.0, "spare capacity"), (0.8, "adequate"), (0.7, "at capacity"), (0.0, "overloaded"))
-"""How the older call-assistant guide read a run's success rate: 100% spare capacity, over 80% adequate,
-70-80% at capacity, under 70% overloaded."""
-
 
 class Verdicts:
     """This Environment's SLO verdicts, judged once at the end of the run (None before)."""
 
     def __init__(self) -> None:
         self.results: list[SLOResult] | None = None
-
-
-def assess_success_rate(success_rate: float) -> str:
-    """The guide's reading of a success rate (0..1)."""
-    for floor, assessment in SUCCESS_ASSESSMENTS:
-        if success_rate >= floor and (floor < 1.0 or success_rate == 1.0):
-            return assessment
-    return "overloaded"
 
 
 def judge(environment: Any) -> list[SLOResult]:

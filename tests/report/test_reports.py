@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.output.slo_gate import assess_success_rate
+from report.verdict import assess_success_rate
 from tests.conftest import ROOT, LocustRun
 
 SCRIPTS = ROOT / "scripts"

@@ -53,3 +53,16 @@ def test_the_answer_quotes_drift_on_a_fixed_load_and_saturation_on_a_ramp() -> N
         "all SLOs pass: p95<500 (300); throughput flat at 40 req/s from 8 users (40.8 req/s at 12 users)"
     )
     assert assessment(ramped) == "at capacity (throughput stopped following the users)"  # never "spare capacity"
+
+
+def test_lost_group_chat_messages_count_in_the_answer_and_the_assessment() -> None:
+    """Every answer came back (success rate 100%), but 4.7% of the broadcasts due never arrived."""
+    summary = {
+        "totals": {"count": 500, "fail_ratio": 0.0},
+        "verdict": {"success_rate": 1.0, "assessment": "spare capacity"},
+        "plenary": {"expected": 1290, "delivered": 1229, "lost": 61, "completeness": 0.952713, "duplicates": 2},
+    }
+    assert answer(summary).endswith("; group chat lost 61 of 1290 messages due (4.7%), 2 duplicated")
+    assert assessment(summary) == "adequate"  # 95% delivered reads like a 95% success rate
+    summary["plenary"].update(lost=0, delivered=1290, completeness=1.0)
+    assert assessment(summary) == "spare capacity"

@@ -93,13 +93,12 @@ def test_ttfa_matches_the_bots_reply_delay(preset_runs: dict[str, tuple[LocustRu
     assert abs(audio["response_rtf"]["p50"] - expected_rtf) < 0.05, audio["response_rtf"]
     assert audio["underruns"] == 0
 
-    # Every frame's lateness is reported, and the verdict on the generator agrees with it (three callers
-    # keep real time on an idle machine; a machine busy with other work may starve even them).
+    # Every frame's lateness is reported; three callers keep real time (this test runs alone: a timing test),
+    # so the generator is not behind (its loud warning is tested where it must fire).
     lateness = audio["send_lateness_ms"]
     assert lateness["count"] == audio["frames_sent"] > 100 and lateness["p50"] < 5, lateness
-    behind = lateness["p99"] > 20
-    assert audio["generator_behind_real_time"] is behind
-    assert ("AUDIO GENERATOR BEHIND REAL TIME during this run" in run.output) is behind
+    assert lateness["p99"] <= 20 and audio["generator_behind_real_time"] is False, lateness
+    assert "AUDIO GENERATOR BEHIND REAL TIME" not in run.output
     assert audio["bytes_sent"] > audio["frames_sent"] and audio["frames_received"] > 0
 
     assert served["protocols"] == {protocol: run.row(f"CONNECT {name}")["count"]}
