@@ -48,4 +48,10 @@ def response_failure(response: Any) -> str | None:
     error = getattr(response, "error", None)
     if not response.status_code:
         return connection_failure(error) if error else "no response"
-    return status_failure(response.status_code)
+    failure = status_failure(response.status_code)
+    if failure is None:  # headers said yes, but the body may have been cut short or outlived --request-timeout
+        body_error = (getattr(response, "request_meta", None) or {}).get("exception")
+        if isinstance(body_error, BaseException):
+            name = connection_failure(body_error)
+            return name if name == "timeout" else "answer cut short"
+    return failure
