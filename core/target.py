@@ -16,13 +16,21 @@ DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 TLS_SCHEMES = ("https", "wss")
 
 
+def shown_url(url: str) -> str:
+    """A URL as outputs may show it: credentials in it (``http://bob:pw@host``) become ``***``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
 def check_host(url: str, timeout_s: float = HOST_CHECK_TIMEOUT_S, verify_certificate: bool = False) -> None:
     """Raise InputError unless ``url`` is an http(s)/ws(s) URL whose host accepts a TCP connection.
 
     With ``verify_certificate``, an https/wss host must also complete a TLS handshake with a certificate
     that is trusted and names the host, as the users' clients will demand.
     """
-    parts = urlsplit(url)
+    parts, url = urlsplit(url), shown_url(url)  # every message below shows the URL without its credentials
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise InputError(f"--host: {url!r} is not a URL like http://127.0.0.1:8080")
     try:

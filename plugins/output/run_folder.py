@@ -23,6 +23,7 @@ from locust.html import get_html_report
 from locust.runners import WorkerRunner
 
 from core.paths import default_report_dir
+from core.target import shown_url
 from report import summary, verdict
 from users.common import records
 
@@ -114,7 +115,7 @@ class RunFolder:
         started = datetime.fromtimestamp(self.started_at or time.time(), UTC)
         content: dict[str, Any] = {
             "test_type": environment.parsed_options.test_type,
-            "host": environment.host,
+            "host": shown_url(environment.host or ""),
             "started": started.isoformat(timespec="seconds"),
             "duration_s": round(duration, 3),
             "interrupted": self.interrupted,
@@ -201,6 +202,9 @@ def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
     folder = current(environment)
     if folder is not None:
         folder.stopped_at = time.time()
+    if environment.parsed_options is not None and environment.parsed_options.headless and environment.host:
+        # The run is over and Locust is about to write report.html with the host in it: never its credentials.
+        environment.host = shown_url(environment.host)
 
 
 def _on_quitting(environment: Any, **_kwargs: Any) -> None:
