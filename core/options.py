@@ -10,6 +10,7 @@ them into richer values with the parse functions here when they start.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from core.errors import InputError
@@ -41,6 +42,8 @@ def parse_seconds_range(text: str | float, flag: str) -> tuple[float, float]:
         high = float(high_text) if sep else low
     except ValueError:
         raise InputError(f"{flag}: {raw!r} is not a number of seconds or a range like 1-3") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise InputError(f"{flag}: {raw!r} is not a finite number of seconds")
     if not 0 <= low <= high:
         raise InputError(f"{flag}: {raw!r} must be a non-negative number or a range LOW-HIGH with LOW <= HIGH")
     return low, high

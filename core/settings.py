@@ -22,6 +22,7 @@ its settings class.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Self
 
@@ -116,6 +117,8 @@ def _value(item: Any, raw: Any) -> Any:
         value = raw if type(raw) is type(default) else type(default)(raw)
     except (TypeError, ValueError):
         raise InputError(f"{_flag(item)}: {raw!r} is not a valid {type(default).__name__}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{_flag(item)}: {raw!r} is not a finite number")
     choices = item.metadata.get("choices")
     if choices and value not in choices:
         raise InputError(f"{_flag(item)}: {value!r} is not one of {', '.join(choices)}")

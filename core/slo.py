@@ -156,7 +156,10 @@ def parse_slo(text: str) -> SLO:
         name = name.strip()
         if not name:
             raise InputError(f"--slo {text!r}: empty request name in [], e.g. p95[chat:simple]<2000")
-    threshold = _canonical(text, metric, float(match["value"]), (match["unit"] or "").lower())
+    value = float(match["value"])
+    if not math.isfinite(value):
+        raise InputError(f"--slo {text!r}: {match['value']} is not a finite threshold")
+    threshold = _canonical(text, metric, value, (match["unit"] or "").lower())
     return SLO(metric=metric, op=match["op"], threshold=threshold, name=name, text=stripped, optional=optional)
 
 
