@@ -50,14 +50,24 @@ class StreamFailure(Exception):
     """A streamed answer that went wrong; the message is its failure name."""
 
 
+MAX_BYTES_WITHOUT_EVENT = 1 << 20
+"""A stream that sends this much (1 MB) without one complete event (an endless line, a message that never
+ends) fails as ``no event in 1 MB of stream``: the parser's buffer stays bounded whatever the server sends."""
+
+
 def _read(
     response: Any, parser: StreamParser, record: StreamRecord, text: list[str], start: float, until_first_token: bool
 ) -> str:
     """Read the body as it arrives and file its events; returns why reading stopped."""
+    since_event = 0
     while True:
         data = read_chunk(response)
         arrived_ms = (time.perf_counter() - start) * 1000
-        for event in parser.feed(data) if data else parser.close():
+        events = parser.feed(data) if data else parser.close()
+        since_event = 0 if events else since_event + len(data)
+        if since_event > MAX_BYTES_WITHOUT_EVENT:
+            raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
+        for event in events:
             if event.kind == "content":
                 record.chunk_times_ms.append(arrived_ms)
                 text.append(event.text)
