@@ -117,6 +117,7 @@ def test_slos_the_users_cannot_measure_are_refused_before_the_start(
     assert not (run.report_dir / "summary.json").exists()
 
 
+@pytest.mark.timing  # compares measured TPOT and ITL with demobot's token gap
 def test_breakpoint_and_pid_judge_tpot_and_itl_in_their_windows(demobot, run_locust) -> None:
     bot = demobot("--ttft-ms", "20", "--token-ms", "10", "--answer-tokens", "6", "--slots", "64")
     steps = ("--shape", "breakpoint", "--start-users", "1", "--step-users", "1", "--max-users", "2")
