@@ -31,7 +31,14 @@ TIMING_MARK = "timing"
 """Tests that compare a measured time with a known truth. They run first, one after another on one pytest-xdist
 worker, while the other workers wait; then the other test files run, four at a time."""
 
-LONGEST_FIRST = ("test_distributed.py", "test_audio_stream.py", "test_deploy.py", "test_web_ui.py")
+LONGEST_FIRST = (
+    "test_distributed.py",
+    "test_audio_stream.py",
+    "test_honest_verdicts.py",
+    "test_verdicts_by_shape_and_protocol.py",
+    "test_deploy.py",
+    "test_web_ui.py",
+)
 """After the timing tests, the files that take longest start first, so that no long file runs last alone."""
 
 

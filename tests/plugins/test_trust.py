@@ -19,7 +19,7 @@ BUSY_USER = ROOT / "tests" / "data" / "busy_user.py"
 @pytest.mark.timing
 def test_a_light_run_is_trustworthy_and_says_how_late_its_loop_was(demobot, run_locust) -> None:
     bot = demobot()
-    run = run_locust("--host", bot.url, "-u", "2", "-r", "2", "-t", "6s", "--think-time", "0.2")
+    run = run_locust("--host", bot.url, "-u", "2", "-r", "2", "-t", "4s", "--think-time", "0.2")
     assert run.returncode == 0, run.output
     generator = run.summary["generator"]
     assert generator["trustworthy"] is True, generator
