@@ -62,11 +62,11 @@ def saturation(slices: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def describe_drift(reading: dict[str, Any]) -> str:
-    """``latency steady (p50 101 → 103 ms)`` or ``latency drifted: p50 100 → 180 ms (+80%) …``."""
+    """``latency steady …: p50 101 → 103 ms (+2%)`` or ``latency drifted …: p50 100 → 180 ms (+80%), p95 …``."""
     p50 = reading["p50_ms"]
     moved = f"p50 {p50['first_third']:g} → {p50['last_third']:g} ms ({p50['change']:+.0%})"
     if not reading["drifted"]:
-        return f"latency steady from the first to the last third ({moved})"
+        return f"latency steady from the first to the last third: {moved}"
     p95 = reading["p95_ms"]
     return (
         f"latency drifted from the first to the last third: {moved}, "

@@ -19,6 +19,8 @@ def test_steady_latency_has_not_drifted() -> None:
     reading = drift(steady)
     assert reading is not None and reading["drifted"] is False
     assert reading["p50_ms"]["first_third"] == 101 and reading["p50_ms"]["last_third"] == 101
+    fixed = {"totals": {"count": 90, "fail_ratio": 0.0}, "trend": {"drift": reading, "saturation": None}}
+    assert answer(fixed).endswith("; latency steady from the first to the last third: p50 101 → 101 ms (+0%)")
 
 
 def test_latency_growing_by_half_has_drifted() -> None:
