@@ -119,9 +119,7 @@ class RunFolder:
             "started": started.isoformat(timespec="seconds"),
             "duration_s": round(duration, 3),
             "interrupted": self.interrupted,
-            "requests": summary.request_figures(runner_stats, duration),
-            "totals": summary.totals(runner_stats, duration),
-            "failures": summary.failure_list(runner_stats),
+            "failures": summary.failure_list(runner_stats),  # requests and totals: the metric book's sections
         }
         for name, section in SUMMARY_SECTIONS.items():
             value = section(environment, duration)

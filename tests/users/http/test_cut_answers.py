@@ -3,53 +3,41 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import failure_counts
+from tests.loopback_server import LoopbackServer
 
 
-class CuttingServer:
-    """Answers every request on loopback with headers promising 100 bytes, sends 10 and closes; or, with
-    ``slow_s``, sends the 100 bytes only after that many seconds."""
+class CuttingServer(LoopbackServer):
+    """Answers every request with headers promising 100 bytes, sends 10 and closes; or, with ``slow_s``, sends
+    the 100 bytes only after that many seconds."""
 
     def __init__(self, slow_s: float = 0.0) -> None:
         self.slow_s = slow_s
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.answered = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
-        with connection:
-            connection.recv(65536)
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-            body = b'{"answer": "' + b"x" * 86 + b'"}'
-            self.answered += 1
-            if self.slow_s:
-                connection.sendall(head)
-                time.sleep(self.slow_s)
-                connection.sendall(body)
-            else:
-                connection.sendall(head + body[:10])  # then close: 90 bytes short
+    def answer(self, connection: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        body = b'{"answer": "' + b"x" * 86 + b'"}'
+        self.answered += 1
+        if self.slow_s:
+            connection.sendall(head)
+            time.sleep(self.slow_s)
+            connection.sendall(body)
+        else:
+            connection.sendall(head + body[:10])  # then close: 90 bytes short
 
 
 @pytest.fixture
 def cutting() -> Iterator[CuttingServer]:
     server = CuttingServer()
     yield server
-    server.listener.close()
+    server.close()
 
 
 def test_an_answer_cut_short_is_a_failure(cutting: CuttingServer, run_locust) -> None:
@@ -67,7 +55,7 @@ def test_an_answer_slower_than_the_request_timeout_is_a_timeout(run_locust) -> N
         run = run_locust("--host", slow.url, "-u", "1", "-r", "1", "-t", "4s", "--think-time", "0",
                          "--request-timeout", "1", "--skip-host-check")  # fmt: skip
     finally:
-        slow.listener.close()
+        slow.close()
     totals = run.summary["totals"]
     assert totals["count"] > 0 and totals["failures"] == totals["count"], run.summary
     assert set(failure_counts(run)) == {"timeout"}

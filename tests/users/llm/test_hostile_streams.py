@@ -3,50 +3,35 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import failure_counts
+from tests.loopback_server import LoopbackServer
 
 
-class EndlessLineServer:
+class EndlessLineServer(LoopbackServer):
     """Answers a streaming request with SSE headers, then 'data: xxxx…' without a newline, as fast as it can."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.sent_mb = 0.0
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
-        with connection:
-            connection.recv(65536)
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: identity\r\n\r\ndata: "
-            chunk = b"x" * 65536
-            try:
-                connection.sendall(head)
-                for _ in range(2000):  # at most 128 MB per answer
-                    connection.sendall(chunk)
-                    self.sent_mb += 1 / 16
-            except OSError:
-                return  # the client gave up: as it should
+    def answer(self, connection: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: identity\r\n\r\ndata: "
+        chunk = b"x" * 65536
+        connection.sendall(head)
+        for _ in range(2000):  # at most 128 MB per answer; the client is expected to give up long before
+            connection.sendall(chunk)
+            self.sent_mb += 1 / 16
 
 
 @pytest.fixture
 def endless() -> Iterator[EndlessLineServer]:
     server = EndlessLineServer()
     yield server
-    server.listener.close()
+    server.close()
 
 
 def test_an_endless_line_fails_as_no_event_and_stays_bounded(endless: EndlessLineServer, run_locust) -> None:
