@@ -184,6 +184,15 @@ def put_metrics(namespace: str, dimensions: dict[str, str], values: dict[str, li
         cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
 
 
+def a_time_the_run_will_cover() -> dt.datetime:
+    """Now, once the next 15 s stay inside this minute: the plugin widens the test window to whole minutes,
+    so a point stamped now is inside it as long as Locust starts within the same minute."""
+    now = time.time()
+    if now % 60 > 45:
+        time.sleep(60 - now % 60 + 0.1)
+    return dt.datetime.now(dt.UTC)
+
+
 @pytest.fixture
 def aws(fake_aws: None) -> Any:  # noqa: F811
     with mock_aws():
@@ -253,9 +262,11 @@ def test_cloudwatch_percentiles_are_asked_for_the_whole_window(fake_aws: None) -
 
 def test_cloudwatch_section_in_a_real_run(moto_endpoint: str, demobot, run_locust) -> None:  # noqa: F811
     ids = seed_apis()
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)  # inside the test window
     put_metrics(
-        "AWS/ApiGateway", {"ApiId": ids["http"], "Stage": "$default"}, {"Count": [1] * 25, "Latency": [50, 70]}, soon
+        "AWS/ApiGateway",
+        {"ApiId": ids["http"], "Stage": "$default"},
+        {"Count": [1] * 25, "Latency": [50, 70]},
+        a_time_the_run_will_cover(),
     )
     bot = demobot("--ttft-ms", "5", "--token-ms", "1")
     run = run_locust(
