@@ -23,7 +23,7 @@ from plugins.metrics import (
     workers,
     ws_report,
 )
-from plugins.output import progress, request_log, run_folder, slo_gate, trust
+from plugins.output import progress, request_log, run_end, run_folder, slo_gate, trust
 from plugins.setup import config_files, options, parent_watch, preflight, shape_select
 from users.audio.audio_stream import AudioStreamUser
 from users.http.health_check import HealthCheckUser
@@ -53,7 +53,8 @@ PLUGINS = (
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
     shape_select,
-    config_files,  # last: every plugin has added its options when it checks the config files
+    config_files,  # every plugin has added its options when it checks the config files
+    run_end,  # last: on SIGTERM or Ctrl-C its quitting listeners stop the users before any other plugin writes
 )
 """Plugins in the order their listeners run: each adds them with register(events)."""
 

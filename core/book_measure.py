@@ -71,6 +71,7 @@ def total_figures(book: MetricBook, elapsed_s: float) -> dict[str, float | int |
     total = combine(book.exchange_rows())
     figures = row_figures(total, elapsed_s)
     figures["fail_ratio"] = round(total.failures / total.count, 6) if total.count else 0.0
+    figures["cut_short"] = sum(count for (kind, _), count in book.cut_short.items() if kind not in EXTRA_ROWS)
     return figures
 
 

@@ -147,10 +147,12 @@ class MetricBook:
         self.answers: dict[str, AnswerTally] = {}
         self.lateness: dict[str, Histogram] = {}
         """Lateness (ms) by source, e.g. ``audio`` (frames sent late) or ``arrival`` (starts taken late)."""
+        self.cut_short: dict[RowKey, int] = {}
+        """Exchanges the end of the test interrupted, per row: neither successes nor failures."""
 
     @property
     def empty(self) -> bool:
-        return not (self.rows or self.answers or self.lateness)
+        return not (self.rows or self.answers or self.lateness or self.cut_short)
 
     def add_request(self, request_type: str, name: str, response_time_ms: float | None, failed: bool) -> None:
         """File one request event."""
@@ -182,6 +184,11 @@ class MetricBook:
                 timings[family].add(value)
         timings["itl"].add_all(itl_ms)
 
+    def add_cut_short(self, request_type: str, name: str, count: int = 1) -> None:
+        """File exchanges the end of the test interrupted."""
+        key = (request_type or "", name)
+        self.cut_short[key] = self.cut_short.get(key, 0) + count
+
     def add_lateness(self, source: str, counts: dict[int, int] | Iterable[tuple[int, int]]) -> None:
         """Add lateness histogram counts (ms keys of core.histogram) of one source."""
         self.lateness.setdefault(source, Histogram()).merge(counts)
@@ -194,6 +201,8 @@ class MetricBook:
             self.answers.setdefault(name, AnswerTally()).merge(answers)
         for source, histogram in other.lateness.items():
             self.add_lateness(source, histogram.counts)
+        for (kind, name), count in other.cut_short.items():
+            self.add_cut_short(kind, name, count)
 
     def copy(self) -> MetricBook:
         """A snapshot: later additions to this book do not change it."""
@@ -209,6 +218,7 @@ class MetricBook:
         window.lateness = {
             source: histogram_minus(h, before.lateness.get(source, Histogram())) for source, h in self.lateness.items()
         }
+        window.cut_short = {key: count - before.cut_short.get(key, 0) for key, count in self.cut_short.items()}
         return window
 
     def to_message(self) -> dict[str, Any]:
@@ -217,6 +227,7 @@ class MetricBook:
             "rows": [[kind, name, row.to_message()] for (kind, name), row in self.rows.items()],
             "answers": {name: answers.to_message() for name, answers in self.answers.items()},
             "lateness": {source: list(h.counts.items()) for source, h in self.lateness.items()},
+            "cut_short": [[kind, name, count] for (kind, name), count in self.cut_short.items()],
         }
 
     @classmethod
@@ -226,6 +237,8 @@ class MetricBook:
         book.answers = {name: AnswerTally.from_message(answers) for name, answers in message["answers"].items()}
         for source, pairs in message["lateness"].items():
             book.add_lateness(source, pairs)
+        for kind, name, count in message["cut_short"]:
+            book.add_cut_short(kind, name, int(count))
         return book
 
     def exchange_rows(self, name: str | None = None) -> list[RowTally]:

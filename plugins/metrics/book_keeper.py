@@ -23,6 +23,7 @@ from plugins.output.run_folder import add_section
 from plugins.setup.options import configured_slos
 from users.audio.audio_metrics import CallRecord
 from users.common import pacing, records
+from users.common.in_flight import CutShort
 from users.llm.stream_metrics import StreamRecord
 
 MESSAGE_KEY = "chatswarm_book"
@@ -44,6 +45,7 @@ class BookKeeper(MergedOverWorkers):
         events.request.add_listener(self.on_request)
         records.subscribe(self.environment, StreamRecord, self.add_answer)
         records.subscribe(self.environment, CallRecord, self.add_call)
+        records.subscribe(self.environment, CutShort, self.add_cut_short)
         self.listen_for_reports()
         events.test_start.add_listener(self.on_test_start)
         events.reset_stats.add_listener(self.reset)
@@ -67,6 +69,9 @@ class BookKeeper(MergedOverWorkers):
 
     def add_call(self, record: CallRecord) -> None:
         self.book.add_lateness("audio", record.lateness.counts)
+
+    def add_cut_short(self, record: CutShort) -> None:
+        self.book.add_cut_short(record.request_type, record.name)
 
     def take_message(self) -> dict[str, Any] | None:
         taken, self.book = self.book, MetricBook()

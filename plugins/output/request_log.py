@@ -2,7 +2,8 @@
 
 Rows are buffered and appended to the file every second by the master (or local runner); workers send
 their rows to the master with each stats report. TTFT rows are left out: their figure is in the
-ttft_ms column of the answer's row.
+ttft_ms column of the answer's row. An exchange the end of the test interrupted has a row of its own with
+status ``cut short`` (users/common/in_flight.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from locust import Events
 from plugins.metrics.merged import MergedOverWorkers
 from plugins.output import run_folder
 from users.common import records
+from users.common.in_flight import CUT_SHORT, CutShort
 
 logger = logging.getLogger("chatswarm")
 
@@ -91,6 +93,7 @@ class RequestLog(MergedOverWorkers):
     def listen(self) -> None:
         events = self.environment.events
         events.request.add_listener(self.on_request)
+        records.subscribe(self.environment, CutShort, self.on_cut_short)
         events.test_start.add_listener(self.on_test_start)
         self.listen_for_reports()
         events.quitting.add_listener(self.on_quitting)
@@ -125,6 +128,11 @@ class RequestLog(MergedOverWorkers):
     ) -> None:
         if request_type != "TTFT":
             self.keep([row_for(request_type, name, response_time, exception, context, start_time)])
+
+    def on_cut_short(self, record: CutShort) -> None:
+        stamp = datetime.fromtimestamp(record.started_at, UTC).isoformat(timespec="microseconds")
+        elapsed = _ms(record.elapsed_ms)
+        self.keep([(stamp, "", "", record.request_type, record.name, "cut short", elapsed, "", "", "", "", CUT_SHORT)])
 
     def on_test_start(self, **_kwargs: Any) -> None:
         folder = run_folder.current(self.environment)

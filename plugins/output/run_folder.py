@@ -29,6 +29,9 @@ from users.common import records
 
 logger = logging.getLogger("chatswarm")
 
+INTERRUPTED_EXIT_CODE = 4
+"""Exit code of a run stopped before its end (SIGTERM, Ctrl-C): its report holds what was measured until then."""
+
 CSV_PREFIX = "stats"
 """Locust's CSV files in the run folder are stats_stats.csv, stats_stats_history.csv, stats_failures.csv …"""
 
@@ -159,17 +162,7 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     log_file.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s/%(name)s: %(message)s"))
     logging.getLogger().addHandler(log_file)
     _note_ctrl_c(folder)
-    # Added now, after the runner's own quitting listener (a master's tells its workers to quit, which stops
-    # the test): quitting listeners run in reverse order, so this one sees whether the test was still running.
-    environment.events.quitting.add_listener(_note_sigterm)
     environment.events.quit.add_listener(folder.log_answer)
-
-
-def _note_sigterm(environment: Any, **_kwargs: Any) -> None:
-    """Mark the run interrupted when Locust quits (SIGTERM) while the test runs."""
-    folder = current(environment)
-    if folder is not None and folder.started_at is not None and folder.stopped_at is None:
-        folder.interrupted = True
 
 
 def _note_ctrl_c(folder: RunFolder) -> None:
@@ -216,6 +209,7 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
             environment, f"interrupted after {folder.duration_s:.0f} s: the report holds what was measured until then"
         )
         logger.warning("Run interrupted: writing what was measured to %s", folder.path)
+        environment.process_exit_code = INTERRUPTED_EXIT_CODE
     folder.write_html()
     folder.finish_csv()
     content = folder.write_summary()

@@ -81,6 +81,22 @@ def test_totals_count_exchanges_not_timing_rows() -> None:
     assert (rows["TTFT chat"]["count"], rows["E2E chat"]["p95_ms"]) == (51, 100.0)
 
 
+def test_cut_short_exchanges_travel_from_workers_and_stay_out_of_the_failure_ratio() -> None:
+    worker_a, worker_b = MetricBook(), MetricBook()
+    requests(worker_a, [100.0] * 7)
+    worker_a.add_cut_short("POST", "chat", 2)
+    worker_b.add_cut_short("POST", "chat")
+    worker_b.add_cut_short("TTFA", "call")  # a timing row's cut is not an exchange
+    master = MetricBook()
+    for part in (worker_a, worker_b):
+        master.merge(MetricBook.from_message(part.to_message()))
+    totals = total_figures(master, 1.0)
+    assert (totals["count"], totals["failures"], totals["fail_ratio"], totals["cut_short"]) == (7, 0, 0.0, 3)
+    before = master.copy()
+    master.add_cut_short("POST", "chat")
+    assert total_figures(master.minus(before), 1.0)["cut_short"] == 1
+
+
 def test_every_metric_of_the_slo_language_is_measured() -> None:
     book = MetricBook()
     requests(book, [100.0] * 10)

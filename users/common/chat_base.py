@@ -34,6 +34,7 @@ from users.auth.providers import (
 )
 from users.common import pacing
 from users.common.http_failures import response_failure
+from users.common.in_flight import InFlight
 from users.common.prompts import PromptSource, prompt_source
 
 _user_numbers = itertools.count()
@@ -184,6 +185,8 @@ class ChatUser(FastHttpUser):
     """Base of the HTTP chat users: a FastHttp client, a prompt picker, think time and a token provider."""
 
     abstract = True
+    exchange_type = "POST"
+    """Request type of this user's exchange rows (an exchange cut short by the test's end is recorded as one)."""
 
     def __init__(self, environment: Any) -> None:
         self.settings = chat_setup(environment.parsed_options)
@@ -202,12 +205,18 @@ class ChatUser(FastHttpUser):
         self.request_event = LatenessAwareEvent(environment.events.request)
         """Where this user's exchanges are reported; adds a paced request's lateness to its times."""
         self.client.request_event = self.request_event
+        self.in_flight = InFlight(self.exchange_type, "chat")
+        """The exchange this user has in flight: recorded as cut short if the test ends during it."""
 
     def on_start(self) -> None:
         if pacing.current(self.environment) is not None:
             gevent.sleep(self.wait_time())  # with an arrival rate even the first request waits for its turn
 
+    def on_stop(self) -> None:
+        self.in_flight.cut_short(self.environment)
+
     def wait_time(self) -> float:
+        self.in_flight.end()  # Locust asks for the wait when a task has ended
         pacer = pacing.current(self.environment)
         if pacer is not None:
             now = time.monotonic()
@@ -223,6 +232,7 @@ class ChatUser(FastHttpUser):
         The lateness is then added to every response time this exchange reports, so latency counts from
         the scheduled start.
         """
+        self.in_flight.begin()
         pacer = pacing.current(self.environment)
         scheduled, self.scheduled_start = self.scheduled_start, None
         lateness_s = pacer.started(scheduled, time.monotonic()) if pacer and scheduled is not None else 0.0

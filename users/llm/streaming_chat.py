@@ -166,6 +166,8 @@ class StreamingChatUser(ChatUser):
     ``--first-token-timeout`` or ``--stream-timeout``.
     """
 
+    exchange_type = "E2E"
+
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.stream_settings = StreamSettings.read(environment.parsed_options)
@@ -177,6 +179,7 @@ class StreamingChatUser(ChatUser):
         self.stream_client = StreamingHttpClient(self.host, self.stream_settings.stream_timeout, insecure=self.insecure)
 
     def on_stop(self) -> None:
+        super().on_stop()
         self.stream_client.close()
 
     @task

@@ -1,0 +1,72 @@
+"""Nothing is lost when a test ends: exchanges in flight are recorded as cut short, and the rows add up to what
+demobot saw.
+
+demobot answers after 400 ms and the users think for 0.1 s, so about four exchanges in five are in flight at
+any moment: a run's end almost surely interrupts some. demobot's ``requests`` counter (generation requests
+received, whatever their outcome) is the independent truth: every request it saw is a finished row or a
+cut-short row, and a cut-short row is a request it saw or one that never left the client.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import ROOT, clean_env
+from tests.plugins.test_distributed import wait_for_requests
+
+LOAD = ["--user-mix", "RestChatUser", "-u", "4", "-r", "4", "--think-time", "0.1"]
+
+
+def statuses(folder: Path) -> Counter[str]:
+    with (folder / "requests.csv").open() as file:
+        return Counter(row["status"] for row in csv.DictReader(file))
+
+
+def check_rows_add_up(folder: Path, served: int) -> dict:
+    """requests.csv = summary.json's exchanges = what demobot saw (cut-short rows may not have been sent)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    totals, rows = summary["totals"], statuses(folder)
+    assert rows["cut short"] == totals["cut_short"] >= 1, (rows, totals)
+    assert rows["ok"] + rows["failed"] == totals["count"], (rows, totals)
+    assert totals["count"] <= served <= totals["count"] + totals["cut_short"], (served, totals)
+    return summary
+
+
+def test_exchanges_in_flight_at_the_run_time_limit_are_counted(demobot, run_locust) -> None:
+    bot = demobot("--ttft-ms", "400", "--token-ms", "0")
+    run = run_locust("--host", bot.url, *LOAD, "-t", "3s")
+    assert run.returncode == 0, run.output
+    summary = check_rows_add_up(run.report_dir, bot.stats()["requests"])
+    assert summary["totals"]["failures"] == 0 and summary["interrupted"] is False
+
+
+def test_sigterm_stops_the_users_before_the_run_folder_is_written(demobot, tmp_path: Path) -> None:
+    bot = demobot("--ttft-ms", "400", "--token-ms", "0")
+    folder = tmp_path / "stopped"
+    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-t", "60s", "--host", bot.url]
+    process = subprocess.Popen(
+        [*command, *LOAD, "--report-dir", str(folder)],
+        cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_requests(folder, 8)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert time.monotonic() - signalled < 5, output
+    assert process.returncode == 4, output  # interrupted: README's exit codes
+    served_at_exit = bot.stats()["requests"]
+    time.sleep(0.5)
+    assert bot.stats()["requests"] == served_at_exit, "requests reached demobot after the process ended"
+    summary = check_rows_add_up(folder, served_at_exit)
+    assert summary["interrupted"] is True and "Traceback" not in output
+    assert output.index("Stopping the users") < output.index("Run folder:"), output
