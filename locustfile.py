@@ -8,29 +8,36 @@ docs/ARCHITECTURE.md). Pick users with ``--user-mix`` (or Locust's positional cl
 an option: see the web UI or the README.
 """
 
-from locust import events
+import sys
 
-from plugins.metrics import (
-    arrival_report,
-    audio_report,
-    book_keeper,
-    cloudwatch,
-    llm_metrics,
-    loop_lag,
-    plenary_report,
-    resource_monitor,
-    trend,
-    workers,
-    ws_report,
-)
-from plugins.output import progress, request_log, run_end, run_folder, slo_gate, trust
-from plugins.setup import config_files, options, parent_watch, preflight, shape_select
-from users.audio.audio_stream import AudioStreamUser
-from users.http.health_check import HealthCheckUser
-from users.http.rest_chat import RestChatUser
-from users.llm.streaming_chat import StreamingChatUser
-from users.plenary.plenary_user import PlenaryUser
-from users.ws.ws_chat import WebSocketChatUser
+try:
+    from locust import events
+
+    from plugins.metrics import (
+        arrival_report,
+        audio_report,
+        book_keeper,
+        cloudwatch,
+        llm_metrics,
+        loop_lag,
+        plenary_report,
+        resource_monitor,
+        trend,
+        workers,
+        ws_report,
+    )
+    from plugins.output import progress, request_log, run_end, run_folder, slo_gate, trust
+    from plugins.setup import config_files, options, parent_watch, preflight, shape_select
+    from users.audio.audio_stream import AudioStreamUser
+    from users.http.health_check import HealthCheckUser
+    from users.http.rest_chat import RestChatUser
+    from users.llm.streaming_chat import StreamingChatUser
+    from users.plenary.plenary_user import PlenaryUser
+    from users.ws.ws_chat import WebSocketChatUser
+except ModuleNotFoundError as missing:  # started outside the virtualenv the README sets up
+    from core.errors import missing_dependency
+
+    sys.exit(missing_dependency(missing, "chatswarm"))
 
 PLUGINS = (
     options,  # every option, .env

@@ -1,9 +1,13 @@
 """Run one preconfigured test type: ``python scripts/run_tests.py TYPE [options] [-- extra locust args]``.
 
+Chatswarm's and Locust's own options may follow TYPE directly (``load --chat-path /v2/ask``); what this
+script does not know goes to Locust, which refuses a misspelt one. ``--`` still passes everything after it.
+
 Runs ``config/TYPE.conf`` with Locust as a subprocess. With no ``--host`` and no ``CHATBOT_URL`` it starts
 the built-in demo chatbot on a free loopback port and stops it afterwards. Locust's own output goes to
 ``console.log`` in the run folder; the console shows one live progress line, warnings and errors, and a
-one-screen summary at the end. The exit code is Locust's (0 ok, 1 failures, 2 bad input, 3 SLO breach).
+one-screen summary at the end. The exit code is Locust's (0 ok, 1 failures, 2 bad input, 3 SLO breach,
+4 interrupted).
 """
 
 from __future__ import annotations
@@ -26,12 +30,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.env_files import PARENT_VARIABLE, load_env_files  # noqa: E402
-from core.errors import InputError  # noqa: E402
-from core.paths import default_report_dir  # noqa: E402
-from core.target import check_host  # noqa: E402
-from demobot.launcher import DemobotProcess  # noqa: E402
-from report.console import PROGRESS_PREFIX, progress_line, summary_screen  # noqa: E402
+try:
+    from core.env_files import PARENT_VARIABLE, load_env_files
+    from core.errors import InputError
+    from core.paths import default_report_dir
+    from core.target import check_host
+    from demobot.launcher import DemobotProcess
+    from report.console import PROGRESS_PREFIX, progress_line, summary_screen
+except ModuleNotFoundError as missing:  # started outside the virtualenv the README sets up
+    from core.errors import missing_dependency
+
+    sys.exit(missing_dependency(missing, "run_tests"))
 
 CONFIG_DIR = ROOT / "config"
 CONSOLE_LOG = "console.log"
@@ -74,7 +83,7 @@ def read_conf(path: Path) -> dict[str, str]:
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    """Our options, and whatever follows ``--`` (passed to Locust unchanged)."""
+    """Our options, and the rest for Locust: options this script does not know, and whatever follows ``--``."""
     extra: list[str] = []
     if "--" in argv:
         at = argv.index("--")
@@ -82,7 +91,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="run_tests.py",
         description="Run a preconfigured Chatswarm test type against a chatbot (default: the built-in demobot).",
-        epilog="Everything after -- goes to Locust unchanged, e.g. -- --think-time 0 --prompts my.jsonl",
+        epilog="Any other option goes to Locust and Chatswarm's plugins, e.g. --think-time 0 --prompts my.jsonl "
+        "(README lists them); everything after -- goes to Locust unchanged.",
+        allow_abbrev=False,  # an abbreviation of a Locust option must reach Locust, not match one of ours
     )
     parser.add_argument("type", help=f"test type, one of: {', '.join(test_types())}")
     parser.add_argument("--host", help="URL of the chatbot (default: CHATBOT_URL, else start the demo chatbot)")
@@ -93,7 +104,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--workers", type=int, help="run a master and this many local worker processes")
     parser.add_argument("--processes", type=int, help="Locust's --processes: worker processes per worker (or here)")
     parser.error = lambda message: (_ for _ in ()).throw(UsageError(message))  # type: ignore[method-assign]
-    options = parser.parse_args(argv)
+    options, unknown = parser.parse_known_args(argv)
+    extra = [*unknown, *extra]
     if options.type not in test_types():
         raise UsageError(f"unknown test type {options.type!r}; available: {', '.join(test_types())}")
     if options.users is not None and options.users < 1:

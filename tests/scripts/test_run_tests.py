@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.conftest import run_tests
+from tests.conftest import ROOT, run_tests
 
 
 def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
     report_dir = tmp_path / "smoke"
-    args = ("smoke", "--duration", "5s", "--users", "2", "--report-dir", str(report_dir), "--", "--seed", "1")
+    args = ("smoke", "--duration", "5s", "--users", "2", "--report-dir", str(report_dir), "--seed", "1")  # no --
     result = run_tests(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("report.html", "stats_stats.csv", "stats_stats_history.csv", "summary.json", "run.log", "console.log"):
@@ -95,3 +97,14 @@ def test_run_time_caps_every_shape(demobot, run_locust) -> None:
     assert run.returncode == 0, run.output
     assert run.summary["duration_s"] < 8
     assert run.summary["shape"]["reason"].startswith("ended early at 10 users"), run.summary["shape"]
+
+
+def test_without_the_dependencies_both_entry_points_name_the_setup_command() -> None:
+    # -S leaves site-packages (the virtualenv's included) out: what a fresh machine's python3 has.
+    for command in (["scripts/run_tests.py", "smoke"], ["-c", "import runpy; runpy.run_path('locustfile.py')"]):
+        result = subprocess.run(
+            [sys.executable, "-S", *command], cwd=ROOT, capture_output=True, text=True, timeout=30
+        )  # fmt: skip
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert "is not installed" in lines[0] and "pip install -r requirements.txt" in lines[0], lines
