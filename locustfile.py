@@ -26,7 +26,7 @@ try:
         workers,
         ws_report,
     )
-    from plugins.output import progress, request_log, run_end, run_folder, slo_gate, trust
+    from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
     from plugins.setup import config_files, options, parent_watch, preflight, shape_select
     from users.audio.audio_stream import AudioStreamUser
     from users.http.health_check import HealthCheckUser
@@ -41,6 +41,7 @@ except ModuleNotFoundError as missing:  # started outside the virtualenv the REA
 
 PLUGINS = (
     options,  # every option, .env
+    redaction,  # before Locust's runner listens: failure names, log lines and the web UI never show a secret
     preflight,  # the first init listener: bad input ends the run before any plugin acts on it
     run_folder,
     arrival_report,

@@ -15,6 +15,9 @@ from typing import Any
 
 from core.errors import InputError
 
+SECRET_OPTIONS: set[str] = set()
+"""Where Locust's parsed options keep the values of secret options (``is_secret=True``): outputs mask them."""
+
 
 def env_var_for(flag: str) -> str:
     """The LOCUST_* environment variable that sets an option: ``--think-time`` → ``LOCUST_THINK_TIME``."""
@@ -30,6 +33,7 @@ def add_option(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> Non
     kwargs.setdefault("env_var", env_var_for(flag))
     if kwargs.get("is_secret"):
         kwargs["include_in_web_ui"] = False
+        SECRET_OPTIONS.add(kwargs.get("dest") or flag.lstrip("-").replace("-", "_"))
     parser.add_argument(flag, **kwargs)
 
 

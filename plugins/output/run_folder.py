@@ -23,6 +23,7 @@ from locust.html import get_html_report
 from locust.runners import WorkerRunner
 
 from core.paths import default_report_dir
+from core.redaction import redact
 from core.target import shown_url
 from report import summary, verdict
 from users.common import records
@@ -108,7 +109,8 @@ class RunFolder:
         html_file = Path(self.environment.parsed_options.html_file)
         if not html_file.exists():
             html_file.parent.mkdir(parents=True, exist_ok=True)
-            html_file.write_text(get_html_report(self.environment, show_download_link=False), encoding="utf-8")
+            html = redact(get_html_report(self.environment, show_download_link=False))
+            html_file.write_text(html, encoding="utf-8")
 
     def summary(self) -> dict[str, Any]:
         """summary.json's content: the base keys of DESIGN.md plus every registered section."""
@@ -143,7 +145,8 @@ class RunFolder:
     def write_summary(self) -> dict[str, Any]:
         """Write summary.json and return its content."""
         content = self.summary()
-        (self.path / "summary.json").write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
+        text = redact(json.dumps(content, indent=2, default=str))  # a section may quote what the target said
+        (self.path / "summary.json").write_text(text + "\n", encoding="utf-8")
         return content
 
 
@@ -193,8 +196,9 @@ def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
     folder = current(environment)
     if folder is not None:
         folder.stopped_at = time.time()
-    if environment.parsed_options is not None and environment.parsed_options.headless and environment.host:
+    if environment.host:
         # The run is over and Locust is about to write report.html with the host in it: never its credentials.
+        # (The web UI shows the host without them anyway: a new test started there needs the URL typed again.)
         environment.host = shown_url(environment.host)
 
 

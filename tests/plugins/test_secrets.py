@@ -7,8 +7,13 @@ a streaming user with an API key, Locust at DEBUG level, and the web UI while a 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import itertools
 import json
 import re
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -19,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from demobot.launcher import DemobotProcess
-from tests.conftest import ROOT, LocustRun, clean_env, free_port
+from tests.conftest import ROOT, LocustRun, clean_env, failure_counts, free_port, locust_run
+from tests.loopback_server import LoopbackServer
 
 EMAIL = "planted@example.com"
 PASSWORD = "Plant3d-Passw0rd-XYZ"
@@ -28,6 +34,13 @@ CHATBOT_API_KEY = "sk-plant3d-chatbot-0123456789abcdef"
 OPENAI_API_KEY = "sk-plant3d-openai-fedcba9876543210"
 PLENARY_PASSWORD = "Plant3d-Plenary-Pw"
 PLANTED = (PASSWORD, WRONG_PASSWORD, CHATBOT_API_KEY, OPENAI_API_KEY, PLENARY_PASSWORD)
+URL_PASSWORD = "Url-Pw-d41c8e77"
+ECHO_PASSWORD = "Echo-Pw-7f3a9c1e"
+ECHO_API_KEY = "sk-echo-5b2d8e40aa61"
+ECHO_HEADER_KEY = "hdr-echo-93c0d4e1f2"
+ECHO_TOKEN = "tok-echo-0a1b2c3d4e5f6a7b8c9d"
+ECHOED = (ECHO_PASSWORD, ECHO_API_KEY, ECHO_HEADER_KEY, URL_PASSWORD, ECHO_TOKEN)
+"""Credentials the echoing target quotes back (test_no_secret_the_target_echoes)."""
 
 TOKEN_PATTERNS = (
     re.compile(rb"Bearer\s+[A-Za-z0-9._~+/=-]{12,}"),
@@ -65,10 +78,10 @@ def leaks(sources: dict[str, bytes], secrets: tuple[str, ...]) -> list[str]:
     return found
 
 
-def run_folder(folder: Path) -> dict[str, bytes]:
+def run_folder(folder: Path, required: tuple[str, ...] = RUN_FILES) -> dict[str, bytes]:
     """Every file of a run folder, by its path inside the folder."""
     files = {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-    missing = [name for name in RUN_FILES if name not in files]
+    missing = [name for name in required if name not in files]
     assert not missing, f"run folder without {missing}: {sorted(files)}"
     return files
 
@@ -174,7 +187,8 @@ def get(url: str) -> bytes:
 
 def test_no_secret_in_the_web_ui(bot: DemobotProcess, issued_token: str, accounts: str, tmp_path: Path) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", bot.url, "--autostart"]
+    host = bot.url.replace("http://", f"http://bob:{URL_PASSWORD}@")  # the live report shows the host
+    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", host, "--autostart"]
     command += ["--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", str(tmp_path / "ui")]
     command += ["-u", "4", "-r", "20", "-t", "60s", "--think-time", "0.2", "--loglevel", "DEBUG"]
     command += ["--auth", "login", "--accounts", accounts, "--user-mix", "RestChatUser StreamingChatUser"]
@@ -200,6 +214,119 @@ def test_no_secret_in_the_web_ui(bot: DemobotProcess, issued_token: str, account
             output, _ = locust.communicate(timeout=60)
     assert b'"api_key"' not in pages["/"] and b'"user_password"' not in pages["/"], "secret options are not shown"
     assert b'"name": "login"' in pages["/stats/requests"]
+    assert bot.url.replace("http://", "http://***@").encode() in pages["/stats/report"]
     sources = {"output": output, **{f"web UI {page}": body for page, body in pages.items()}}
     sources |= run_folder(tmp_path / "ui")
-    assert not leaks(sources, (*PLANTED, issued_token))
+    assert not leaks(sources, (*PLANTED, issued_token, URL_PASSWORD))
+
+
+CUT_SHOWS = 10
+"""Characters of a secret a cut-short echo leaves at the end of a failure name (see EchoingServer.quote)."""
+
+
+class EchoingServer(LoopbackServer):
+    """A hostile target that quotes back every credential it was ever sent, one per answer in turn: in an error
+    event of a stream, a WebSocket close reason, and a header; every third quote is cut short after CUT_SHOWS
+    characters of the secret, the way a failure name quoting the first 80 characters of an error cuts it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, None] = {}
+        self.turn = itertools.count()
+        super().__init__()
+
+    def answer_request(self, connection: socket.socket, request: bytes) -> None:
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+        length = int(headers.get("content-length") or 0)
+        for _ in range(10):  # the body may come in a later packet
+            if len(body) >= length:
+                break
+            body += connection.recv(65536)
+        self.learn(headers, body)
+        if "/login" in lines[0]:
+            token = json.dumps({"access_token": ECHO_TOKEN, "expires_in": 3600}).encode()
+            connection.sendall(self.head("200 OK", "application/json", len(token)) + token)
+        elif headers.get("upgrade", "").lower() == "websocket":
+            accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + WS_GUID).encode()).digest())
+            connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+            connection.sendall(b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            reason = struct.pack("!H", 4001) + self.quote(50).encode()[:123]  # names show 60 characters of it
+            connection.sendall(bytes([0x88, len(reason)]) + reason)
+            time.sleep(0.2)
+        else:
+            event = json.dumps({"error": {"message": self.quote(70)}})
+            stream = f"data: {event}\n\n".encode()
+            connection.sendall(self.head("200 OK", "text/event-stream", len(stream)) + stream)
+
+    def learn(self, headers: dict[str, str], body: bytes) -> None:
+        scheme, _, credential = headers.get("authorization", "").partition(" ")
+        found = [credential, headers.get("x-api-key")]
+        if scheme == "Basic":
+            user_password = base64.b64decode(credential).decode()
+            found += [user_password, user_password.partition(":")[2]]
+        if body.startswith(b"{"):
+            found.append(json.loads(body).get("password"))
+        self.seen.update(dict.fromkeys(value for value in found if value))
+
+    def quote(self, cut_at: int) -> str:
+        """One credential seen so far, in turn; every third one cut short after CUT_SHOWS characters."""
+        seen = list(self.seen) or ["nothing"]
+        turn = next(self.turn)
+        secret = seen[turn % len(seen)]
+        if turn % 3 == 2:
+            return ("invalid credential " * 10)[:cut_at] + secret[:CUT_SHOWS]
+        return f"invalid credential {secret}"
+
+    def head(self, status: str, content_type: str, length: int) -> bytes:
+        echoed = f"X-Echo: {self.quote(200)}\r\nWWW-Authenticate: Bearer error={self.quote(200)!r}\r\n"
+        return (
+            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n{echoed}"
+            "Connection: close\r\n\r\n"
+        ).encode()
+
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+ECHO_SCENARIOS: dict[str, tuple[list[str], set[str]]] = {
+    "an API key and a key header": (
+        ["--api-key", ECHO_API_KEY, "--ws-header", f"X-Api-Key: {ECHO_HEADER_KEY}"],
+        {ECHO_API_KEY, ECHO_HEADER_KEY},
+    ),
+    "a password, its token and the URL's password": (
+        ["--auth", "login", "--accounts", "{accounts}"],
+        {ECHO_PASSWORD, ECHO_TOKEN, URL_PASSWORD, f"bob:{URL_PASSWORD}"},
+    ),
+}
+"""What each run sends (besides the URL's password), and which credentials the target must then have seen."""
+
+
+@pytest.mark.parametrize("scenario", ECHO_SCENARIOS)
+def test_no_secret_the_target_echoes(scenario: str, tmp_path: Path) -> None:
+    """A target quotes the credentials it was sent back in its errors: they reach failure names only as ***, and
+    nowhere else: not in the run folder, Locust's own --csv and --html files, or the output."""
+    args, sent = ECHO_SCENARIOS[scenario]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(f"email,password\necho@example.com,{ECHO_PASSWORD}\n")
+    server = EchoingServer()
+    try:
+        run = locust_run(
+            tmp_path / "run", "--host", server.url.replace("http://", f"http://bob:{URL_PASSWORD}@"), "-t", "3s",
+            "-u", "2", "-r", "20", "--think-time", "0.1", "--user-mix", "StreamingChatUser WebSocketChatUser",
+            *(arg.format(accounts=accounts) for arg in args), "--loglevel", "DEBUG",
+            "--csv", str(tmp_path / "locust"), "--html", str(tmp_path / "locust.html"), report_page=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        server.close()
+    assert run.returncode == 1, run.output
+    assert sent <= set(server.seen), server.seen
+    failures = failure_counts(run)
+    for start, cut_short in (("error in stream: ", "crede***"), ("closed 4001 ", "cred***")):
+        assert f"{start}invalid credential ***" in failures, failures
+        assert any(name.startswith(start) and name.endswith(cut_short) for name in failures), failures
+    sources = {"output": run.output.encode(), **run_folder(run.report_dir, ("run.log", "requests.csv", "summary.json"))}
+    sources |= {path.name: path.read_bytes() for path in tmp_path.glob("locust*")}  # Locust's own --csv and --html
+    assert {"index.html", "locust.html", "locust_failures.csv", "locust_exceptions.csv"} <= set(sources), sources
+    cut = tuple(secret[:CUT_SHOWS] for secret in ECHOED)
+    assert not leaks(sources, (*ECHOED, *cut))

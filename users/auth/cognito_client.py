@@ -23,6 +23,7 @@ from core.cognito_tokens import (
     region_of,
 )
 from core.errors import InputError
+from core.redaction import remember_token
 from users.auth import srp_pow
 from users.auth.providers import AuthFailed, Credentials, Token
 
@@ -67,6 +68,9 @@ class CognitoTokens:
     """The account's ``cognito:username`` (not an email alias): what a refresh's SECRET_HASH is made from."""
     obtained_at: float
     expires_at: float
+
+    def __post_init__(self) -> None:
+        remember_token(self.id_token, self.access_token, self.refresh_token)  # masked in every output
 
     def token(self, use: str) -> Token:
         """The ID or access token with its validity."""

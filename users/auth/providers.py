@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.redaction import remember, remember_token
 
 AUTH_KINDS = ("none", "login", "cognito")
 """The values --auth accepts."""
@@ -37,6 +38,9 @@ class Credentials:
 
     email: str
     password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        remember(self.password)  # masked in every output, even when the target echoes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,7 @@ def token_from_response(
     value = body.get(token_field) or body.get("token")
     if not isinstance(value, str) or not value:
         raise AuthFailed(f"login answer has no {token_field!r}")
+    remember_token(value)  # masked in every output, even when the target echoes it
     lifetime = body.get(expires_field)
     expires_at = now + float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else None
     return Token(value, obtained_at=now, expires_at=expires_at)

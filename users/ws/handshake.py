@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InputError
+from core.redaction import remember_header
 from core.settings import Settings, setting
 from users.auth.providers import AuthFailed, TokenProvider
 from users.ws.ws_connection import Handshake
@@ -36,6 +37,7 @@ def _header_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
             # Not echoed: a header line often carries a token.
             raise InputError(f"--ws-header: number {number} is not 'Name: value' (a colon after the name)")
         headers.append(f"{name.strip()}: {value.strip()}")
+        remember_header(name, value)  # a credential header's value is masked in every output
     return tuple(headers)
 
 
