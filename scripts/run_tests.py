@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
 try:
     from core.env_files import PARENT_VARIABLE, load_env_files
     from core.errors import InputError
+    from core.input_files import MAX_CONFIG_FILE_BYTES, read_text_file
     from core.paths import default_report_dir
     from core.target import check_host
     from demobot.launcher import DemobotProcess
@@ -119,6 +120,17 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if options.processes is not None and options.processes < 1 and options.processes != -1:
         raise UsageError("--processes must be 1 or more, or -1 for one per CPU core")
     return options, extra
+
+
+def check_config_files(extra: list[str]) -> None:
+    """Refuse a binary or non-UTF-8 --config among the extra Locust arguments before Locust starts: Locust reads
+    config files before it imports locustfile.py, so such a file ends in its traceback, out of our plugins' reach."""
+    for at, argument in enumerate(extra):
+        name = argument.removeprefix("--config=") if argument.startswith("--config=") else ""
+        if argument == "--config" and at + 1 < len(extra):
+            name = extra[at + 1]
+        if name:
+            read_text_file(name, "--config", MAX_CONFIG_FILE_BYTES)
 
 
 def expected_workers(options: argparse.Namespace) -> int:
@@ -306,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one test type end to end; returns the exit code."""
     try:
         options, extra = parse_args(sys.argv[1:] if argv is None else argv)
+        check_config_files(extra)
         load_env_files(options.env)
     except (UsageError, InputError) as error:
         print(f"run_tests: error: {error}", file=sys.stderr)

@@ -30,6 +30,22 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         wav.setframerate(16000)
         wav.writeframes(b"\x80" * 1600)
     (folder / "typo.conf").write_text("think-tme = 1 - 3\n")  # a misspelt key, a value with spaces
+    (folder / "nul.conf").write_bytes(b"think-time = 1\n\0\0\n")  # UTF-8, yet binary
+    (folder / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    (folder / "latin1.csv").write_bytes("email,password\ncaf\xe9@x,pw\n".encode("latin-1"))
+    (folder / "big_field.csv").write_text("email,password\n" + "a" * 140_000 + "@x,pw\n")
+    (folder / "binary.jsonl").write_bytes(b'{"prompt": "hi"}\n\0\1\2\n')
+    line = '{"prompt": "%s"}\n' % ("x" * 1009)  # 1 KB
+    (folder / "big.jsonl").write_text(line * 1536)  # 1.5 MB
+    (folder / "big_folder").mkdir()
+    for half in ("a", "b"):
+        (folder / "big_folder" / f"{half}.jsonl").write_text(line * 640)  # 0.625 MB each, 1.25 MB together
+    for name, channels, rate in (("stereo.wav", 2, 16000), ("1hz.wav", 1, 1)):
+        with wave.open(str(folder / name), "wb") as wav:
+            wav.setnchannels(channels)
+            wav.setsampwidth(2)
+            wav.setframerate(rate)
+            wav.writeframes(b"\1\0" * channels * 1600)
     return folder
 
 
@@ -53,18 +69,29 @@ BAD_LOCUST_INPUTS = [
     (["--test-type", "../elsewhere"], "--test-type: '../elsewhere' is not a name"),
     (["--report-dir", "{bad}/broken.jsonl/run"], "--report-dir: cannot create"),
     (["-u", "-1"], "--users (-u): must be 0 or more"),
+    (["-u", "0"], "--users (-u) 0: the run would start no user and measure nothing"),
+    (["-u", "10000000", "-r", "1000000", "-t", "10s"], "--users (-u) 10000000: all run in one process"),
+    (["--shape", "ramp", "--max-users", "50000", "-t", "2s"], "--max-users 50000: all run in one process"),
+    (["--max-users-per-process", "0"], "--max-users-per-process: must be 1 or more"),
     (["--user-mix", "GhostUser"], "--user-mix: unknown user class 'GhostUser'"),
     (["--user-mix", "RestChatUser:0"], "--user-mix: weight of RestChatUser must be"),
     (["--user-mix", ""], "--user-mix: empty"),
     (["--env", "nosuch"], "--env nosuch: no file"),
     (["--config", "{bad}/nope.conf"], "Unable to open config file"),
     (["--config", "{bad}/typo.conf"], "unknown setting 'think-tme'; did you mean think-time?"),
+    (["--config", "{bad}/nul.conf"], "nul.conf is a binary file, not UTF-8 text"),
+    (["--prompts", "{bad}/binary.jsonl"], "binary.jsonl is a binary file, not UTF-8 text"),
+    (["--prompts", "{bad}/big.jsonl", "--max-data-file-mb", "1"], "big.jsonl is 1.5 MB, over the 1 MB limit (--max"),
+    (["--prompts", "{bad}/big_folder", "--max-data-file-mb", "1"], "big_folder hold 1.25 MB, over the 1 MB limit"),
     # sign-in and accounts
     (["--auth", "login"], "--auth login needs LOGIN_EMAIL and LOGIN_PASSWORD"),
     (["--auth", "magic"], "argument --auth: invalid choice: 'magic'"),
     (["--auth", "login", "--accounts", "{bad}/missing.csv"], "--accounts: cannot read"),
     (["--auth", "login", "--accounts", "{bad}/accounts.csv"], "accounts CSV needs a header row"),
     (["--auth", "login", "--accounts", "{bad}/no_accounts.csv"], "no_accounts.csv lists no accounts"),
+    (["--auth", "login", "--accounts", "{bad}/binary.csv"], "binary.csv is a binary file, not UTF-8 text"),
+    (["--auth", "login", "--accounts", "{bad}/latin1.csv"], "latin1.csv is not UTF-8 text (byte 0xe9 at offset"),
+    (["--auth", "login", "--accounts", "{bad}/big_field.csv"], "big_field.csv:2: a field over 128 KB"),
     # REST, streaming and bots
     (["--conversation-turns", "0"], "--conversation-turns: must be 1 or more"),
     (["--chat-path", "api/chat"], "--chat-path: 'api/chat' is not a path"),
@@ -78,6 +105,11 @@ BAD_LOCUST_INPUTS = [
     (["--audio-file", "{bad}/missing.wav"], "--audio-file: no such file"),
     (["--audio-file", "{bad}/not_a.wav"], "not_a.wav is not a PCM WAV file"),
     (["--audio-file", "{bad}/8bit.wav"], "8bit.wav has 8-bit samples; 16-bit PCM is needed"),
+    (["--audio-file", "{bad}/stereo.wav"], "stereo.wav: stereo; give a mono 16-bit PCM WAV"),
+    (["--audio-file", "{bad}/1hz.wav"], "1hz.wav: 1 Hz; give a mono 16-bit PCM WAV at 8000-48000 Hz"),
+    (["--chunk-ms", "1e9"], "--chunk-ms: 1e+09 ms of audio per frame; give 1-1000 ms"),
+    (["--chunk-size", "1e9"], "--chunk-size: 1e+09 KB is 3.2e+10 ms of audio per frame"),
+    (["--interval", "1e12"], "--interval: 1e+12 ms between frames; give at most 60000 ms"),
     (["--fault-kinds", "drop,explode"], "--fault-kinds: unknown explode"),
     # shapes and SLOs
     (["--shape", "zigzag"], "argument --shape: invalid choice: 'zigzag'"),
@@ -159,6 +191,30 @@ def test_bad_run_tests_duration(duration: str, expected: str, tmp_path: Path) ->
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"run_tests: error: --duration {duration!r}: {expected}"), result.stderr
     assert "demo chatbot" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"think-time = 1\n# caf\xe9\n", "is not UTF-8 text (byte 0xe9 at offset 20)"), (bytes(range(256)), "binary")],
+    ids=["latin-1", "binary"],
+)
+def test_bad_config_file_given_to_run_tests(content: bytes, expected: str, tmp_path: Path) -> None:
+    """Locust reads config files before it imports locustfile.py, and a non-UTF-8 one ends in its traceback there
+    (no plugin can act yet); run_tests.py checks them before it starts Locust (or the demo chatbot)."""
+    (tmp_path / "mine.conf").write_bytes(content)
+    command = [sys.executable, "scripts/run_tests.py", "smoke", "--report-dir", str(tmp_path / "run")]
+    result = subprocess.run(
+        [*command, "--", "--config", str(tmp_path / "mine.conf")],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert one_error_line(result.stderr).startswith(f"run_tests: error: --config: {tmp_path / 'mine.conf'}")
+    assert expected in result.stderr and "demo chatbot" not in result.stdout
+    assert not (tmp_path / "run").exists()
 
 
 def test_chatbot_url_is_the_default_host(demobot_url: str, tmp_path: Path) -> None:

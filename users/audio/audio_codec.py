@@ -27,14 +27,26 @@ _LOWPASS_TAPS = 63
 """Length of the anti-aliasing filter applied before downsampling."""
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """The samples (mono int16) and sample rate of a 16-bit PCM WAV file; stereo is mixed down.
+WAV_RATES = (8000, 48000)
+"""Sample rates a caller's WAV may have, in Hz: telephone to full band. Audio below 8 kHz holds no intelligible
+speech, and a 1 Hz file resampled to 16 kHz takes 16,000 times its size in memory."""
 
-    Raises InputError naming the file when it is missing, not a WAV file, not 16-bit PCM or empty.
+MAX_UTTERANCE_S = 60.0
+"""Longest caller's audio, in seconds: every process keeps the encoded frames of it in memory (a minute of 48 kHz
+audio is under 6 MB), and one turn of a call is a sentence or two, not a recording."""
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """The samples (int16) and sample rate of a mono 16-bit PCM WAV file of at most MAX_UTTERANCE_S seconds.
+
+    Raises InputError naming the file and what to give instead when it is missing, not a WAV file, not mono
+    16-bit PCM (mixing stereo down could cancel the voice out), at a rate outside WAV_RATES, too long or empty;
+    the header is checked before any audio is read.
     """
     try:
         with wave.open(str(path), "rb") as wav:
-            width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+            _check_wav_header(path, wav.getsampwidth(), wav.getnchannels(), wav.getframerate(), wav.getnframes())
+            rate = wav.getframerate()
             data = wav.readframes(wav.getnframes())
     except FileNotFoundError:
         raise InputError(f"--audio-file: no such file {str(path)!r}") from None
@@ -42,15 +54,25 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise InputError(f"--audio-file: {path} is not a PCM WAV file ({error})") from None
     except OSError as error:
         raise InputError(f"--audio-file: cannot read {path} ({error.strerror or error})") from None
-    if width != 2:
-        raise InputError(f"--audio-file: {path} has {8 * width}-bit samples; 16-bit PCM is needed")
-    samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
-    if channels > 1:
-        usable = len(samples) - len(samples) % channels
-        samples = samples[:usable].reshape(-1, channels).mean(axis=1).round().astype(np.int16)
+    samples = np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").astype(np.int16)
     if not len(samples):
         raise InputError(f"--audio-file: {path} holds no audio")
     return samples, rate
+
+
+def _check_wav_header(path: str | Path, width: int, channels: int, rate: int, frames: int) -> None:
+    give = "give a mono 16-bit PCM WAV"
+    if width != 2:
+        raise InputError(f"--audio-file: {path} has {8 * width}-bit samples; 16-bit PCM is needed")
+    if channels != 1:
+        raise InputError(f"--audio-file: {path}: {'stereo' if channels == 2 else f'{channels} channels'}; {give}")
+    low, high = WAV_RATES
+    if not low <= rate <= high:
+        raise InputError(f"--audio-file: {path}: {rate} Hz; {give} at {low}-{high} Hz")
+    if frames / rate > MAX_UTTERANCE_S:
+        raise InputError(
+            f"--audio-file: {path}: {frames / rate:.0f} s of audio; give at most {MAX_UTTERANCE_S:.0f} s (one turn)"
+        )
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:

@@ -57,6 +57,14 @@ DEFAULT_AUDIO_FILE = Path(__file__).resolve().parents[2] / "datasets" / "speech_
 END_OF_SPEECH = ("auto", SILENCE, STOP, COMMIT)
 """--end-of-speech values; auto = commit for openai-realtime, silence otherwise."""
 
+FRAME_MS = (1.0, 1000.0)
+"""Shortest and longest audio frame, in ms (--chunk-ms, or --chunk-size at the wire's rate): a caller cannot send
+thousands of frames a second on time, and a frame over a second is a recording, not a stream (and a frame of 1e9
+ms would not fit in memory)."""
+
+MAX_INTERVAL_MS = 60_000.0
+"""Longest --interval between frames: a minute of silence between frames is a stalled call, not a paced one."""
+
 _user_numbers = itertools.count()
 
 
@@ -91,12 +99,10 @@ class AudioSettings(Settings):
     def check(self) -> None:
         if not 4000 <= self.sample_rate <= 48000:
             raise InputError(f"--sample-rate: {self.sample_rate} is not a rate from 4000 to 48000 Hz")
-        require_positive(self.chunk_size, "--chunk-size", allow_zero=True)
-        if not self.chunk_size:
-            require_positive(self.chunk_ms, "--chunk-ms")
-        elif not self.frame_bytes:
-            raise InputError(f"--chunk-size: {self.chunk_size:g} KB is less than one sample")
+        self._check_frames()
         require_positive(self.interval, "--interval", allow_zero=True)
+        if self.interval > MAX_INTERVAL_MS:
+            raise InputError(f"--interval: {self.interval:g} ms between frames; give at most {MAX_INTERVAL_MS:g} ms")
         if self.speech_end == COMMIT and self.audio_protocol != "openai-realtime":
             raise InputError("--end-of-speech commit: only openai-realtime can commit; use silence or stop")
         if self.turns < 1:
@@ -110,6 +116,18 @@ class AudioSettings(Settings):
         require_positive(self.response_timeout, "--response-timeout")
         require_positive(self.response_gap_ms, "--response-gap-ms")
         require_positive(self.fault_silence, "--fault-silence")
+
+    def _check_frames(self) -> None:
+        require_positive(self.chunk_size, "--chunk-size", allow_zero=True)
+        if not self.chunk_size:
+            require_positive(self.chunk_ms, "--chunk-ms")
+        elif not self.frame_bytes:
+            raise InputError(f"--chunk-size: {self.chunk_size:g} KB is less than one sample")
+        low, high = FRAME_MS
+        if not low <= self.frame_ms <= high:
+            given = f"--chunk-size: {self.chunk_size:g} KB is {self.frame_ms:g} ms" if self.chunk_size else ""
+            given = given or f"--chunk-ms: {self.chunk_ms:g} ms"
+            raise InputError(f"{given} of audio per frame; give {low:g}-{high:g} ms")
 
     @cached_property
     def wire(self) -> WireFormat:

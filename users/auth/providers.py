@@ -10,15 +10,16 @@ client, so every login shows up in Locust's stats like any other request.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.input_files import MAX_DATA_FILE_MB, MB, read_text_file
 from core.redaction import remember, remember_token
 
 AUTH_KINDS = ("none", "login", "cognito")
@@ -152,21 +153,23 @@ def credentials_from_env(env: Mapping[str, str] = os.environ, auth: str = "login
     return Credentials(email, password)
 
 
-def load_accounts(location: str) -> list[Credentials]:
-    """Read an accounts CSV with a header row naming ``email`` (or ``username``) and ``password`` columns."""
-    path = Path(location).expanduser()
+def load_accounts(location: str, max_bytes: int = MAX_DATA_FILE_MB * MB, limit_option: str = "") -> list[Credentials]:
+    """Read an accounts CSV with a header row naming ``email`` (or ``username``) and ``password`` columns.
+
+    A file over ``max_bytes``, binary or not UTF-8 is refused before it is parsed, and so is a field longer than
+    the csv module takes (128 KB: no email or password is that long).
+    """
+    text = read_text_file(location, "--accounts", max_bytes, limit_option)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        with path.open(newline="", encoding="utf-8") as file:
-            reader = csv.DictReader(file)
-            columns = set(reader.fieldnames or ())
-            user_column = "email" if "email" in columns else "username"
-            if user_column not in columns or "password" not in columns:
-                raise InputError(
-                    f"{location}: the accounts CSV needs a header row with email (or username) and password"
-                )
-            accounts = [_account(location, reader.line_num, row, user_column) for row in reader]
-    except OSError as error:
-        raise InputError(f"--accounts: cannot read {location}: {error.strerror}") from None
+        columns = set(reader.fieldnames or ())
+        user_column = "email" if "email" in columns else "username"
+        if user_column not in columns or "password" not in columns:
+            raise InputError(f"{location}: the accounts CSV needs a header row with email (or username) and password")
+        accounts = [_account(location, reader.line_num, row, user_column) for row in reader]
+    except csv.Error as error:
+        reason = "a field over 128 KB" if "field limit" in str(error) else f"not CSV ({error})"
+        raise InputError(f"--accounts: {location}:{reader.line_num + 1}: {reason}; give email,password rows") from None
     if not accounts:
         raise InputError(f"--accounts: {location} lists no accounts")
     return accounts

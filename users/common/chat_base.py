@@ -15,6 +15,7 @@ import gevent
 from locust import FastHttpUser
 
 from core.errors import InputError
+from core.input_files import MAX_DATA_FILE_MB, MB
 from core.options import parse_seconds_range, require_path, require_positive
 from core.settings import Settings, setting
 from core.tls import ConnectionSettings, context_factory, insecure_option
@@ -79,6 +80,9 @@ class ChatSettings(RhythmSettings):
     login_path: str = setting("/api/auth/login", "Login endpoint for --auth login")
     login_user_field: str = setting("email", "JSON field that carries the account name")
     accounts: str = setting("", "CSV of accounts (email,password), one per user; else LOGIN_EMAIL")
+    max_data_file_mb: int = setting(
+        MAX_DATA_FILE_MB, "Largest --prompts (a file, or a folder's files) or --accounts file, in MB", web_ui=False
+    )
     token_refresh_margin: float = setting(
         DEFAULT_REFRESH_MARGIN_S, "Log in again this many seconds before a token expires"
     )
@@ -89,6 +93,8 @@ class ChatSettings(RhythmSettings):
         super().check()
         if self.max_samples < 0:
             raise InputError(f"--max-samples: must be 0 (all) or more, got {self.max_samples}")
+        if self.max_data_file_mb < 1:
+            raise InputError(f"--max-data-file-mb: must be 1 or more, got {self.max_data_file_mb}")
         _ = self.prompt_source
         require_path(self.login_path, "--login-path", allow_url=True)
         _ = self.credentials
@@ -99,7 +105,9 @@ class ChatSettings(RhythmSettings):
     @cached_property
     def prompt_source(self) -> PromptSource:
         """The prompts of the run (--prompts, --prompt-weights, --max-samples), loaded once per process."""
-        return prompt_source(self.prompts or None, self.prompt_weights, self.max_samples, self.seed_number)
+        return prompt_source(
+            self.prompts or None, self.prompt_weights, self.max_samples, self.seed_number, self.max_data_file_mb * MB
+        )
 
     @cached_property
     def credentials(self) -> tuple[Credentials, ...]:
@@ -107,13 +115,13 @@ class ChatSettings(RhythmSettings):
         if self.auth not in ("login", "cognito"):
             return ()
         if self.accounts:
-            return _cached_accounts(self.accounts)
+            return _cached_accounts(self.accounts, self.max_data_file_mb * MB)
         return (credentials_from_env(os.environ, self.auth),)
 
 
 @lru_cache(maxsize=4)
-def _cached_accounts(accounts_file: str) -> tuple[Credentials, ...]:
-    return tuple(load_accounts(accounts_file))
+def _cached_accounts(accounts_file: str, max_bytes: int) -> tuple[Credentials, ...]:
+    return tuple(load_accounts(accounts_file, max_bytes, ChatSettings.flag("max_data_file_mb")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.input_files import MAX_DATA_FILE_MB, MB, check_size, read_text_file, size_text
 
 BUILTIN_PROMPTS: dict[str, tuple[str, ...]] = {
     "simple": (
@@ -56,6 +57,9 @@ BUILTIN_PROMPTS: dict[str, tuple[str, ...]] = {
 
 DEFAULT_CATEGORY_WEIGHTS = "simple=3,common=5,complex=2"
 """How often each built-in category is asked (relative weights)."""
+
+LIMIT_OPTION = "--max-data-file-mb"
+"""The option that raises the cap on prompt files (declared with the other chat options, users/common/chat_base.py)."""
 
 PROMPT_FIELD = "prompt"
 """The key that holds the prompt text on each JSONL line."""
@@ -125,23 +129,16 @@ def builtin_source(weights_text: str = DEFAULT_CATEGORY_WEIGHTS) -> PromptSource
     return PromptSource(prompts, _checked_weights(weights_text, list(BUILTIN_PROMPTS)))
 
 
-def read_jsonl(path: Path) -> list[Prompt]:
+def read_jsonl(path: Path, max_bytes: int = MAX_DATA_FILE_MB * MB) -> list[Prompt]:
     """Read one JSONL prompt file; each line is an object with a "prompt" string, other fields are kept.
 
-    The category is the line's "category" field, else the file's name without ".jsonl".
+    The category is the line's "category" field, else the file's name without ".jsonl". A file over
+    ``max_bytes``, binary or not UTF-8 is refused before a line is parsed.
     """
-    prompts: list[Prompt] = []
-    try:
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                prompts.append(_prompt_from_line(path, number, line))
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not UTF-8 text ({error.reason}); --prompts takes JSONL files") from None
-    except OSError as error:
-        raise InputError(f"--prompts: cannot read {path}: {error.strerror}") from None
-    return prompts
+    text = read_text_file(path, "--prompts", max_bytes, LIMIT_OPTION)
+    return [
+        _prompt_from_line(path, number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()
+    ]
 
 
 def _prompt_from_line(path: Path, number: int, line: str) -> Prompt:
@@ -158,11 +155,17 @@ def _prompt_from_line(path: Path, number: int, line: str) -> Prompt:
     return Prompt(text, category, record)
 
 
-def load_prompts(location: str, max_samples: int = 0, seed: int | None = None, weights_text: str = "") -> PromptSource:
+def load_prompts(
+    location: str,
+    max_samples: int = 0,
+    seed: int | None = None,
+    weights_text: str = "",
+    max_bytes: int = MAX_DATA_FILE_MB * MB,
+) -> PromptSource:
     """Load a JSONL file, or every ``*.jsonl`` file of a folder, keeping at most ``max_samples`` prompts.
 
     With ``max_samples`` the kept prompts are a random sample (seeded), not just the first lines. Without
-    category weights every prompt is equally likely.
+    category weights every prompt is equally likely. The files together may hold at most ``max_bytes``.
     """
     path = Path(location).expanduser()
     if path.is_dir():
@@ -173,7 +176,10 @@ def load_prompts(location: str, max_samples: int = 0, seed: int | None = None, w
         files = [path]
     else:
         raise InputError(f"--prompts: no such file or folder: {location}")
-    prompts = [prompt for file in files for prompt in read_jsonl(file)]
+    if len(files) > 1:
+        total = sum(check_size(file, "--prompts", max_bytes, LIMIT_OPTION) for file in files)
+        check_size_total(location, total, max_bytes)
+    prompts = [prompt for file in files for prompt in read_jsonl(file, max_bytes)]
     if not prompts:
         raise InputError(f"--prompts: {location} holds no prompts")
     if 0 < max_samples < len(prompts):
@@ -185,9 +191,20 @@ def load_prompts(location: str, max_samples: int = 0, seed: int | None = None, w
     return PromptSource(by_category, weights)
 
 
+def check_size_total(location: str, total: int, max_bytes: int) -> None:
+    """Refuse a folder whose prompt files together pass the cap (each alone may be under it)."""
+    if total > max_bytes:
+        raise InputError(
+            f"--prompts: the *.jsonl files in {location} hold {size_text(total)}, over the {size_text(max_bytes)} "
+            f"limit ({LIMIT_OPTION})"
+        )
+
+
 @lru_cache(maxsize=8)
-def prompt_source(location: str | None, weights_text: str, max_samples: int, seed: int | None) -> PromptSource:
+def prompt_source(
+    location: str | None, weights_text: str, max_samples: int, seed: int | None, max_bytes: int = MAX_DATA_FILE_MB * MB
+) -> PromptSource:
     """The prompt source for these options, loaded once per process and shared by all users."""
     if location:
-        return load_prompts(location, max_samples, seed, weights_text)
+        return load_prompts(location, max_samples, seed, weights_text, max_bytes)
     return builtin_source(weights_text or DEFAULT_CATEGORY_WEIGHTS)

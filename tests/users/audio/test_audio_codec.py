@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def test_downsampling_filters_what_the_new_rate_cannot_carry() -> None:
 # -- WAV files and frames --------------------------------------------------------------------------
 
 
-def test_wav_round_trip_stereo_mix_and_bad_files(tmp_path: Path) -> None:
+def test_wav_round_trip_and_bad_files(tmp_path: Path) -> None:
     samples = tone(440, 16000, 0.1)
     write_wav(tmp_path / "a.wav", samples, 16000)
     back, rate = read_wav(tmp_path / "a.wav")
@@ -128,20 +129,24 @@ def test_wav_round_trip_stereo_mix_and_bad_files(tmp_path: Path) -> None:
 
     import wave
 
-    with wave.open(str(tmp_path / "stereo.wav"), "wb") as wav:
-        wav.setnchannels(2)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        wav.writeframes(np.array([100, 300, -50, -150], dtype="<i2").tobytes())
-    assert read_wav(tmp_path / "stereo.wav")[0].tolist() == [200, -100]
-    with wave.open(str(tmp_path / "8bit.wav"), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(1)
-        wav.setframerate(8000)
-        wav.writeframes(b"\x80" * 100)
+    bad = {  # name: (channels, bytes per sample, rate, samples), the error
+        "stereo.wav": ((2, 2, 8000, 4), "stereo.wav: stereo; give a mono 16-bit PCM WAV"),
+        "8bit.wav": ((1, 1, 8000, 100), "8-bit samples"),
+        "1hz.wav": ((1, 2, 1, 10), "1hz.wav: 1 Hz; give a mono 16-bit PCM WAV at 8000-48000 Hz"),
+        "long.wav": ((1, 2, 8000, 8000 * 61), "long.wav: 61 s of audio; give at most 60 s"),
+        "empty.wav": ((1, 2, 8000, 0), "holds no audio"),
+    }
+    for name, ((channels, width, rate, count), _) in bad.items():
+        with wave.open(str(tmp_path / name), "wb") as wav:
+            wav.setnchannels(channels)
+            wav.setsampwidth(width)
+            wav.setframerate(rate)
+            wav.writeframes(bytes(width * channels * count))
     (tmp_path / "text.wav").write_text("not audio")
-    for name, expected in (("8bit.wav", "8-bit samples"), ("text.wav", "not a PCM WAV file"), ("no.wav", "no such")):
-        with pytest.raises(InputError, match=expected):
+    expectations = {name: expected for name, (_, expected) in bad.items()}
+    expectations.update({"text.wav": "not a PCM WAV file", "no.wav": "no such"})
+    for name, expected in expectations.items():
+        with pytest.raises(InputError, match=re.escape(expected)):
             read_wav(tmp_path / name)
 
 
