@@ -19,6 +19,7 @@ from plugins.metrics import (
     loop_lag,
     plenary_report,
     resource_monitor,
+    retry_after_report,
     trend,
     workers,
     ws_report,
@@ -43,6 +44,7 @@ PLUGINS = (
     llm_metrics,
     book_keeper,  # the exact figures every verdict reads: summary's requests and totals, gate, shapes
     plenary_report,
+    retry_after_report,
     workers,
     ws_report,
     loop_lag,

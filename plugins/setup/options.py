@@ -23,6 +23,7 @@ from core.slo import SLO, SloSettings
 from core.tls import ConnectionSettings
 from plugins.metrics import resource_monitor
 from shapes import options as shape_options
+from users.common import http_answers
 
 
 def fail(message: str) -> NoReturn:
@@ -37,7 +38,7 @@ try:  # before Locust parses its options, so .env can hold LOCUST_* settings too
 except InputError as error:
     fail(str(error))
 
-RUN_OPTION_OWNERS = (shape_options, resource_monitor)
+RUN_OPTION_OWNERS = (shape_options, resource_monitor, http_answers)
 """Modules that own options besides the users: each has add_arguments(parser), and may have check_options."""
 
 
