@@ -55,7 +55,7 @@ def test_retry_after_is_honoured_when_asked(run_locust) -> None:
 
 def test_retry_after_is_ignored_by_default(run_locust) -> None:
     server, summary = run_against_429(run_locust)
-    assert len(server.arrivals) > 20  # the pressure stays: no second-long pauses
+    assert len(server.arrivals) > 8  # the pressure stays: no second-long pauses (honoured: at most 4)
     assert "retry_after" not in summary
 
 
