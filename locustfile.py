@@ -22,6 +22,7 @@ try:
         loop_lag,
         plenary_report,
         resource_monitor,
+        retry_after_report,
         trend,
         workers,
         ws_report,
@@ -51,6 +52,7 @@ PLUGINS = (
     llm_metrics,
     book_keeper,  # the exact figures every verdict reads: summary's requests and totals, gate, shapes
     plenary_report,
+    retry_after_report,
     workers,
     ws_report,
     loop_lag,

@@ -267,6 +267,7 @@ SECTIONS: dict[str, tuple[str | Callable[[dict[str, Any]], str], Callable[[dict[
     "plenary": ("Group chat", section_tables),
     "audio": ("Audio calls", section_tables),
     "cloudwatch": ("AWS CloudWatch", section_tables),
+    "retry_after": ("Waits for Retry-After (HTTP 429)", section_tables),
     "workers": ("Workers", workers_tables),
     "shape": (lambda shape: f"Load shape: {shape.get('name')}", shape_tables),
     "trend": ("Latency and throughput over the run", section_tables),

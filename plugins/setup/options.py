@@ -24,6 +24,7 @@ from core.tls import ConnectionSettings
 from plugins.metrics import resource_monitor
 from plugins.setup import run_size
 from shapes import options as shape_options
+from users.common import http_answers
 
 
 def fail(message: str) -> NoReturn:
@@ -38,7 +39,7 @@ try:  # before Locust parses its options, so .env can hold LOCUST_* settings too
 except InputError as error:
     fail(str(error))
 
-RUN_OPTION_OWNERS = (shape_options, resource_monitor, run_size)
+RUN_OPTION_OWNERS = (shape_options, resource_monitor, run_size, http_answers)
 """Modules that own options besides the users: each has add_arguments(parser), and may have check_options."""
 
 

@@ -7,6 +7,8 @@ import itertools
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -34,9 +36,11 @@ from users.auth.providers import (
     token_from_response,
 )
 from users.common import pacing
-from users.common.http_failures import response_failure
+from users.common.http_answers import AnswerSettings, bounded_request, json_answer
+from users.common.http_failures import MAX_REDIRECTS
 from users.common.in_flight import InFlight
 from users.common.prompts import PromptSource, prompt_source
+from users.common.retry_after import RetryAfterWaiter
 
 _user_numbers = itertools.count()
 
@@ -195,9 +199,11 @@ class ChatUser(FastHttpUser):
     abstract = True
     exchange_type = "POST"
     """Request type of this user's exchange rows (an exchange cut short by the test's end is recorded as one)."""
+    max_redirects = MAX_REDIRECTS
 
     def __init__(self, environment: Any) -> None:
         self.settings = chat_setup(environment.parsed_options)
+        self.answer_settings = AnswerSettings.read(environment.parsed_options)
         self.network_timeout = self.connection_timeout = self.settings.request_timeout_s
         # FastHttpUser skips certificate checks unless told otherwise; ours check them unless --insecure.
         self.insecure = insecure_option(environment.parsed_options)
@@ -215,6 +221,7 @@ class ChatUser(FastHttpUser):
         self.client.request_event = self.request_event
         self.in_flight = InFlight(self.exchange_type, "chat")
         """The exchange this user has in flight: recorded as cut short if the test ends during it."""
+        self.retry_after = RetryAfterWaiter(environment, self.answer_settings.honor_retry_after)
 
     def on_start(self) -> None:
         if pacing.current(self.environment) is not None:
@@ -225,6 +232,7 @@ class ChatUser(FastHttpUser):
 
     def wait_time(self) -> float:
         self.in_flight.end()  # Locust asks for the wait when a task has ended
+        self.retry_after.wait()  # with --honor-retry-after, first the wait a 429 asked for
         pacer = pacing.current(self.environment)
         if pacer is not None:
             now = time.monotonic()
@@ -245,6 +253,15 @@ class ChatUser(FastHttpUser):
         scheduled, self.scheduled_start = self.scheduled_start, None
         lateness_s = pacer.started(scheduled, time.monotonic()) if pacer and scheduled is not None else 0.0
         self.request_event.lateness_ms = lateness_s * 1000
+
+    @contextmanager
+    def exchange(self, method: str, path: str, **kwargs: Any) -> Iterator[Any]:
+        """One request whose answer is read within --request-timeout and --max-answer-mb (``bounded_request``);
+        a 429's Retry-After is noted for the next wait."""
+        timeout_s, limits = self.settings.request_timeout_s, self.answer_settings
+        with bounded_request(self.client, method, path, timeout_s, limits, **kwargs) as response:
+            self.retry_after.note(response.status_code, response.headers)
+            yield response
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that authenticate the next request; logs in first when the token is missing or expiring."""
@@ -267,12 +284,12 @@ class ChatUser(FastHttpUser):
 
     def _login(self, credentials: Credentials) -> Token:
         body = {self.settings.login_user_field: credentials.email, "password": credentials.password}
-        with self.client.post(self.settings.login_path, json=body, name="login", catch_response=True) as response:
-            failure = response_failure(response)
+        with self.exchange("POST", self.settings.login_path, json=body, name="login") as response:
+            failure = response.failure_name
             try:
                 if failure:
                     raise AuthFailed(f"login failed: {failure}")
-                return token_from_response(response.json(), time.monotonic())
+                return token_from_response(json_answer(response), time.monotonic())
             except ValueError:
                 failure = "login answer is not JSON"
                 response.failure(failure)

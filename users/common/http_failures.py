@@ -12,6 +12,20 @@ from typing import Any
 
 from gevent import Timeout as GeventTimeout
 
+MAX_REDIRECTS = 10
+"""Redirects an HTTP user follows for one exchange; one more is a ``redirect loop``."""
+
+REDIRECT_LOOP = "redirect loop"
+"""The failure name of an exchange redirected more than MAX_REDIRECTS times (the WebSocket users say the same)."""
+
+NOT_JSON = "answer is not JSON"
+"""The failure name of a reply that is not JSON (or not UTF-8) where JSON is expected, in every HTTP user."""
+
+
+def answer_over(cap_mb: int) -> str:
+    """The failure name of an answer larger than the --max-answer-mb cap, e.g. ``answer over 16 MB``."""
+    return f"answer over {cap_mb} MB"
+
 
 def status_failure(status: int) -> str | None:
     """The failure name for a non-2xx status, or None when the status is a success."""
@@ -26,6 +40,8 @@ def status_failure(status: int) -> str | None:
 
 def connection_failure(error: BaseException) -> str:
     """The failure name for an exchange that got no HTTP answer at all."""
+    if "Redirection limit reached" in str(error):  # geventhttpclient's RetriesExceeded after max_redirects
+        return REDIRECT_LOOP
     original = getattr(error, "original", None)  # geventhttpclient wraps the real cause in RetriesExceeded
     if isinstance(original, BaseException):
         error = original

@@ -6,12 +6,17 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, task
 
 from core.options import require_path
 from core.settings import Settings, setting
 from core.tls import ConnectionSettings, context_factory
-from users.common.http_failures import response_failure
+from users.common.http_answers import AnswerSettings, bounded_request
+from users.common.http_failures import MAX_REDIRECTS
+from users.common.retry_after import RetryAfterWaiter
+
+CHECK_INTERVAL_S = 2.0
+"""Seconds between two rounds of checks."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,12 @@ def check_options(options: Any) -> None:
 
 
 class HealthCheckUser(FastHttpUser):
-    """GETs the health endpoint and the docs page every couple of seconds; anything but 2xx is a failure."""
+    """GETs the health endpoint and the docs page every couple of seconds; anything but 2xx is a failure.
 
-    wait_time = constant(2)
+    Each check is bounded like a chat question: --request-timeout from connect to last byte, --max-answer-mb.
+    """
+
+    max_redirects = MAX_REDIRECTS
 
     def __init__(self, environment: Any) -> None:
         connection = ConnectionSettings.read(environment.parsed_options)
@@ -49,6 +57,13 @@ class HealthCheckUser(FastHttpUser):
         self.ssl_context_factory = context_factory(self.insecure)
         super().__init__(environment)
         self.settings = HealthSettings.read(environment.parsed_options)
+        self.request_timeout_s = connection.request_timeout
+        self.answer_settings = AnswerSettings.read(environment.parsed_options)
+        self.retry_after = RetryAfterWaiter(environment, self.answer_settings.honor_retry_after)
+
+    def wait_time(self) -> float:
+        self.retry_after.wait()
+        return CHECK_INTERVAL_S
 
     @task
     def check(self) -> None:
@@ -56,8 +71,10 @@ class HealthCheckUser(FastHttpUser):
         for name, path in (("health", self.settings.health_path), ("docs", self.settings.docs_path)):
             if not path:
                 continue
-            with self.client.get(path, name=name, catch_response=True) as resp:
-                failure = response_failure(resp)
+            timeout_s, limits = self.request_timeout_s, self.answer_settings
+            with bounded_request(self.client, "GET", path, timeout_s, limits, name=name) as resp:
+                self.retry_after.note(resp.status_code, resp.headers)
+                failure = resp.failure_name
                 if failure:
                     resp.failure(failure)
                 else:

@@ -16,7 +16,8 @@ from core.settings import setting
 from users.auth.providers import AuthFailed
 from users.common.answers import MISSING, dig
 from users.common.chat_base import ChatUser
-from users.common.http_failures import response_failure
+from users.common.http_answers import json_answer
+from users.common.http_failures import NOT_JSON
 from users.http.bot_targets import BOT_PLACEHOLDER, BotSettings, BotTargets, bot_targets
 
 
@@ -56,9 +57,9 @@ def check_options(options: Any) -> None:
 class RestChatUser(ChatUser):
     """Signs in per --auth, asks questions from the prompt source and checks each answer.
 
-    A question counts as failed when the status is not 2xx, the body is not JSON, or the answer field is
-    missing or empty. Questions of one conversation share a session id; after --conversation-turns
-    questions the user starts a new conversation.
+    A question counts as failed when the status is not 2xx, the body is not JSON (or not UTF-8), the answer
+    field is missing or empty, or the exchange passes --request-timeout or --max-answer-mb. Questions of one
+    conversation share a session id; after --conversation-turns questions the user starts a new conversation.
     """
 
     def __init__(self, environment: Any) -> None:
@@ -94,12 +95,12 @@ class RestChatUser(ChatUser):
 
     def _post_question(self, path: str, payload: dict[str, Any], name: str, retry_on_401: bool) -> None:
         headers = self.auth_headers()
-        with self.client.post(path, json=payload, headers=headers, name=name, catch_response=True) as resp:
+        with self.exchange("POST", path, json=payload, headers=headers, name=name) as resp:
             if resp.status_code == 401 and retry_on_401:
                 resp.failure("HTTP 401 Unauthorized (token rejected, signing in again)")
                 self.auth.invalidate()
             else:
-                failure = response_failure(resp) or self._answer_failure(resp)
+                failure = resp.failure_name or self._answer_failure(resp)
                 if failure:
                     resp.failure(failure)
                 else:
@@ -109,9 +110,9 @@ class RestChatUser(ChatUser):
 
     def _answer_failure(self, resp: Any) -> str | None:
         try:
-            body = resp.json()
-        except ValueError:
-            return "response is not JSON"
+            body = json_answer(resp)
+        except ValueError:  # not JSON, or not UTF-8
+            return NOT_JSON
         answer_field = self.rest_settings.answer_field
         answer = dig(body, answer_field)
         if answer is MISSING:

@@ -8,22 +8,31 @@ geventhttpclient (the library under Locust's FastHttpUser): one keep-alive conne
 
 from __future__ import annotations
 
-import contextlib
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.response import HTTPSocketPoolResponse
 
 from core.tls import context_factory
+from users.common.http_body import abandon
+from users.common.http_failures import MAX_REDIRECTS, REDIRECT_LOOP
+
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+"""Statuses whose Location a streamed POST follows (on the same host, still a POST with its body)."""
 
 BLOCK_SIZE = 64 * 1024
 """Most bytes taken from the socket per read; a read returns as soon as any bytes are there."""
+
+
+class RedirectLoop(Exception):
+    """More than MAX_REDIRECTS redirects for one streamed request."""
 
 
 class StreamingHttpClient:
     """One keep-alive connection to the chatbot for streamed POSTs; certificates are verified unless insecure."""
 
     def __init__(self, base_url: str, timeout_s: float, insecure: bool = False) -> None:
+        self.base_url = base_url
         self.base_path = urlsplit(base_url).path.rstrip("/")
         self._client = HTTPClient.from_url(
             base_url,
@@ -38,43 +47,23 @@ class StreamingHttpClient:
         )
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> HTTPSocketPoolResponse:
-        """Send a POST and return as soon as the response headers are in; the body is read with read_chunk."""
-        return self._client.post(self.base_path + path, body=body, headers=headers)
+        """Send a POST and return as soon as the response headers are in; the body is read with read_chunk.
+
+        A redirect to the same host is followed (at most MAX_REDIRECTS times: more raises RedirectLoop); one to
+        another host is returned as it is, a 3xx failure.
+        """
+        target = self.base_path + path
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._client.post(target, body=body, headers=headers)
+            location = response.get("location")
+            if response.status_code not in REDIRECT_STATUSES or not isinstance(location, str):
+                return response
+            redirected = urlsplit(urljoin(urljoin(self.base_url, target), location))
+            if redirected.netloc != urlsplit(self.base_url).netloc:
+                return response
+            abandon(response)
+            target = redirected.path + (f"?{redirected.query}" if redirected.query else "")
+        raise RedirectLoop(REDIRECT_LOOP)
 
     def close(self) -> None:
         self._client.close()
-
-
-def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
-    """The body bytes that have arrived, waiting only until there is at least one; b"" at the end.
-
-    Chunked transfer framing is removed by the response's parser, so a read that brings only framing
-    bytes waits for the next read.
-    """
-    while True:
-        buffered = response._body_buffer
-        if buffered:
-            data = bytes(buffered)
-            del buffered[:]
-            return data
-        sock = response._sock
-        if response.message_complete or sock is None:
-            return b""
-        try:
-            received = sock.recv(response.block_size)
-        except BaseException:
-            response.release()
-            raise
-        if received:
-            response.feed(received)
-            continue
-        with contextlib.suppress(HTTPParseError):  # an incomplete body is reported just below
-            response.feed(b"")  # tells the parser the peer closed, which ends a close-delimited body
-        if not response.message_complete:
-            response.release()
-            raise ConnectionResetError("connection closed before the end of the response")
-
-
-def abandon(response: HTTPSocketPoolResponse) -> None:
-    """Stop reading a response early; its connection is closed rather than reused."""
-    response.release()

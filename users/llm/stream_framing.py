@@ -62,7 +62,7 @@ class SSEDecoder:
     short still shows what it carried.
     """
 
-    __slots__ = ("_at_start", "_data", "_event", "_pending", "_skip_lf")
+    __slots__ = ("_at_start", "_data", "_event", "_pending", "_skip_lf", "not_utf8")
 
     def __init__(self) -> None:
         self._pending: list[bytes] = []  # pieces of the unfinished line (no line break in them)
@@ -70,6 +70,8 @@ class SSEDecoder:
         self._at_start = True  # the BOM check is still due
         self._event = ""
         self._data: list[str] = []  # data lines of the message being read
+        self.not_utf8 = False
+        """Whether a line was not valid UTF-8 (decoded with U+FFFD in its place): a stream to fail, not to trust."""
 
     def feed(self, data: bytes) -> list[tuple[str, str]]:
         """Take the next piece of the body; return the messages it completed, in order."""
@@ -96,10 +98,10 @@ class SSEDecoder:
             return []
         if self._pending:
             self._pending.append(data[:end])
-            text = b"".join(self._pending).decode("utf-8", "replace")
+            text = self._decode(b"".join(self._pending))
             self._pending.clear()
         else:
-            text = data[:end].decode("utf-8", "replace")
+            text = self._decode(data[:end])
         if end + 1 < len(data):
             self._pending.append(data[end + 1 :])
         if self._at_start:
@@ -119,6 +121,13 @@ class SSEDecoder:
                 elif field == "data":  # a bare "data" line is an empty data line
                     lines.append("")
         return messages
+
+    def _decode(self, lines: bytes) -> str:
+        try:
+            return lines.decode("utf-8")
+        except UnicodeDecodeError:
+            self.not_utf8 = True
+            return lines.decode("utf-8", "replace")
 
     def close(self) -> list[tuple[str, str]]:
         """End of the body: treat an unterminated last line as complete and dispatch any pending message."""

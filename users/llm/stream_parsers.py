@@ -134,6 +134,8 @@ class _SSEParser(StreamParser):
         out: list[StreamEvent] = []
         for event, message in self._decode(data):
             self._on_message(event, message, out)
+        if self._decoder.not_utf8:  # JSON is UTF-8: text decoded with U+FFFD in it would pass for an answer
+            return [StreamEvent("error", MALFORMED_JSON)]
         return out
 
     def close(self) -> list[StreamEvent]:

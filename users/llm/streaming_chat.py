@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -25,10 +25,12 @@ from core.settings import Settings, setting
 from users.auth.providers import AuthFailed
 from users.common import records
 from users.common.chat_base import ChatUser
-from users.common.http_failures import connection_failure, status_failure
-from users.llm.http_stream import StreamingHttpClient, abandon, read_chunk
+from users.common.http_answers import AnswerSettings
+from users.common.http_body import abandon, read_chunk
+from users.common.http_failures import NOT_JSON, connection_failure, status_failure
+from users.llm.http_stream import RedirectLoop, StreamingHttpClient
 from users.llm.stream_metrics import StreamRecord
-from users.llm.stream_parsers import STREAM_FORMATS, StreamParser, make_parser
+from users.llm.stream_parsers import MALFORMED_JSON, STREAM_FORMATS, StreamParser, make_parser
 
 API_KEY_VARIABLES = ("CHATBOT_API_KEY", "OPENAI_API_KEY")
 """Environment variables (or .env entries) that provide --api-key."""
@@ -55,32 +57,48 @@ MAX_BYTES_WITHOUT_EVENT = 1 << 20
 ends) fails as ``no event in 1 MB of stream``: the parser's buffer stays bounded whatever the server sends."""
 
 
-def _read(
-    response: Any, parser: StreamParser, record: StreamRecord, text: list[str], start: float, until_first_token: bool
-) -> str:
-    """Read the body as it arrives and file its events; returns why reading stopped."""
-    since_event = 0
-    while True:
-        data = read_chunk(response)
-        arrived_ms = (time.perf_counter() - start) * 1000
-        events = parser.feed(data) if data else parser.close()
-        since_event = 0 if events else since_event + len(data)
-        if since_event > MAX_BYTES_WITHOUT_EVENT:
-            raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
-        for event in events:
-            if event.kind == "content":
-                record.chunk_times_ms.append(arrived_ms)
-                text.append(event.text)
-            elif event.kind == "usage":
-                record.usage_tokens = event.output_tokens
-            elif event.kind == "error":
-                raise StreamFailure(f"error in stream: {event.text[:ERROR_TEXT_LIMIT]}")
-            elif event.kind == "done":
-                return SERVER_DONE
-        if not data:
-            return BODY_ENDED
-        if until_first_token and record.chunk_times_ms:
-            return FIRST_TOKEN
+@dataclass
+class AnswerReader:
+    """Reads one streamed answer as its bytes arrive and files its events; the whole answer stays under the cap."""
+
+    response: Any
+    parser: StreamParser
+    record: StreamRecord
+    start: float
+    """perf_counter() of the request start: times are measured from it."""
+    limits: AnswerSettings
+    text: list[str] = field(default_factory=list)
+    received: int = 0
+
+    def read(self, until_first_token: bool) -> str:
+        """Read on until the first token (or the end); returns why reading stopped."""
+        record, parser = self.record, self.parser
+        since_event = 0
+        while True:
+            data = read_chunk(self.response)
+            arrived_ms = (time.perf_counter() - self.start) * 1000
+            self.received += len(data)
+            if self.received > self.limits.max_answer_bytes:
+                raise StreamFailure(self.limits.over_cap)
+            events = parser.feed(data) if data else parser.close()
+            since_event = 0 if events else since_event + len(data)
+            if since_event > MAX_BYTES_WITHOUT_EVENT:
+                raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
+            for event in events:
+                if event.kind == "content":
+                    record.chunk_times_ms.append(arrived_ms)
+                    self.text.append(event.text)
+                elif event.kind == "usage":
+                    record.usage_tokens = event.output_tokens
+                elif event.kind == "error":
+                    not_json = event.text == MALFORMED_JSON
+                    raise StreamFailure(NOT_JSON if not_json else f"error in stream: {event.text[:ERROR_TEXT_LIMIT]}")
+                elif event.kind == "done":
+                    return SERVER_DONE
+            if not data:
+                return BODY_ENDED
+            if until_first_token and record.chunk_times_ms:
+                return FIRST_TOKEN
 
 
 @dataclass(frozen=True)
@@ -217,10 +235,8 @@ class StreamingChatUser(ChatUser):
     def _stream(self, name: str, body: bytes, headers: dict[str, str]) -> tuple[StreamRecord, str]:
         """Send one streamed request, read it to the end, fire its TTFT and E2E events."""
         settings = self.stream_settings
-        parser = settings.parser()
         record = StreamRecord(name=name, started_at=time.time(), user=self.user_number)
-        text: list[str] = []
-        response = None
+        response = reader = None
         # With an arrival rate, times count from the scheduled start (see users/common/pacing.py).
         start = time.perf_counter() - self.request_event.lateness_ms / 1000
         try:
@@ -228,17 +244,19 @@ class StreamingChatUser(ChatUser):
                 with gevent.Timeout(settings.first_token_timeout, StreamFailure("first token timeout")):
                     response = self.stream_client.post(settings.stream_path, body, headers)
                     record.request_id = str(response.get("x-request-id") or "")
+                    self.retry_after.note(response.status_code, response)
                     if failure := status_failure(response.status_code):
                         raise StreamFailure(failure)
-                    ending = _read(response, parser, record, text, start, until_first_token=True)
+                    reader = AnswerReader(response, settings.parser(), record, start, self.answer_settings)
+                    ending = reader.read(until_first_token=True)
                 if ending == FIRST_TOKEN:
-                    ending = _read(response, parser, record, text, start, until_first_token=False)
+                    ending = reader.read(until_first_token=False)
             record.e2e_ms = (time.perf_counter() - start) * 1000
             if not record.chunk_times_ms:
                 raise StreamFailure("no content in the answer")
             if ending == BODY_ENDED and settings.expects_done:
                 raise StreamFailure("stream ended before the server said it was done")
-        except StreamFailure as failure:
+        except (StreamFailure, RedirectLoop) as failure:
             record.error = str(failure)
         except (OSError, HTTPParseError) as error:  # connection trouble: a clear name instead of a traceback
             record.error = ("stream cut off: " if record.chunk_times_ms else "") + connection_failure(error)
@@ -252,7 +270,7 @@ class StreamingChatUser(ChatUser):
         self._fire(record)
         if self.auth.can_refresh and record.error == "HTTP 401 Unauthorized":
             self.auth.invalidate()
-        return record, "".join(text)
+        return record, "".join(reader.text) if reader else ""
 
     def _fire(self, record: StreamRecord) -> None:
         request = self.environment.events.request  # not self.request_event: the times include lateness already

@@ -93,7 +93,7 @@ def _epoch(stamp: str) -> float:
         (["--token-ms", "100", "--answer-tokens", "20"], ["--stream-timeout", "0.6"], "stream timeout"),
         (["--fault", "cut"], [], "stream cut off: connection reset"),
         (["--fault", "error-event"], [], "error in stream: injected fault: the model crashed"),
-        (["--fault", "malformed"], [], "error in stream: malformed JSON in stream"),
+        (["--fault", "malformed"], [], "answer is not JSON"),
         (["--fault", "empty"], [], "no content in the answer"),
         (["--fault", "no-done"], [], "stream ended before the server said it was done"),
         (["--fault", "stall"], ["--stream-timeout", "1"], "stream timeout"),

@@ -1,0 +1,126 @@
+"""An HTTP body read as its bytes arrive, never more of it than a cap: shared by the REST, health and streaming users.
+
+A hostile or broken target can send an answer of any size (a 600 MB JSON, a compressed bomb); the whole body
+is never buffered before its size is known. Over the cap the reading stops, and the connection is closed
+rather than reused, so the rest of the body is never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from typing import Any
+
+import brotli
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+
+
+class AnswerTooLarge(Exception):
+    """The body (as sent, or decompressed) passed the cap."""
+
+
+class UnknownEncoding(Exception):
+    """The body came in a Content-Encoding this client cannot decode."""
+
+
+def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
+    """The body bytes that have arrived, waiting only until there is at least one; b"" at the end.
+
+    Chunked transfer framing is removed by the response's parser, so a read that brings only framing
+    bytes waits for the next read. (Locust's ``iter_content(n)`` waits for n bytes instead.)
+    """
+    while True:
+        buffered = response._body_buffer
+        if buffered:
+            data = bytes(buffered)
+            del buffered[:]
+            return data
+        sock = response._sock
+        if response.message_complete or sock is None:
+            return b""
+        try:
+            received = sock.recv(response.block_size)
+        except BaseException:
+            response.release()
+            raise
+        if received:
+            response.feed(received)
+            continue
+        with contextlib.suppress(HTTPParseError):  # an incomplete body is reported just below
+            response.feed(b"")  # tells the parser the peer closed, which ends a close-delimited body
+        if not response.message_complete:
+            response.release()
+            raise ConnectionResetError("connection closed before the end of the response")
+
+
+def abandon(response: HTTPSocketPoolResponse) -> None:
+    """Stop reading a response early; its connection is closed rather than reused (the rest is never read)."""
+    response.release()
+
+
+class BoundedDecoder:
+    """Undoes a Content-Encoding (identity, gzip, deflate, br) piece by piece, never giving more than ``cap`` bytes."""
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        self.cap = cap
+        self.size = 0
+        encoding = encoding.strip().lower() or "identity"
+        self._brotli = brotli.Decompressor() if encoding == "br" else None
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = _DeflateEither()
+        elif encoding in ("identity", "br"):
+            self._zlib = None
+        else:
+            raise UnknownEncoding(encoding)
+
+    def decode(self, data: bytes) -> bytes:
+        """The decoded bytes of the next piece; raises AnswerTooLarge once the total passes the cap."""
+        room = self.cap - self.size + 1  # one byte more than allowed tells "over" from "exactly at the cap"
+        if self._zlib is not None:
+            out = self._zlib.decompress(data, room)
+        elif self._brotli is not None:
+            out = self._brotli.process(data, output_buffer_limit=room)
+        else:
+            out = data
+        self.size += len(out)
+        if self.size > self.cap:
+            raise AnswerTooLarge
+        return out
+
+
+class _DeflateEither:
+    """'deflate' is sent both as a zlib stream and as raw deflate; the first bytes tell which."""
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._inner is None:
+            self._inner = zlib.decompressobj()
+            try:
+                return self._inner.decompress(data, max_length)
+            except zlib.error:
+                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._inner.decompress(data, max_length)
+
+
+def read_body(response: HTTPSocketPoolResponse, cap: int) -> bytes:
+    """The whole body, decoded; raises AnswerTooLarge past ``cap`` bytes (sent or decoded) without reading on.
+
+    A Content-Length over the cap fails before a byte of the body is read. Connection errors propagate.
+    """
+    length = response.get("content-length")
+    if isinstance(length, str) and length.strip().isdigit() and int(length) > cap:
+        raise AnswerTooLarge
+    encoding = response.get("content-encoding")
+    decoder = BoundedDecoder(encoding if isinstance(encoding, str) else "", cap)
+    pieces: list[bytes] = []
+    received = 0
+    while data := read_chunk(response):
+        received += len(data)
+        if received > cap:
+            raise AnswerTooLarge
+        pieces.append(decoder.decode(data))
+    return b"".join(pieces)
