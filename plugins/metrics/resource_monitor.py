@@ -11,6 +11,7 @@ workers' CPU and memory as their heartbeats report them, wherever they run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
@@ -154,6 +155,9 @@ class ResourceMonitor:
         self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
+        with contextlib.suppress(psutil.Error):  # the peaks since the last sample
+            for label, process in self._targets():
+                self._note_high_water(self.series.setdefault(label, Series(label)), process.pid)
         if self._greenlet is not None:
             self._greenlet.kill(block=False)
             self._greenlet = None
@@ -204,8 +208,7 @@ class ResourceMonitor:
             row = totals.setdefault(label, [0.0, 0.0, 0, 0])
             series = self.series.setdefault(label, Series(label))
             series.busiest_process_cpu = max(series.busiest_process_cpu, cpu)
-            if (high_water := high_water_mb(process.pid)) is not None:
-                series.high_water_mb = max(series.high_water_mb or 0.0, high_water)
+            self._note_high_water(series, process.pid)
             row[0] += cpu
             row[1] += memory
             row[2] += threads
@@ -222,6 +225,11 @@ class ResourceMonitor:
             series.memory_mb.append(memory)
             series.threads.append(int(threads))
             series.open_files.append(int(files))
+
+    @staticmethod
+    def _note_high_water(series: Series, pid: int) -> None:
+        if (high_water := high_water_mb(pid)) is not None:
+            series.high_water_mb = max(series.high_water_mb or 0.0, high_water)
 
     def _sample_workers(self, now: float) -> None:
         """A master's workers, from the CPU and memory their heartbeats report (every second). The series holds

@@ -40,7 +40,9 @@ def run_against_429(run_locust, *args: str) -> tuple[TooManyRequestsServer, dict
         server.close()
     assert set(failure_counts(run)) == {"HTTP 429 Too Many Requests"}  # waited or not, a 429 is a failure
     totals = run.summary["totals"]
-    assert totals["failures"] == totals["count"] == len(server.arrivals), (totals, len(server.arrivals))
+    # Every request the server saw is a failed row, or one the end of the test cut short (sent, not answered).
+    assert totals["failures"] == totals["count"], totals
+    assert totals["count"] <= len(server.arrivals) <= totals["count"] + totals["cut_short"], (totals, server.arrivals)
     return server, run.summary
 
 
