@@ -17,6 +17,10 @@ class LoopbackServer:
     def answer(self, connection: socket.socket) -> None:
         raise NotImplementedError
 
+    def answer_request(self, connection: socket.socket, request: bytes) -> None:
+        """Answer a connection whose first read was ``request`` (servers that need the request override this)."""
+        self.answer(connection)
+
     def close(self) -> None:
         self.listener.close()
 
@@ -31,7 +35,6 @@ class LoopbackServer:
     def _answer(self, connection: socket.socket) -> None:
         with connection:
             try:
-                connection.recv(65536)
-                self.answer(connection)
+                self.answer_request(connection, connection.recv(65536))
             except OSError:
                 return  # the client gave up
