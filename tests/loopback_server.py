@@ -18,7 +18,7 @@ class LoopbackServer:
         raise NotImplementedError
 
     def answer_request(self, connection: socket.socket, request: bytes) -> None:
-        """Answer a connection knowing its first bytes (a server that echoes them); by default ``answer``."""
+        """Answer a connection whose first read was ``request`` (servers that need the request override this)."""
         self.answer(connection)
 
     def close(self) -> None:

@@ -26,15 +26,32 @@ from gevent.event import Event
 from core.tls import websocket_sslopt
 from users.audio.audio_metrics import CallRecord, Playback, TurnRecord
 from users.audio.audio_protocols import AUDIO, CLEAR, DONE, ERROR, MARK, READY, AudioProtocol, Message, Utterance
+from users.audio.call_faults import InjectedFaults
 from users.audio.call_plan import SILENCE, CallPlan
 from users.common.http_failures import connection_failure, status_failure
-from users.ws.ws_frames import BINARY, CLOSE, PING, PONG, FrameError, FrameReader, client_frame, close_code, close_frame
+from users.ws.ws_connection import is_redirect_loop
+from users.ws.ws_frames import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    FrameError,
+    FrameReader,
+    MessageTooLong,
+    client_frame,
+    close_code,
+    close_frame,
+)
+from users.ws.ws_limits import PING_FLOOD, REDIRECT_LOOP, PingMeter
 
 SOCKET_TIMEOUT_S = 30.0
 """A send blocked this long (the bot stopped reading) fails the call."""
 
 RECEIVE_BYTES = 256 * 1024
 """The most one socket read takes: whatever frames have arrived, up to this."""
+
+FRAMES_PER_TURN = 64
+"""The most frames the receiver parses before it yields (a bot's 20 ms frames come one or two at a time)."""
 
 HANGUP_TIMEOUT_S = 1.0
 """How long hanging up waits for the bot's close frame."""
@@ -49,7 +66,7 @@ def wire_frame(message: Message) -> bytes:
     return client_frame(message)
 
 
-class AudioCall:
+class AudioCall(InjectedFaults):
     """One call: ``run()`` places it and returns its CallRecord; ``hang_up()`` ends it from outside."""
 
     def __init__(
@@ -138,9 +155,9 @@ class AudioCall:
             ws = websocket.WebSocket(sslopt=websocket_sslopt(self.plan.insecure), skip_utf8_validation=True)
             ws.connect(self.plan.url, timeout=self.plan.connect_timeout_s, header=list(self.plan.headers))
         except websocket.WebSocketBadStatusException as error:
-            self._connect_failed(status_failure(error.status_code) or f"HTTP {error.status_code}")
+            self._connect_failed(status_failure(error.status_code) or f"HTTP {error.status_code}", start)
         except (OSError, websocket.WebSocketException) as error:
-            self._connect_failed(connection_failure(error))
+            self._connect_failed(REDIRECT_LOOP if is_redirect_loop(error) else connection_failure(error), start)
         record.connect_ms = (time.perf_counter() - start) * 1000
         ws.settimeout(SOCKET_TIMEOUT_S)
         self.ws = ws
@@ -148,7 +165,8 @@ class AudioCall:
             self.on_connect(record, None)
         self.receiver = gevent.spawn(self._receive)
 
-    def _connect_failed(self, name: str) -> None:
+    def _connect_failed(self, name: str, start: float) -> None:
+        self.record.connect_ms = (time.perf_counter() - start) * 1000  # a failed CONNECT row has its time too
         self.record.connect_failed = True
         self.record.error = name
         if self.on_connect is not None:
@@ -238,54 +256,31 @@ class AudioCall:
         if self.closed and not self.hanging_up:
             raise CallFailed(self.closed_by or "connection closed early")
 
-    # -- injected faults --------------------------------------------------------------------------
-
-    def _inject_fault(self) -> bool:
-        """Misbehave as ``self.fault`` says; True when that ends the call."""
-        record = self.record
-        self.fault_at = time.perf_counter()
-        if self.fault == "drop":
-            record.fault_reaction = "dropped mid-utterance"
-            self.hanging_up = True
-            self.ws.shutdown()  # no close frame: the TCP connection just goes away
-            return True
-        if self.fault == "malformed":
-            self._write(wire_frame(self.protocol.malformed()))
-            return False  # keep talking; the receiver notes what the bot does about it
-        # silence: say nothing at all, and see whether the bot hangs up
-        deadline = self.fault_at + self.plan.fault_silence_s
-        while not self.closed and (remaining := deadline - time.perf_counter()) > 0:
-            self.changed.wait(remaining)
-            self.changed.clear()
-        if not self.closed:
-            record.fault_reaction = "kept the line open"
-        return True
-
-    def _reacted(self, reaction: str, now: float) -> None:
-        """Note the bot's first reaction to an injected fault, and how long it took."""
-        record = self.record
-        if record.fault_reaction is None and self.fault_at is not None:
-            record.fault_reaction = reaction
-            record.fault_reaction_ms = (now - self.fault_at) * 1000
-
     # -- what the bot says ------------------------------------------------------------------------
 
     def _receive(self) -> None:
-        """Read the bot: every frame that has arrived at once, each message timed as it came in."""
-        ws, parse, record = self.ws, self.protocol.parse, self.record
+        """Read the bot: every frame that has arrived at once, each message timed as it came in.
+
+        It yields after each read, and after every FRAMES_PER_TURN frames of one, so a bot that sends without
+        pause cannot keep the caller's own greenlets (and every other user's) from running; a message over
+        --ws-max-message-mb or a ping flood ends the call.
+        """
+        ws, parse, record, limits = self.ws, self.protocol.parse, self.record, self.plan.limits
         assert ws is not None
-        sock, reader = ws.sock, FrameReader()
+        sock, reader, pings = ws.sock, FrameReader(limits.max_message_bytes), PingMeter(limits.ws_max_pings)
         try:
+            data, now = b"", time.perf_counter()
             while True:
-                try:
-                    data = sock.recv(RECEIVE_BYTES)
-                except TimeoutError:
-                    continue  # a quiet bot is fine; the caller's own timers decide
-                now = time.perf_counter()
-                if not data:
-                    self._closed("connection closed early", now)
-                    return
-                for opcode, payload in reader.feed(data):
+                if not reader.backlog:  # else: frames of the last read are still to be parsed, stamped as it was
+                    try:
+                        data = sock.recv(RECEIVE_BYTES)
+                    except TimeoutError:
+                        continue  # a quiet bot is fine; the caller's own timers decide
+                    now = time.perf_counter()
+                    if not data:
+                        self._closed("connection closed early", now)
+                        return
+                for opcode, payload in reader.feed(data, FRAMES_PER_TURN):
                     if opcode == CLOSE:
                         code = close_code(payload)
                         with contextlib.suppress(OSError, CallFailed):
@@ -293,6 +288,8 @@ class AudioCall:
                         self._closed(f"closed {code}" if code else "closed by the server", now)
                         return
                     if opcode == PING:
+                        if pings.flooded(now):
+                            raise CallFailed(PING_FLOOD)
                         self._write(client_frame(payload, PONG))
                         continue
                     if opcode == PONG:
@@ -302,6 +299,10 @@ class AudioCall:
                     message = payload if opcode == BINARY else payload.decode("utf-8", "replace")
                     for event in parse(message):
                         self._on_event(event.kind, event.audio_bytes, event.name, now)
+                data = b""
+                gevent.sleep(0)
+        except MessageTooLong:
+            self._closed(limits.over_cap, time.perf_counter())
         except FrameError:
             self._closed("protocol error", time.perf_counter())
         except (OSError, CallFailed) as error:

@@ -50,6 +50,7 @@ from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
 from users.common import records
 from users.common.chat_base import RhythmSettings
 from users.llm.streaming_chat import API_KEY_VARIABLES, StreamSettings
+from users.ws.ws_limits import WsLimitSettings
 
 DEFAULT_AUDIO_FILE = Path(__file__).resolve().parents[2] / "datasets" / "speech_sample_16k.wav"
 """The utterance callers say unless --audio-file names another: about three seconds of synthetic speech."""
@@ -76,7 +77,7 @@ class CallFailure(Exception):
 class AudioSettings(Settings):
     """AudioStreamUser's options, and the calls they describe (frames, pacing, end of speech, faults)."""
 
-    audio_path: str = setting("/ws/audio", "Path of the voice WebSocket on --host")
+    audio_path: str = setting("/ws/audio", "Path of the voice WebSocket on --host (or a full ws:// URL)")
     audio_protocol: str = setting("raw", "Wire protocol of the voice calls", choices=PROTOCOLS)
     audio_file: str = setting("", "16-bit PCM WAV the caller says (default: a sample)")
     chunk_ms: float = setting(20.0, "Milliseconds of audio per frame")
@@ -198,7 +199,9 @@ def utterance_for(settings: AudioSettings) -> Utterance:
 
 
 def websocket_url(host: str, path: str) -> str:
-    """The ws(s):// URL of ``path`` on ``host`` (http → ws, https → wss; ws(s) hosts are kept)."""
+    """The ws(s):// URL of ``path`` on ``host`` (http → ws, https → wss; ws(s) hosts are kept); a full URL as is."""
+    if path.startswith(("ws://", "wss://")):
+        return path
     parts = urlsplit(host)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/{path.lstrip('/')}"
@@ -244,6 +247,7 @@ class AudioStreamUser(User):
             fault_silence_s=settings.fault_silence,
             headers=self._headers(),
             insecure=insecure_option(environment.parsed_options),
+            limits=WsLimitSettings.read(environment.parsed_options),
         )
 
     def _headers(self) -> tuple[str, ...]:

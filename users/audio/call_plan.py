@@ -3,7 +3,9 @@ the faults it may inject. Plain data, read by users/audio/audio_call.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from users.ws.ws_limits import WsLimitSettings
 
 SILENCE, STOP, COMMIT = "silence", "stop", "commit"
 """How the caller ends its speech: keep sending silence (a phone line), stop sending, or commit (Realtime)."""
@@ -32,3 +34,5 @@ class CallPlan:
     """Accept any TLS certificate of a wss:// URL (--insecure)."""
     headers: tuple[str, ...] = ()
     connect_timeout_s: float = 10.0
+    limits: WsLimitSettings = field(default_factory=WsLimitSettings)
+    """What the bot may send: the longest message, the pings a second (--ws-max-message-mb, --ws-max-pings)."""

@@ -51,6 +51,7 @@ from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check
 )
 from users.ws.handshake import signed_handshake
 from users.ws.ws_connection import CLIENT, UNEXPECTED, WebSocketConnection, WebSocketFailure, websocket_url
+from users.ws.ws_limits import WsLimitSettings
 from users.ws.ws_metrics import count_connections
 
 _shared_rng = random.Random()
@@ -65,6 +66,7 @@ class PlenaryUser(ChatUser):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.plenary = PlenarySettings.read(environment.parsed_options)
+        self.limits = WsLimitSettings.read(environment.parsed_options)
         self.protocol = self.plenary.protocol
         self.number: int | None = None
         self.username = ""
@@ -206,15 +208,15 @@ class PlenaryUser(ChatUser):
         if self.protocol.joins_by_message:
             query["user"] = self.username
         path = self.plenary.ws_path.replace("{room}", self.room)
-        connection = WebSocketConnection(self.insecure, count_connections(self.environment))
-        started_at = time.time()
+        connection = WebSocketConnection(self.insecure, count_connections(self.environment), self.limits)
+        started_at, start = time.time(), time.perf_counter()
         name = "connect" if self.protocol.joins_by_message else "join"
         try:
             elapsed_ms = connection.connect(
                 websocket_url(self.host, path, query), handshake, self.settings.request_timeout_s
             )
         except WebSocketFailure as failure:
-            self._fire("WS", name, None, failure, started_at)
+            self._fire("WS", name, (time.perf_counter() - start) * 1000, failure, started_at)  # timed, as in every user
             if self.auth.can_refresh and failure.args[0] == "handshake HTTP 401 Unauthorized":
                 self.auth.invalidate()
             return False

@@ -18,6 +18,10 @@ from users.llm.stream_metrics import StreamRecord
 ERROR_TEXT_LIMIT = 80
 """Failure names quote at most this much of a server's error message."""
 
+UNREADABLE = "unreadable"
+"""The kind of a frame the protocol does not allow; its text is the failure name, one of these:"""
+NOT_JSON, NOT_AN_OBJECT, NOT_TEXT = "reply is not JSON", "reply is not a JSON object", "reply is not UTF-8 text"
+
 
 @dataclass(frozen=True)
 class WsFieldSettings(Settings):
@@ -30,6 +34,9 @@ class WsFieldSettings(Settings):
     ws_done_field: str = setting("done", "JSON field that marks the end of a reply")
     ws_error_field: str = setting("error", "JSON field of an error reply")
     ws_extra: str = setting("", 'JSON object merged into every prompt, e.g. {"stream": true}')
+    ws_plain_replies: bool = setting(
+        False, "Take a UTF-8 text reply that is not JSON as a whole answer (else it fails as 'reply is not JSON')"
+    )
 
     def check(self) -> None:
         _prompt_extra(self.ws_extra)
@@ -47,6 +54,7 @@ class WsFieldSettings(Settings):
             done=self.ws_done_field,
             error=self.ws_error_field,
             extra=_prompt_extra(self.ws_extra),
+            plain=self.ws_plain_replies,
         )
 
 
@@ -75,6 +83,8 @@ class WsFields:
     done: str = WsFieldSettings.ws_done_field
     error: str = WsFieldSettings.ws_error_field
     extra: dict[str, Any] = field(default_factory=dict)
+    plain: bool = WsFieldSettings.ws_plain_replies
+    """Whether a reply that is not JSON is a whole answer in plain text (--ws-plain-replies)."""
 
 
 def ws_fields(options: Any) -> WsFields:
@@ -87,7 +97,8 @@ class Frame:
     """What one server message means for the prompts in flight."""
 
     kind: str
-    """``delta`` (a piece of a streamed reply), ``reply`` (a whole reply), ``done``, ``error`` or ``ignored``."""
+    """``delta`` (a piece of a streamed reply), ``reply`` (a whole reply), ``done``, ``error``, ``ignored``, or
+    ``unreadable`` (not what the protocol allows: ``text`` is the failure name)."""
     request_id: str | None = None
     text: str = ""
     done: bool = False
@@ -96,11 +107,11 @@ class Frame:
 def read_frame(payload: bytes, fields: WsFields) -> Frame:
     """Classify one server message (pure: no timing, no state)."""
     try:
-        body = json.loads(payload)
-    except ValueError:
-        return Frame("reply", text=payload.decode("utf-8", "replace"), done=True)
+        body = json.loads(payload)  # bytes: UTF-8 (or -16/-32) JSON, as text or binary messages
+    except ValueError:  # UnicodeDecodeError included
+        return _plain_reply(payload, fields, NOT_JSON)
     if not isinstance(body, dict):
-        return Frame("reply", text=payload.decode("utf-8", "replace"), done=True)
+        return _plain_reply(payload, fields, NOT_AN_OBJECT)
     found = body.get(fields.request_id) if fields.request_id else None
     request_id = None if found is None else str(found)
     done = bool(body.get(fields.done)) if fields.done else False
@@ -115,6 +126,16 @@ def read_frame(payload: bytes, fields: WsFields) -> Frame:
     if done:
         return Frame("done", request_id, done=True)
     return Frame("ignored", request_id)
+
+
+def _plain_reply(payload: bytes, fields: WsFields, failure: str) -> Frame:
+    """A reply that is not a JSON object: a whole answer in plain text with --ws-plain-replies, else a failure."""
+    if not fields.plain:
+        return Frame(UNREADABLE, text=failure, done=True)
+    try:
+        return Frame("reply", text=payload.decode("utf-8"), done=True)
+    except UnicodeDecodeError:
+        return Frame(UNREADABLE, text=NOT_TEXT, done=True)
 
 
 @dataclass(slots=True)

@@ -10,8 +10,10 @@ apart. A streamed reply's timings travel with its WSR event as a StreamRecord, s
 Wire format, every field name configurable: the user sends ``{"message": ..., "id": ...}`` (plus
 ``--ws-extra``); the server answers with ``{"answer": ...}`` (whole) or ``{"delta": ...}`` frames
 ended by ``{"done": true}`` (streamed), or ``{"error": ...}``. A reply is matched to its prompt by the
-id when the server echoes it, else it belongs to the oldest prompt in flight. A frame that is not JSON
-is taken as a whole reply in plain text.
+id when the server echoes it, else it belongs to the oldest prompt in flight. A reply that is not a JSON
+object fails that prompt (``reply is not JSON``) unless --ws-plain-replies takes it as a whole answer in plain
+text. What the server may send is bounded (users/ws/ws_limits.py): a message over --ws-max-message-mb
+(``answer over 16 MB``) or more than --ws-max-pings pings a second (``ping flood``) drops the connection.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from users.common import records
 from users.common.chat_base import ChatUser
 from users.llm.stream_metrics import StreamRecord
 from users.ws.handshake import HandshakeSettings, signed_handshake
-from users.ws.replies import PendingReply, ReplyBook, WsFieldSettings, read_frame, ws_fields
+from users.ws.replies import UNREADABLE, PendingReply, ReplyBook, WsFieldSettings, read_frame, ws_fields
 from users.ws.ws_connection import (
     SERVER,
     UNEXPECTED,
@@ -42,6 +44,7 @@ from users.ws.ws_connection import (
     WebSocketFailure,
     websocket_url,
 )
+from users.ws.ws_limits import WsLimitSettings
 from users.ws.ws_metrics import count_connections
 
 CLEAN_CLOSE_PREFIX = "closed by the server"
@@ -62,8 +65,9 @@ class WebSocketChatSettings(Settings):
         require_positive(self.reply_timeout, "--reply-timeout")
 
 
-WS_SETTINGS = (WebSocketChatSettings, HandshakeSettings, WsFieldSettings)
-"""The WebSocket options, registered together here (PlenaryUser shares the handshake's)."""
+WS_SETTINGS = (WebSocketChatSettings, HandshakeSettings, WsFieldSettings, WsLimitSettings)
+"""The WebSocket options, registered together here (PlenaryUser shares the handshake's, every WebSocket user
+the limits')."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +107,7 @@ class WebSocketChatUser(ChatUser):
         own = WebSocketChatSettings.read(options)
         self.ws_path, self.queue_size, self.reply_timeout_s = own.ws_path, own.queue_size, own.reply_timeout
         self.fields = ws_fields(options)
+        self.limits = WsLimitSettings.read(options)
         self.connection: WebSocketConnection | None = None
         self.book = ReplyBook()
         self.slots = BoundedSemaphore(self.queue_size)
@@ -153,7 +158,7 @@ class WebSocketChatUser(ChatUser):
         if signed is None:
             return False
         query, handshake = signed
-        connection = WebSocketConnection(self.insecure, count_connections(self.environment))
+        connection = WebSocketConnection(self.insecure, count_connections(self.environment), self.limits)
         started_at, start = time.time(), time.perf_counter()
         try:
             elapsed_ms = connection.connect(
@@ -180,7 +185,9 @@ class WebSocketChatUser(ChatUser):
             reply.record.chunk_times_ms.append((arrived - reply.start) * 1000)
             reply.pieces.append(frame.text)
             reply.streamed = reply.streamed or frame.kind == "delta"
-        if frame.kind == "error":
+        if frame.kind == UNREADABLE:
+            self._finish(reply, arrived, WebSocketFailure(frame.text, SERVER))
+        elif frame.kind == "error":
             self._finish(reply, arrived, WebSocketFailure(f"error reply: {frame.text}", SERVER))
         elif frame.done:
             empty = not reply.pieces

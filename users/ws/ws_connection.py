@@ -27,6 +27,7 @@ from websocket import ABNF
 
 from core.tls import websocket_sslopt
 from users.common.http_failures import connection_failure, status_failure
+from users.ws.ws_limits import PING_FLOOD, REDIRECT_LOOP, PingMeter, WsLimitSettings
 
 CLIENT, SERVER, UNEXPECTED = "client", "server", "unexpected"
 FAILURE_CLASSES = (CLIENT, SERVER, UNEXPECTED)
@@ -86,11 +87,18 @@ def error_failure(error: BaseException) -> WebSocketFailure:
         return WebSocketFailure("protocol error", CLIENT)
     if isinstance(error, websocket.WebSocketTimeoutException):
         return WebSocketFailure("timeout", UNEXPECTED)
+    if is_redirect_loop(error):
+        return WebSocketFailure(REDIRECT_LOOP, UNEXPECTED)
     if isinstance(error, websocket.WebSocketConnectionClosedException):
         return WebSocketFailure("connection dropped", UNEXPECTED)
     if isinstance(error, websocket.WebSocketAddressException):
         return WebSocketFailure("unknown host", UNEXPECTED)
     return WebSocketFailure(connection_failure(error), UNEXPECTED)
+
+
+def is_redirect_loop(error: BaseException) -> bool:
+    """Whether a handshake failed because the server kept redirecting (websocket-client follows three 3xx)."""
+    return isinstance(error, websocket.WebSocketException) and str(error).startswith("Redirect limit")
 
 
 def websocket_url(host: str, path: str, query: dict[str, str] | None = None) -> str:
@@ -134,11 +142,17 @@ class WebSocketConnection:
     ``send`` writes a text message from any greenlet; ``close`` kills the loop and closes the socket.
     """
 
-    __slots__ = ("_on_close", "_on_message", "_on_open_change", "_open", "_receiver", "closed", "ws")
+    __slots__ = ("_limits", "_on_close", "_on_message", "_on_open_change", "_open", "_receiver", "closed", "ws")
 
-    def __init__(self, insecure: bool = False, on_open_change: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        insecure: bool = False,
+        on_open_change: Callable[[int], None] | None = None,
+        limits: WsLimitSettings | None = None,
+    ) -> None:
         """``on_open_change(+1)`` is called when the connection opens and ``(-1)`` when it closes (the WebSocket
-        report plots latency against the connections open)."""
+        report plots latency against the connections open); ``limits`` bound what the server may send."""
+        self._limits = limits or WsLimitSettings()
         self.ws = websocket.WebSocket(sslopt=websocket_sslopt(insecure), skip_utf8_validation=True)
         # Only the receive greenlet reads, so reads need no lock; sends keep theirs (the receive loop
         # answers pings while a task may be sending).
@@ -196,10 +210,23 @@ class WebSocketConnection:
         self._uncount()
         if not self.closed:
             self.closed = True
-            try:
-                self.ws.close(timeout=CLOSE_TIMEOUT_S)
-            except Exception:  # closing a broken socket must not fail a user's stop
-                self.ws.shutdown()
+            with contextlib.suppress(Exception):  # closing a broken socket must not fail a user's stop
+                self._close_handshake()
+            self.ws.shutdown()
+
+    def _close_handshake(self) -> None:
+        """Send a 1000 close and read until the server's close frame, for CLOSE_TIMEOUT_S at most.
+
+        Not websocket-client's ``close``: that one reads whatever comes for the whole timeout without yielding and
+        without a bound on a frame's length; this one refuses long frames from their header and yields per frame.
+        """
+        ws = self.ws
+        ws.connected = False
+        ws.send(struct.pack("!H", 1000), ABNF.OPCODE_CLOSE)
+        ws.sock.settimeout(CLOSE_TIMEOUT_S)
+        deadline = time.perf_counter() + CLOSE_TIMEOUT_S
+        while time.perf_counter() < deadline and self._next_frame()[0] != ABNF.OPCODE_CLOSE:
+            gevent.sleep(0)
 
     def _receive(self) -> None:
         ws, on_message = self.ws, self._on_message
@@ -207,24 +234,66 @@ class WebSocketConnection:
         # Wait for data at the top of the loop rather than deep inside websocket-client's frame reader,
         # so an idle connection's parked greenlet keeps a smaller stack. websocket-client reads exactly
         # one frame's bytes, so no data waits in a buffer of its own; only TLS may hold decrypted bytes.
+        # Waiting (or sleeping) before every frame also yields to the other greenlets, however fast the
+        # server sends: a frame already readable is taken on the loop's next turn.
         hub = gevent.get_hub()
         readable = hub.loop.io(ws.sock.fileno(), 1)
         pending = getattr(ws.sock, "pending", None)
+        pings = PingMeter(self._limits.ws_max_pings)
         ending: WebSocketFailure | None
         try:
             while True:
                 if pending is None or not pending():
                     hub.wait(readable)
-                opcode, frame = ws.recv_data_frame()
+                else:
+                    gevent.sleep(0)
+                opcode, data = self._next_frame()
                 if opcode == ABNF.OPCODE_CLOSE:
-                    ending = _close_frame_failure(frame.data)
+                    with contextlib.suppress(OSError, websocket.WebSocketException):
+                        ws.send_close()  # the closing handshake's answer
+                    ending = _close_frame_failure(data)
                     break
-                on_message(frame.data, time.perf_counter())
+                if opcode == ABNF.OPCODE_PING:
+                    if pings.flooded(time.perf_counter()):
+                        ending = WebSocketFailure(PING_FLOOD, UNEXPECTED)
+                        break
+                    ws.pong(data)
+                elif opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY):
+                    on_message(data, time.perf_counter())
+        except WebSocketFailure as failure:
+            ending = failure
         except (OSError, websocket.WebSocketException, struct.error) as error:
             ending = None if self.closed else error_failure(error)
         finally:
             readable.close()
         self._finish(ending)
+
+    def _next_frame(self) -> tuple[int, bytes]:
+        """The next frame: a whole message (fragments joined), or a control frame; CONT for a fragment taken in.
+
+        A frame's length is checked against --ws-max-message-mb from its header, before any of its payload is
+        read, so an oversized answer costs nothing but its header. (websocket-client has no bound of its own.)
+        """
+        ws = self.ws
+        header, fragments = ws.frame_buffer, ws.cont_frame
+        if header.needs_header():
+            header.recv_header()
+        if header.needs_length():
+            header.recv_length()
+        so_far = len(fragments.cont_data[1]) if fragments.cont_data else 0
+        if (header.length or 0) + so_far > self._limits.max_message_bytes:
+            raise WebSocketFailure(self._limits.over_cap, UNEXPECTED)
+        frame = ws.recv_frame()
+        if frame.opcode not in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+            if frame.opcode == ABNF.OPCODE_PING and len(frame.data) > 125:
+                raise websocket.WebSocketProtocolException("ping message too long")
+            return frame.opcode, frame.data
+        fragments.validate(frame)
+        fragments.add(frame)
+        if not fragments.is_fire(frame):
+            return ABNF.OPCODE_CONT, b""
+        opcode, whole = fragments.extract(frame)
+        return opcode, whole.data
 
     def _finish(self, ending: WebSocketFailure | None) -> None:
         was_closed, self.closed = self.closed, True

@@ -14,12 +14,13 @@ import struct
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 """Frame opcodes."""
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""A longer message from the server is a protocol error (and would exhaust memory)."""
-
 
 class FrameError(ValueError):
     """The server sent something that is not a valid WebSocket frame."""
+
+
+class MessageTooLong(FrameError):
+    """A frame's header announced more than the reader's bound (refused before its payload is read)."""
 
 
 def mask(payload: bytes, key: bytes) -> bytes:
@@ -63,21 +64,33 @@ class FrameReader:
     """Splits what the server sent into messages and control frames, however the bytes were cut.
 
     ``feed`` returns ``(opcode, payload)`` pairs: whole TEXT or BINARY messages (fragments joined) and
-    CLOSE, PING and PONG frames as they come.
+    CLOSE, PING and PONG frames as they come. A message longer than ``max_message_bytes`` (one frame, or its
+    fragments together) raises MessageTooLong as soon as the header announcing it is in, so at most one bound's
+    worth of a message is ever buffered.
     """
 
-    __slots__ = ("buffer", "fragment_opcode", "fragments")
+    __slots__ = ("backlog", "buffer", "fragment_opcode", "fragments", "max_message_bytes")
 
-    def __init__(self) -> None:
+    def __init__(self, max_message_bytes: int) -> None:
+        self.max_message_bytes = max_message_bytes
         self.buffer = bytearray()
         self.fragments: list[bytes] = []
         self.fragment_opcode: int | None = None
+        self.backlog = False
+        """True when the last ``feed`` stopped at its frame budget with whole frames still buffered."""
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes, max_frames: int | None = None) -> list[tuple[int, bytes]]:
+        """The messages and control frames ``data`` completes; with ``max_frames``, at most that many frames are
+        parsed (a read of tiny frames is parsed over several loop turns: ``feed(b"", ...)`` while ``backlog``)."""
         buffer = self.buffer
         buffer += data
         out: list[tuple[int, bytes]] = []
+        parsed, self.backlog = 0, False
         while len(buffer) >= 2:
+            if parsed == max_frames:
+                self.backlog = True
+                break
+            parsed += 1
             first, second = buffer[0], buffer[1]
             size, start = second & 0x7F, 2
             if size == 126:
@@ -88,8 +101,8 @@ class FrameReader:
                 if len(buffer) < 10:
                     break
                 size, start = int.from_bytes(buffer[2:10], "big"), 10
-            if size > MAX_MESSAGE_BYTES:
-                raise FrameError(f"frame of {size} bytes")
+            if size + sum(map(len, self.fragments)) > self.max_message_bytes:
+                raise MessageTooLong(f"frame of {size} bytes")
             key = None
             if second & 0x80:  # servers must not mask, but unmasking costs nothing
                 if len(buffer) < start + 4:

@@ -353,7 +353,7 @@ def test_client_frames_match_websocket_client_and_round_trip() -> None:
     assert text[0] == 0x80 | TEXT and mask(text[6:], key) == b'{"event": "media"}'
     # A server's (unmasked) frames come back whole however the bytes are cut.
     server = bytes([0x80 | BINARY, 3]) + b"abc" + bytes([0x80 | TEXT, 126]) + (300).to_bytes(2, "big") + b"t" * 300
-    reader = FrameReader()
+    reader = FrameReader(1 << 20)
     messages = [message for i in range(len(server)) for message in reader.feed(server[i : i + 1])]
     assert messages == [(BINARY, b"abc"), (TEXT, b"t" * 300)]
 
@@ -361,7 +361,7 @@ def test_client_frames_match_websocket_client_and_round_trip() -> None:
 def test_frame_reader_joins_fragments_and_passes_control_frames() -> None:
     from users.ws.ws_frames import BINARY, CLOSE, PING, TEXT, FrameError, FrameReader, close_code
 
-    reader = FrameReader()
+    reader = FrameReader(1 << 20)
     fragmented = bytes([TEXT, 2]) + b"he" + bytes([0x80 | PING, 1]) + b"p" + bytes([0x80, 3]) + b"llo"
     assert reader.feed(fragmented) == [(PING, b"p"), (TEXT, b"hello")]
     masked = bytes([0x80 | BINARY, 0x80 | 2]) + b"\x0f\x0f\x0f\x0f" + bytes([0x0F ^ 1, 0x0F ^ 2])
@@ -369,4 +369,4 @@ def test_frame_reader_joins_fragments_and_passes_control_frames() -> None:
     closing = reader.feed(bytes([0x80 | CLOSE, 2]) + (1007).to_bytes(2, "big"))
     assert closing == [(CLOSE, b"\x03\xef")] and close_code(closing[0][1]) == 1007 and close_code(b"") is None
     with pytest.raises(FrameError):
-        FrameReader().feed(bytes([0x80, 1]) + b"x")  # a continuation of nothing
+        FrameReader(1 << 20).feed(bytes([0x80, 1]) + b"x")  # a continuation of nothing

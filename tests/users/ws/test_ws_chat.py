@@ -13,7 +13,7 @@ import websocket
 
 from tests.conftest import failure_counts, two_workers
 from users.llm.stream_metrics import StreamRecord
-from users.ws.replies import Frame, PendingReply, ReplyBook, WsFields, read_frame
+from users.ws.replies import UNREADABLE, Frame, PendingReply, ReplyBook, WsFields, read_frame
 from users.ws.ws_connection import (
     CLIENT,
     SERVER,
@@ -40,7 +40,13 @@ def test_frames_are_read_by_their_fields() -> None:
         "error", "7", "overloaded", True
     )
     assert read_frame(b'{"type": "ping"}', fields).kind == "ignored"
-    assert read_frame(b"plain text answer", fields) == Frame("reply", None, "plain text answer", True)
+    # JSON is expected: anything else fails the prompt, unless --ws-plain-replies takes UTF-8 text as the answer
+    assert read_frame(b"plain text answer", fields) == Frame(UNREADABLE, None, "reply is not JSON", True)
+    assert read_frame(b"\xff\xfe\x00garbage", fields) == Frame(UNREADABLE, None, "reply is not JSON", True)
+    assert read_frame(b'["a"]', fields) == Frame(UNREADABLE, None, "reply is not a JSON object", True)
+    plain = WsFields(plain=True)
+    assert read_frame(b"plain text answer", plain) == Frame("reply", None, "plain text answer", True)
+    assert read_frame(b"\xff\xfe\x00garbage", plain) == Frame(UNREADABLE, None, "reply is not UTF-8 text", True)
     nested = WsFields(reply="data.text", request_id="")
     assert read_frame(b'{"id": "1", "data": {"text": "deep"}}', nested) == Frame("reply", None, "deep", True)
 
