@@ -70,3 +70,19 @@ def test_sigterm_stops_the_users_before_the_run_folder_is_written(demobot, tmp_p
     summary = check_rows_add_up(folder, served_at_exit)
     assert summary["interrupted"] is True and "Traceback" not in output
     assert output.index("Stopping the users") < output.index("Run folder:"), output
+
+
+def test_websocket_replies_and_calls_in_flight_are_cut_short_too(demobot, run_locust) -> None:
+    # The shipped utterance lasts 3.7 s, so no call of a 3 s run can end: each caller's one call is cut short.
+    # A reply takes 600 ms and a random 50-150 ms of thought follows: each chat user is waiting 6/7 of the time.
+    bot = demobot("--ttft-ms", "600", "--token-ms", "0")
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "WebSocketChatUser:1 AudioStreamUser:1", "-u", "4", "-r", "4", "-t", "3s",
+        "--think-time", "0.05-0.15",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    with (run.report_dir / "requests.csv").open() as file:
+        cut = Counter(row["type"] for row in csv.DictReader(file) if row["status"] == "cut short")
+    assert cut["CALL"] == 2 and cut["WSR"] >= 1, cut
+    assert run.summary["totals"]["cut_short"] == sum(cut.values())
+    assert run.summary["audio"]["calls"]["cut_short"] == 2

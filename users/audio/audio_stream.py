@@ -49,6 +49,7 @@ from users.audio.audio_protocols import (
 from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
 from users.common import records
 from users.common.chat_base import RhythmSettings
+from users.common.in_flight import record_cut_short
 from users.llm.streaming_chat import API_KEY_VARIABLES, StreamSettings
 from users.ws.ws_limits import WsLimitSettings
 
@@ -299,6 +300,8 @@ class AudioStreamUser(User):
             record.cut_short = True
             self._report_turns(record)
             self._publish(record)
+            elapsed_ms = (time.time() - record.started_at) * 1000
+            record_cut_short(self.environment, "CALL", self.name, record.started_at, elapsed_ms)
             raise
         finally:
             self.call = None

@@ -32,6 +32,11 @@ class CutShort:
     """How long it had been running when the test ended."""
 
 
+def record_cut_short(environment: Any, request_type: str, name: str, started_at: float, elapsed_ms: float) -> None:
+    """Record one exchange the end of the test interrupted (a user that tracks its exchanges itself)."""
+    records.publish(environment, CutShort(request_type, name, started_at, elapsed_ms))
+
+
 class InFlight:
     """The exchange one user has in flight, if any."""
 
@@ -56,5 +61,4 @@ class InFlight:
             return
         wall, perf = self.started
         self.started = None
-        elapsed_ms = (time.perf_counter() - perf) * 1000
-        records.publish(environment, CutShort(self.request_type, self.name, wall, elapsed_ms))
+        record_cut_short(environment, self.request_type, self.name, wall, (time.perf_counter() - perf) * 1000)

@@ -13,6 +13,7 @@ from core.settings import Settings, setting
 from core.tls import ConnectionSettings, context_factory
 from users.common.http_answers import AnswerSettings, bounded_request
 from users.common.http_failures import MAX_REDIRECTS
+from users.common.in_flight import InFlight
 from users.common.retry_after import RetryAfterWaiter
 
 CHECK_INTERVAL_S = 2.0
@@ -60,8 +61,14 @@ class HealthCheckUser(FastHttpUser):
         self.request_timeout_s = connection.request_timeout
         self.answer_settings = AnswerSettings.read(environment.parsed_options)
         self.retry_after = RetryAfterWaiter(environment, self.answer_settings.honor_retry_after)
+        self.in_flight = InFlight("GET", "health")
+        """The check in flight: recorded as cut short if the test ends during it."""
+
+    def on_stop(self) -> None:
+        self.in_flight.cut_short(self.environment)
 
     def wait_time(self) -> float:
+        self.in_flight.end()
         self.retry_after.wait()
         return CHECK_INTERVAL_S
 
@@ -72,6 +79,7 @@ class HealthCheckUser(FastHttpUser):
             if not path:
                 continue
             timeout_s, limits = self.request_timeout_s, self.answer_settings
+            self.in_flight.begin(name)
             with bounded_request(self.client, "GET", path, timeout_s, limits, name=name) as resp:
                 self.retry_after.note(resp.status_code, resp.headers)
                 failure = resp.failure_name

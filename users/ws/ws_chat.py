@@ -34,6 +34,7 @@ from core.options import require_positive
 from core.settings import Settings, setting
 from users.common import records
 from users.common.chat_base import ChatUser
+from users.common.in_flight import record_cut_short
 from users.llm.stream_metrics import StreamRecord
 from users.ws.handshake import HandshakeSettings, signed_handshake
 from users.ws.replies import UNREADABLE, PendingReply, ReplyBook, WsFieldSettings, read_frame, ws_fields
@@ -118,8 +119,11 @@ class WebSocketChatUser(ChatUser):
 
     def on_stop(self) -> None:
         connection, self.connection = self.connection, None
-        for reply in self.book.take_all():  # the test is over: prompts still in flight are not failures
+        now = time.perf_counter()
+        for reply in self.book.take_all():  # the test is over: prompts still in flight are cut short, not failures
             self._release(reply)
+            elapsed_ms = (now - reply.start) * 1000
+            record_cut_short(self.environment, "WSR", reply.name, reply.record.started_at, elapsed_ms)
         if connection is not None:
             connection.close()
 

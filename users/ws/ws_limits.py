@@ -12,6 +12,7 @@ from functools import cached_property
 
 from core.errors import InputError
 from core.settings import Settings, setting
+from users.common import http_failures
 
 MAX_MESSAGE_MB_LIMIT = 1024.0
 """The largest --ws-max-message-mb accepted: more would let one connection take gigabytes."""
@@ -22,8 +23,8 @@ MAX_PINGS_LIMIT = 100_000
 PING_FLOOD = "ping flood"
 """The failure name of a connection the server pinged more than --ws-max-pings times in one second."""
 
-REDIRECT_LOOP = "redirect loop"
-"""The failure name of a handshake redirected more often than websocket-client follows (3xx to itself)."""
+REDIRECT_LOOP = http_failures.REDIRECT_LOOP
+"""A handshake redirected more often than websocket-client follows (3xx to itself) fails as HTTP users do."""
 
 
 @dataclass(frozen=True)
