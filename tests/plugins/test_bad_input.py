@@ -96,6 +96,7 @@ BAD_LOCUST_INPUTS = [
     (["--conversation-turns", "0"], "--conversation-turns: must be 1 or more"),
     (["--chat-path", "api/chat"], "--chat-path: 'api/chat' is not a path"),
     (["--chat-path", "/api/bots/{{bot_id}}/chat"], "give the bots with --bot-ids"),
+    (["--chat-path", "/api/bots/{{bot_id}}/chat", "--bot-ids", "@{bad}/binary.csv"], "binary.csv is a binary file"),
     (["--stream-format", "grpc"], "argument --stream-format: invalid choice: 'grpc'"),
     (["--stream-path", "v1/chat/completions"], "--stream-path: 'v1/chat/completions' is not a path"),
     (["--extra-body", "{{top_p: 1}}"], "--extra-body: not valid JSON"),

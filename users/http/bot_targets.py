@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core.errors import InputError
+from core.input_files import MAX_DATA_FILE_MB, MB, read_text_file
 from core.settings import Settings, setting
 from users.common.prompts import Prompt
 
@@ -37,10 +38,7 @@ def parse_bot_ids(text: str) -> tuple[str, ...]:
     text = text.strip()
     if text.startswith("@"):
         path = Path(text[1:]).expanduser()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as error:
-            raise InputError(f"--bot-ids: cannot read {path}: {error.strerror}") from None
+        lines = read_text_file(path, "--bot-ids", MAX_DATA_FILE_MB * MB).splitlines()
         ids = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
         if not ids:
             raise InputError(f"--bot-ids: {path} lists no bot ids")
