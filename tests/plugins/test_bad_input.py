@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import wave
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, clean_env, one_error_line
+from tests.locust_forks import LocustForks
 
 LOCUST = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", "1", "-t", "2s"]
 
@@ -124,27 +126,40 @@ BAD_LOCUST_INPUTS = [
 ]
 
 
-CONCURRENT_STARTS = 4
-"""Bad starts run four at a time: each is a Locust start-up that ends in a second or two, mostly importing."""
+FORK_SERVERS = 2
+"""Bad starts run two at a time, each forked from a process that has imported Locust and Chatswarm already
+(tests/locust_forks.py): a start then costs its checks, not a second of imports."""
 
 
 @pytest.fixture(scope="module")
 def bad_starts(
     demobot_url: str, bad_files: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
-    """Every start of BAD_LOCUST_INPUTS, run at once: case → (its result, the run folder it was given)."""
+    """Every start of BAD_LOCUST_INPUTS: case → (its result, the run folder it was given)."""
+    servers = queue.SimpleQueue()
+    for _ in range(FORK_SERVERS):
+        servers.put(LocustForks(clean_env()))
 
     def start(case: int, args: list[str]) -> tuple[subprocess.CompletedProcess[str], Path]:
-        report_dir = tmp_path_factory.mktemp(f"bad{case}") / "run"
-        command = [*LOCUST, "--host", demobot_url, *[a.format(bad=bad_files) for a in args]]
+        folder = tmp_path_factory.mktemp(f"bad{case}")
+        command = [*LOCUST[3:], "--host", demobot_url, *[a.format(bad=bad_files) for a in args]]
         if "--report-dir" not in args:
-            command += ["--report-dir", str(report_dir)]
-        result = subprocess.run(command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120)
-        return result, report_dir
+            command += ["--report-dir", str(folder / "run")]
+        server = servers.get()
+        try:
+            return server.run(command, folder / "output.txt"), folder / "run"
+        finally:
+            servers.put(server)
 
-    with ThreadPoolExecutor(CONCURRENT_STARTS) as pool:
-        futures = {expected: pool.submit(start, case, args) for case, (args, expected) in enumerate(BAD_LOCUST_INPUTS)}
-        return {expected: future.result() for expected, future in futures.items()}
+    try:
+        with ThreadPoolExecutor(FORK_SERVERS) as pool:
+            futures = {
+                expected: pool.submit(start, case, args) for case, (args, expected) in enumerate(BAD_LOCUST_INPUTS)
+            }
+            return {expected: future.result() for expected, future in futures.items()}
+    finally:
+        for _ in range(FORK_SERVERS):
+            servers.get().close()
 
 
 @pytest.mark.parametrize("expected", [expected for _, expected in BAD_LOCUST_INPUTS])
