@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -50,7 +49,8 @@ from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
 from users.common import records
 from users.common.chat_base import RhythmSettings
 from users.common.in_flight import record_cut_short
-from users.llm.streaming_chat import API_KEY_VARIABLES, StreamSettings
+from users.llm.streaming_chat import API_KEY_VARIABLES
+from users.ws.handshake import ws_headers
 from users.ws.ws_limits import WsLimitSettings
 
 DEFAULT_AUDIO_FILE = Path(__file__).resolve().parents[2] / "datasets" / "speech_sample_16k.wav"
@@ -252,15 +252,16 @@ class AudioStreamUser(User):
         )
 
     def _headers(self) -> tuple[str, ...]:
-        if self.settings.audio_protocol != "openai-realtime":
-            return ()
-        key = StreamSettings.read(self.environment.parsed_options).api_key or next(
-            (os.environ[name] for name in API_KEY_VARIABLES if os.environ.get(name)), ""
-        )
-        headers = [f"Authorization: Bearer {key}"] if key else []
-        if self.settings.realtime_api == "beta":
-            headers.append("OpenAI-Beta: realtime=v1")
-        return tuple(headers)
+        realtime = self.settings.audio_protocol == "openai-realtime"
+        # Realtime calls, like streaming chat, may take the key from CHATBOT_API_KEY or OPENAI_API_KEY.
+        headers = ws_headers(self.environment.parsed_options, API_KEY_VARIABLES if realtime else ())
+        if (
+            realtime
+            and self.settings.realtime_api == "beta"
+            and not any(line.lower().startswith("openai-beta:") for line in headers)
+        ):
+            headers = ("OpenAI-Beta: realtime=v1", *headers)
+        return headers
 
     def wait_time(self) -> float:
         if self.after_fault:

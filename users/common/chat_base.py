@@ -40,6 +40,7 @@ from users.common.http_answers import AnswerSettings, bounded_request, json_answ
 from users.common.http_failures import MAX_REDIRECTS
 from users.common.in_flight import InFlight
 from users.common.prompts import PromptSource, prompt_source
+from users.common.request_headers import HeaderSettings, request_headers
 from users.common.retry_after import RetryAfterWaiter
 
 _user_numbers = itertools.count()
@@ -164,6 +165,7 @@ def chat_setup(options: Any) -> ChatSetup:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options every chat user reads."""
     ChatSettings.add_arguments(parser)
+    HeaderSettings.add_arguments(parser)  # every user sends them, the ones that are not chat users too
     cognito_auth.add_arguments(parser)
     pacing.add_arguments(parser)
 
@@ -171,6 +173,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_options(options: Any) -> None:
     """Raise InputError for a bad chat option (loading the prompts and accounts on the way)."""
     signs_in_with_cognito = chat_setup(options).auth == "cognito"
+    HeaderSettings.read(options)
     cognito_auth.check_options(options)
     if signs_in_with_cognito:
         cognito_auth.check_pool()
@@ -200,9 +203,14 @@ class ChatUser(FastHttpUser):
     exchange_type = "POST"
     """Request type of this user's exchange rows (an exchange cut short by the test's end is recorded as one)."""
     max_redirects = MAX_REDIRECTS
+    api_key_variables: tuple[str, ...] = ()
+    """Environment variables an API key is taken from when --api-key is not given (none: only --api-key)."""
 
     def __init__(self, environment: Any) -> None:
         self.settings = chat_setup(environment.parsed_options)
+        self.sent_headers = request_headers(environment.parsed_options, self.api_key_variables)
+        """--header and --api-key: on every request of this user (the sign-in token wins for Authorization)."""
+        self.default_headers = self.sent_headers  # FastHttpSession sends them; a request's own headers win
         self.answer_settings = AnswerSettings.read(environment.parsed_options)
         self.network_timeout = self.connection_timeout = self.settings.request_timeout_s
         # FastHttpUser skips certificate checks unless told otherwise; ours check them unless --insecure.

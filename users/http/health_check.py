@@ -14,6 +14,7 @@ from core.tls import ConnectionSettings, context_factory
 from users.common.http_answers import AnswerSettings, bounded_request
 from users.common.http_failures import MAX_REDIRECTS
 from users.common.in_flight import InFlight
+from users.common.request_headers import request_headers
 from users.common.retry_after import RetryAfterWaiter
 
 CHECK_INTERVAL_S = 2.0
@@ -56,6 +57,7 @@ class HealthCheckUser(FastHttpUser):
         self.network_timeout = self.connection_timeout = connection.request_timeout
         self.insecure = connection.insecure  # FastHttpUser's default: True
         self.ssl_context_factory = context_factory(self.insecure)
+        self.default_headers = request_headers(environment.parsed_options)  # --header and --api-key
         super().__init__(environment)
         self.settings = HealthSettings.read(environment.parsed_options)
         self.request_timeout_s = connection.request_timeout

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,12 +27,13 @@ from users.common.chat_base import ChatUser
 from users.common.http_answers import AnswerSettings
 from users.common.http_body import abandon, read_chunk
 from users.common.http_failures import NOT_JSON, connection_failure, status_failure
+from users.common.request_headers import merged
 from users.llm.http_stream import RedirectLoop, StreamingHttpClient
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import MALFORMED_JSON, STREAM_FORMATS, StreamParser, make_parser
 
 API_KEY_VARIABLES = ("CHATBOT_API_KEY", "OPENAI_API_KEY")
-"""Environment variables (or .env entries) that provide --api-key."""
+"""Environment variables (or .env entries) that provide the API key when --api-key is not given."""
 
 """Key of the StreamRecord in the context of E2E request events."""
 
@@ -114,9 +114,6 @@ class StreamSettings(Settings):
     temperature: str = setting("", "Sampling temperature to send (empty = not sent)")
     system_prompt: str = setting("", "System message put before every conversation")
     extra_body: str = setting("", 'JSON object merged into every request, e.g. {"top_p": 0.9}')
-    api_key: str = setting(
-        "", "API key sent as a bearer token (default: CHATBOT_API_KEY or OPENAI_API_KEY)", secret=True
-    )
     history_turns: int = setting(2, "Earlier turns sent along with each question")
     first_token_timeout: float = setting(30.0, "Seconds to wait for the first token")
     stream_timeout: float = setting(120.0, "Seconds a whole answer may take")
@@ -185,13 +182,11 @@ class StreamingChatUser(ChatUser):
     """
 
     exchange_type = "E2E"
+    api_key_variables = API_KEY_VARIABLES
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.stream_settings = StreamSettings.read(environment.parsed_options)
-        self.api_key = self.stream_settings.api_key or next(
-            (os.environ[name] for name in API_KEY_VARIABLES if os.environ.get(name)), ""
-        )
         self.history: list[dict[str, str]] = []
         self.turn = 0
         self.stream_client = StreamingHttpClient(self.host, self.stream_settings.stream_timeout, insecure=self.insecure)
@@ -226,11 +221,8 @@ class StreamingChatUser(ChatUser):
         return system + self.history
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        headers.update(self.auth_headers())
-        if self.api_key and "Authorization" not in headers:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return headers
+        stream = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        return merged(stream, self.sent_headers, self.auth_headers())
 
     def _stream(self, name: str, body: bytes, headers: dict[str, str]) -> tuple[StreamRecord, str]:
         """Send one streamed request, read it to the end, fire its TTFT and E2E events."""

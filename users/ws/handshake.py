@@ -1,15 +1,15 @@
-"""The WebSocket opening handshake of a signed-in user: its headers (--ws-header, the token), origin and
-subprotocol, or the token in the query (--ws-token-param). WebSocketChatUser and PlenaryUser both use it."""
+"""The WebSocket opening handshake of a signed-in user: its headers (--header and --api-key as every user sends
+them, --ws-header, the token), origin and subprotocol, or the token in the query (--ws-token-param).
+WebSocketChatUser and PlenaryUser both use it; AudioStreamUser sends the same headers (``ws_headers``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import InputError
-from core.redaction import remember_header
 from core.settings import Settings, setting
 from users.auth.providers import AuthFailed, TokenProvider
+from users.common.request_headers import header_map, merged, request_headers
 from users.ws.ws_connection import Handshake
 
 
@@ -18,35 +18,30 @@ class HandshakeSettings(Settings):
     """The handshake's options (registered with WebSocketChatUser's, used by PlenaryUser too)."""
 
     origin: str = setting("", "Origin header of the WebSocket handshake (empty = none)")
-    ws_header: tuple[str, ...] = setting((), "Extra handshake header 'Name: value', repeatable", web_ui=False)
+    ws_header: tuple[str, ...] = setting(
+        (), "Header 'Name: value' of WebSocket handshakes only (on top of --header), repeatable", secret=True
+    )
     ws_subprotocol: str = setting("", "WebSocket subprotocol to ask for (empty = none)")
     ws_token_param: str = setting(
         "", "Send the sign-in token as this query parameter instead of an Authorization header"
     )
 
     def check(self) -> None:
-        _header_lines(self.ws_header)
+        header_map(self.ws_header, "--ws-header")
 
 
-def _header_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
-    """The --ws-header lines as 'Name: value'; raises InputError for a malformed one."""
-    headers = []
-    for number, line in enumerate(lines, 1):
-        name, sep, value = str(line).partition(":")
-        if not sep or not name.strip():
-            # Not echoed: a header line often carries a token.
-            raise InputError(f"--ws-header: number {number} is not 'Name: value' (a colon after the name)")
-        headers.append(f"{name.strip()}: {value.strip()}")
-        remember_header(name, value)  # a credential header's value is masked in every output
-    return tuple(headers)
+def ws_headers(options: Any, key_variables: tuple[str, ...] = (), authorization: str | None = None) -> tuple[str, ...]:
+    """A handshake's header lines: --api-key's, --header, --ws-header, then the sign-in token (later ones win)."""
+    extra = header_map(HandshakeSettings.read(options).ws_header, "--ws-header")
+    signed_in = {"Authorization": authorization} if authorization else {}
+    headers = merged(request_headers(options, key_variables), extra, signed_in)
+    return tuple(f"{name}: {value}" for name, value in headers.items())
 
 
 def handshake_for(options: Any, authorization: str | None = None) -> Handshake:
-    """The handshake's headers, origin and subprotocol; raises InputError for a malformed --ws-header."""
+    """The handshake's headers, origin and subprotocol; raises InputError for a malformed header option."""
     settings = HandshakeSettings.read(options)
-    headers = _header_lines(settings.ws_header)
-    if authorization:
-        headers += (f"Authorization: {authorization}",)
+    headers = ws_headers(options, authorization=authorization)
     return Handshake(headers=headers, origin=settings.origin or None, subprotocol=settings.ws_subprotocol or None)
 
 
