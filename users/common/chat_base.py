@@ -223,6 +223,10 @@ class ChatUser(FastHttpUser):
         seed = self.settings.seed
         self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
         self.auth = self._token_provider()
+        if self.settings.auth != "none" or "authorization" in {name.lower() for name in self.sent_headers}:
+            # Locust sends a URL's user:password as Basic auth over any Authorization a request carries; the one
+            # the user asked for (a sign-in token, --api-key, --header) wins instead.
+            self.client.auth_header = None
         self.scheduled_start: float | None = None
         self.request_event = LatenessAwareEvent(environment.events.request)
         """Where this user's exchanges are reported; adds a paced request's lateness to its times."""

@@ -59,6 +59,8 @@ class HealthCheckUser(FastHttpUser):
         self.ssl_context_factory = context_factory(self.insecure)
         self.default_headers = request_headers(environment.parsed_options)  # --header and --api-key
         super().__init__(environment)
+        if "authorization" in {name.lower() for name in self.default_headers}:
+            self.client.auth_header = None  # as for chat users: an Authorization asked for wins over the URL's
         self.settings = HealthSettings.read(environment.parsed_options)
         self.request_timeout_s = connection.request_timeout
         self.answer_settings = AnswerSettings.read(environment.parsed_options)

@@ -159,3 +159,15 @@ def test_a_bot_behind_an_api_key_is_load_tested_from_the_readme(tmp_path: Path) 
     assert sum(row["count"] for row in asked) >= 2 and sum(row["failures"] for row in asked) == 0, summary["requests"]
     outputs = {"output": output.encode(), **files_of(report_dir)}
     assert not [where for where, data in outputs.items() if BOT_KEY.encode() in data]
+
+
+def test_an_api_key_wins_over_credentials_in_the_host(run_locust) -> None:
+    # Locust turns a URL's user:password into Basic auth and sets it over any Authorization a request carries.
+    server = RecordingServer()
+    try:
+        host = server.url.replace("http://", "http://bob:url-planted-pw@")
+        run_locust("--host", host, "--user-mix", "RestChatUser", "-u", "1", "-t", "2s", "--api-key", API_KEY)
+    finally:
+        server.close()
+    sent = {headers.get("authorization") for path, headers in server.seen if path}
+    assert sent == {f"Bearer {API_KEY}"}, sent
