@@ -18,13 +18,50 @@ from core.errors import InputError
 SECRET_OPTIONS: set[str] = set()
 """Where Locust's parsed options keep the values of secret options (``is_secret=True``): outputs mask them."""
 
+GROUPS = (
+    ("users.common.pacing", "Load shapes"),
+    ("users.common", "Target, API and every user"),
+    ("users.auth.cognito", "AWS"),
+    ("users.auth", "Target, API and every user"),
+    ("core.tls", "Target, API and every user"),
+    ("users.http", "REST chat and health users"),
+    ("users.llm", "Streaming LLM users"),
+    ("users.ws", "WebSocket chat users"),
+    ("users.plenary", "Group chat (plenary) users"),
+    ("users.audio", "Voice call users"),
+    ("shapes", "Load shapes"),
+    ("plugins.metrics.cloudwatch", "AWS"),
+    ("", "SLOs, reports and the run"),
+)
+"""Which group of ``--chatswarm-help`` a module's options belong to: the first module prefix that matches."""
+
+GROUP_ORDER = (
+    "Target, API and every user",
+    "REST chat and health users",
+    "Streaming LLM users",
+    "WebSocket chat users",
+    "Group chat (plenary) users",
+    "Voice call users",
+    "Load shapes",
+    "SLOs, reports and the run",
+    "AWS",
+)
+
+OPTION_GROUPS: dict[str, list[argparse.Action]] = {}
+"""Chatswarm's options by group, as registered (what ``chatswarm_help`` lists)."""
+
 
 def env_var_for(flag: str) -> str:
     """The LOCUST_* environment variable that sets an option: ``--think-time`` → ``LOCUST_THINK_TIME``."""
     return "LOCUST_" + flag.lstrip("-").replace("-", "_").upper()
 
 
-def add_option(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
+def group_of(module: str) -> str:
+    """The help group of the options declared in ``module`` (e.g. ``users.http.rest_chat``)."""
+    return next(title for prefix, title in GROUPS if module == prefix or module.startswith(prefix))
+
+
+def add_option(parser: argparse.ArgumentParser, flag: str, group: str = "", **kwargs: Any) -> None:
     """Add one option with its LOCUST_* environment variable; keyword arguments are argparse's and Locust's.
 
     A secret (``is_secret=True``) is left out of the web UI altogether: Locust's masked field still carries
@@ -34,7 +71,27 @@ def add_option(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> Non
     if kwargs.get("is_secret"):
         kwargs["include_in_web_ui"] = False
         SECRET_OPTIONS.add(kwargs.get("dest") or flag.lstrip("-").replace("-", "_"))
-    parser.add_argument(flag, **kwargs)
+    action = parser.add_argument(flag, **kwargs)
+    if group and isinstance(action, argparse.Action):
+        listed = OPTION_GROUPS.setdefault(group, [])
+        if all(known.option_strings != action.option_strings for known in listed):
+            listed.append(action)
+
+
+def chatswarm_help(prog: str = "locust -f locustfile.py") -> str:
+    """Every Chatswarm option, in its group (in GROUPS' order), formatted as argparse formats --help."""
+    formatter = argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=40, width=110)
+    formatter.add_text(
+        f"Chatswarm's options (Locust's own: {prog} --help). Each also works as a LOCUST_<NAME> variable and as "
+        "a key of a --config file."
+    )
+    for title in GROUP_ORDER:
+        actions = OPTION_GROUPS.get(title)
+        if actions:
+            formatter.start_section(title)
+            formatter.add_arguments(sorted(actions, key=lambda action: action.option_strings[0]))
+            formatter.end_section()
+    return formatter.format_help()
 
 
 def parse_seconds_range(text: str | float, flag: str) -> tuple[float, float]:

@@ -27,7 +27,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Self
 
 from core.errors import InputError
-from core.options import add_option
+from core.options import add_option, group_of
 
 
 def setting(
@@ -82,7 +82,7 @@ class Settings:
                 kwargs["is_secret"] = True
             if not meta["web_ui"]:
                 kwargs["include_in_web_ui"] = False
-            add_option(parser, _flag(item), **kwargs)
+            add_option(parser, _flag(item), group=group_of(cls.__module__), **kwargs)
 
     @classmethod
     def read(cls, options: Any) -> Self:

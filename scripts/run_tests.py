@@ -105,6 +105,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--workers", type=int, help="run a master and this many local worker processes")
     parser.add_argument("--processes", type=int, help="Locust's --processes: worker processes per worker (or here)")
     parser.error = lambda message: (_ for _ in ()).throw(UsageError(message))  # type: ignore[method-assign]
+    if {"-h", "--help"} & set(argv):
+        print(parser.format_help())
+        print(chatswarm_options())
+        raise SystemExit(0)
     options, unknown = parser.parse_known_args(argv)
     extra = [*unknown, *extra]
     if options.type not in test_types():
@@ -131,6 +135,13 @@ def check_config_files(extra: list[str]) -> None:
             name = extra[at + 1]
         if name:
             read_text_file(name, "--config", MAX_CONFIG_FILE_BYTES)
+
+
+def chatswarm_options() -> str:
+    """Chatswarm's options by group, as ``locust -f locustfile.py --chatswarm-help`` lists them."""
+    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--chatswarm-help"]
+    listed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return listed.stdout if listed.returncode == 0 else f"(listing Chatswarm's options failed: {listed.stderr.strip()})"
 
 
 def expected_workers(options: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from locust import Events, User
 
 from core.env_files import load_env_files, profile_from_args
 from core.errors import InputError
+from core.options import chatswarm_help
 from core.settings import Settings, setting
 from core.slo import SLO, SloSettings
 from core.tls import ConnectionSettings
@@ -132,7 +133,26 @@ def make_report_dir(path: Path) -> None:
         raise InputError(f"--report-dir: cannot create {path} ({error.strerror or error})") from None
 
 
+class ChatswarmHelp(argparse.Action):
+    """``--chatswarm-help``: print Chatswarm's options by group, then exit.
+
+    Locust prints ``--help`` before it loads any locustfile (locust issue #2917), so its help can never list a
+    plugin's options; this one can, since Locust parses the full command line after loading locustfile.py.
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        print(chatswarm_help())
+        parser.exit()
+
+
 def _register(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
+    parser.add_argument(
+        "--chatswarm-help", action=ChatswarmHelp, help="List Chatswarm's options by group", include_in_web_ui=False
+    )
     add_run_arguments(parser)
     for owner in option_owners():
         owner.add_arguments(parser)
