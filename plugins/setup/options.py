@@ -149,7 +149,21 @@ class ChatswarmHelp(argparse.Action):
         parser.exit()
 
 
+UNKNOWN_WITH_VALUE = re.compile(r"(--[A-Za-z0-9][\w-]*)=\S+")
+"""``--flag=value`` in an error about unrecognized arguments: the value may be a secret given to a misspelt flag."""
+
+
+def mask_unknown_values(report_error: Any) -> Any:
+    """``parser.error`` that never echoes the value of an option it does not know (``--api-kye=sk-…``)."""
+
+    def error(message: str) -> Any:
+        return report_error(UNKNOWN_WITH_VALUE.sub(r"\1=***", message))
+
+    return error
+
+
 def _register(parser: argparse.ArgumentParser, **_kwargs: Any) -> None:
+    parser.error = mask_unknown_values(parser.error)  # type: ignore[method-assign]
     parser.add_argument(
         "--chatswarm-help", action=ChatswarmHelp, help="List Chatswarm's options by group", include_in_web_ui=False
     )

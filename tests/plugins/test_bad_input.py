@@ -58,6 +58,7 @@ BAD_LOCUST_INPUTS = [
     (["--prompts", "{bad}/broken.jsonl"], "broken.jsonl:2: malformed JSON"),
     (["--prompts", "{bad}/no_prompts"], "--prompts: the folder"),
     (["--think-time", "3-1"], "--think-time: '3-1' must be"),
+    (["--api-kye=sk-planted-typo-9f3e"], "unrecognized arguments: --api-kye=***"),  # a misspelt flag's secret
     (["--think-time", "soon"], "--think-time: 'soon' is not a number"),
     (["--request-timeout", "0"], "--request-timeout: must be greater than zero"),
     (["--request-timeout", "soon"], "argument --request-timeout: invalid float value"),
