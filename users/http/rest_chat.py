@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlencode
 
 from locust import task
 
@@ -18,6 +19,7 @@ from users.common.answers import MISSING, dig
 from users.common.chat_base import ChatUser
 from users.common.http_answers import json_answer
 from users.common.http_failures import NOT_JSON
+from users.http.body_template import BodyTemplate, parse_template
 from users.http.bot_targets import BOT_PLACEHOLDER, BotSettings, BotTargets, bot_targets
 
 
@@ -30,13 +32,24 @@ class RestChatSettings(BotSettings):
     question_field: str = setting("message", "JSON field that carries the question")
     answer_field: str = setting("answer", "JSON field (dotted path, e.g. data.answer) of the answer")
     session_field: str = setting("session_id", "JSON field of the conversation id")
+    body_template: str = setting(
+        "",
+        "Request body as JSON (inline or @FILE) with {prompt}, {session_id}, {user}, {history}; replaces "
+        '--question-field, e.g. \'{"sender": "{user}", "message": "{prompt}"}\'',
+    )
+    body_format: str = setting("json", "How the body is sent: json, or form (form-encoded)", choices=("json", "form"))
 
     def check(self) -> None:
-        _ = self.bots
+        _ = self.bots, self.template
         require_path(self.chat_path, "--chat-path", allow_url=True)
         for name in ("question_field", "answer_field", "session_field"):
             if not getattr(self, name).strip():
                 raise InputError(f"{self.flag(name)}: must not be empty")
+
+    @cached_property
+    def template(self) -> BodyTemplate | None:
+        """The parsed --body-template, or None to send {question field, session field}."""
+        return parse_template(self.body_template, form=self.body_format == "form")
 
     @cached_property
     def bots(self) -> BotTargets | None:
@@ -54,6 +67,9 @@ def check_options(options: Any) -> None:
     RestChatSettings.read(options)
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 class RestChatUser(ChatUser):
     """Signs in per --auth, asks questions from the prompt source and checks each answer.
 
@@ -69,6 +85,8 @@ class RestChatUser(ChatUser):
         self.turn = 0
         self.questions = 0
         self.expected_answer: str | None = None
+        self.history: list[dict[str, str]] = []
+        """This conversation's turns so far, for a --body-template with {history}."""
 
     @task
     def ask(self) -> None:
@@ -78,9 +96,7 @@ class RestChatUser(ChatUser):
         if self.turn >= self.settings.conversation_turns:
             self.session_id, self.turn = None, 0
         prompt = self.settings.prompts.pick(self.rng)
-        payload: dict[str, Any] = {rest.question_field: prompt.text}
-        if self.session_id:
-            payload[rest.session_field] = self.session_id
+        payload = self._body(prompt.text)
         path, name = rest.chat_path, f"chat:{prompt.category}"
         if rest.bots is not None:
             bot_id = rest.bots.pick(prompt, self.user_number + self.questions, self.rng)
@@ -93,9 +109,26 @@ class RestChatUser(ChatUser):
             return  # the failed login is in the stats already; try again after the think time
         self.turn += 1
 
+    def _body(self, question: str) -> dict[str, Any]:
+        rest = self.rest_settings
+        if rest.template is None:
+            payload: dict[str, Any] = {rest.question_field: question}
+            if self.session_id:
+                payload[rest.session_field] = self.session_id
+            return payload
+        if self.turn == 0:
+            self.history = []
+        self.session_id = self.session_id or str(uuid.uuid4())
+        self.history.append({"role": "user", "content": question})
+        return rest.template.render(question, self.session_id, str(self.user_number), self.history[:-1])
+
     def _post_question(self, path: str, payload: dict[str, Any], name: str, retry_on_401: bool) -> None:
         headers = self.auth_headers()
-        with self.exchange("POST", path, json=payload, headers=headers, name=name) as resp:
+        if self.rest_settings.body_format == "form":
+            body = {"data": urlencode(payload), "headers": {**headers, "Content-Type": FORM}}
+        else:
+            body = {"json": payload, "headers": headers}
+        with self.exchange("POST", path, name=name, **body) as resp:
             if resp.status_code == 401 and retry_on_401:
                 resp.failure("HTTP 401 Unauthorized (token rejected, signing in again)")
                 self.auth.invalidate()
@@ -121,6 +154,8 @@ class RestChatUser(ChatUser):
             return "empty answer"
         if self.expected_answer and self.expected_answer not in str(answer):
             return "wrong answer"
+        if self.rest_settings.template is not None and self.rest_settings.template.uses_history:
+            self.history.append({"role": "assistant", "content": str(answer)})
         session = body.get(self.rest_settings.session_field) if isinstance(body, dict) else None
         self.session_id = str(session) if session else (self.session_id or str(uuid.uuid4()))
         return None
