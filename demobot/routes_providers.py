@@ -161,6 +161,8 @@ async def stream_answer(
     generation = Generation(request, route, stream=True)
     body = await read_json_object(request)
     texts = _conversation(body, key) if body is not None else "the body must be a JSON object"
+    if route == "messages" and not request.headers.get("anthropic-version"):
+        texts = "anthropic-version: header is required"  # as Anthropic answers
     if isinstance(texts, str):
         return openai_error(400, texts, "invalid_request_error", headers=generation.headers)
     state = generation.state
