@@ -14,6 +14,7 @@ from demobot import (
     routes_meta,
     routes_openai,
     routes_plenary,
+    routes_providers,
     routes_ws,
 )
 from demobot.accounts import AccountStore
@@ -28,6 +29,7 @@ ROUTE_MODULES = (
     routes_auth,
     routes_chat,
     routes_openai,
+    routes_providers,
     routes_ws,
     routes_plenary,
     routes_bots,

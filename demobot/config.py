@@ -33,6 +33,8 @@ class BotConfig:
     token_ms: float = 10.0
     """Delay between consecutive tokens after the first."""
     answer_tokens: int = 40
+    reasoning_tokens: int = 0
+    """Reasoning ("thinking") tokens streamed before the answer by the Anthropic, Responses and Ollama routes."""
     error_rate: float = 0.0
     """Probability that a generation request fails at once with an injected 500."""
     auth: str = "off"
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--ttft-ms", type=_number(float, 0, None, "a non-negative number"), default=100.0, help="time to 1st token")
     add("--token-ms", type=_number(float, 0, None, "a non-negative number"), default=10.0, help="time per next token")
     add("--answer-tokens", type=_number(int, 1, None, "a positive integer"), default=40, help="words per answer")
+    add("--reasoning-tokens", type=_number(int, 0, 100_000, "0 to 100000"), default=0, help="thinking before answers")
     add("--error-rate", type=_number(float, 0, 1, "a number from 0 to 1"), default=0.0, help="injected 500s")
     add(
         "--auth",
@@ -190,6 +193,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
         ttft_ms=ns.ttft_ms,
         token_ms=ns.token_ms,
         answer_tokens=ns.answer_tokens,
+        reasoning_tokens=ns.reasoning_tokens,
         error_rate=ns.error_rate,
         auth=ns.auth,
         cognito_pool_id=ns.cognito_pool_id,

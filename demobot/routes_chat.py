@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from demobot import routes_providers
 from demobot.generation import make_answer
 from demobot.http_util import read_json_object, simple_error
 from demobot.routes_auth import require_token
@@ -17,8 +18,14 @@ from demobot.serving import Generation
 
 
 @require_token
-async def chat(request: web.Request) -> web.Response:
-    """Ask {"message", "session_id"?}: {"answer", "session_id", "turn", "tokens", "request_id"} when generated."""
+async def chat(request: web.Request) -> web.StreamResponse:
+    """Ask {"message", "session_id"?}: {"answer", "session_id", "turn", "tokens", "request_id"} when generated.
+
+    A body with ``messages`` and no ``message`` is Ollama's /api/chat: streamed as NDJSON (routes_providers).
+    """
+    body = await read_json_object(request)
+    if body is not None and "messages" in body and "message" not in body:
+        return await routes_providers.ollama_chat(request)
     return await _answer(request, "session_id", lambda answer: answer)
 
 

@@ -274,3 +274,21 @@ def test_sigterm_exits_cleanly() -> None:
 
 
 # ---------------------------------------------------------------- capacity model (pure logic)
+
+
+def test_provider_routes_stream_in_their_own_framing(fast_bot: DemobotProcess) -> None:
+    question = [{"role": "user", "content": "Tell me about load testing"}]
+    messages = requests.post(
+        f"{fast_bot.url}/v1/messages",
+        json={"model": "m", "max_tokens": 50, "messages": question, "stream": True},
+        headers={"anthropic-version": "2023-06-01"},
+        timeout=TIMEOUT_S,
+    )
+    assert messages.status_code == 200 and b"event: message_stop" in messages.content
+    assert b'"text_delta","text":"Tell"' in messages.content and b"event: ping" in messages.content
+    assert post(fast_bot, "/v1/messages", {"messages": question}).status_code == 400  # no anthropic-version
+    responses = post(fast_bot, "/v1/responses", {"model": "m", "input": "Tell me", "stream": True})
+    assert b'"response.output_text.delta","delta":"Tell"' in responses.content
+    assert b"event: response.completed" in responses.content
+    lines = post(fast_bot, "/api/chat", {"model": "m", "messages": question}).text.splitlines()
+    assert json.loads(lines[0])["message"]["content"] == "Tell" and json.loads(lines[-1])["done"] is True

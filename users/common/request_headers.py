@@ -84,8 +84,12 @@ class HeaderSettings(Settings):
             raise InputError("--api-key-header: the prefix must be on one line")
         return name, f"{prefix} " if prefix else ""
 
-    def sent(self, key_variables: tuple[str, ...] = ()) -> dict[str, str]:
-        """The headers to send: the API key's (--api-key, else the first of ``key_variables`` set), then --header."""
+    def sent(self, key_variables: tuple[str, ...] = (), key_header: str = "") -> dict[str, str]:
+        """The headers to send: the API key's (--api-key, else the first of ``key_variables`` set), then --header.
+
+        ``key_header`` is where the key goes when --api-key-header is left at its default (an API preset's own
+        header, e.g. Anthropic's ``x-api-key``).
+        """
         key = _expand(self.api_key.strip(), "--api-key") or next(
             (os.environ[name] for name in key_variables if os.environ.get(name)), ""
         )
@@ -95,6 +99,8 @@ class HeaderSettings(Settings):
             raise InputError("--api-key: the key must be on one line")
         remember(key)
         name, prefix = self.api_key_place
+        if key_header and self.api_key_header == DEFAULT_API_KEY_HEADER:
+            name, prefix = key_header, ""
         return merged({name: prefix + key}, self.headers)
 
 
@@ -103,9 +109,12 @@ def add_arguments(parser: Any) -> None:
     HeaderSettings.add_arguments(parser)
 
 
-def request_headers(options: Any, key_variables: tuple[str, ...] = ()) -> dict[str, str]:
-    """The headers every request and handshake of a user carries; raises InputError for a bad option."""
-    return HeaderSettings.read(options).sent(key_variables)
+def request_headers(options: Any, key_variables: tuple[str, ...] = (), key_header: str = "") -> dict[str, str]:
+    """The headers every request and handshake of a user carries; raises InputError for a bad option.
+
+    ``key_header``: the --api-key header name when --api-key-header is left at its default (see ``sent``).
+    """
+    return HeaderSettings.read(options).sent(key_variables, key_header)
 
 
 def header_map(lines: tuple[str, ...], flag: str) -> dict[str, str]:

@@ -3,7 +3,9 @@
 Definitions follow vLLM ``bench serve``, GuideLLM and AIPerf (see DESIGN.md), so numbers compare
 one-to-one:
 
-- TTFT: request start (just before the request is written) → first chunk with non-empty content.
+- TTFT: request start (just before the request is written) → first chunk with non-empty answer content.
+- TTFO: request start → first output of any kind, reasoning included (AIPerf's TTFO); equals TTFT for a
+  stream without reasoning, and is never later than TTFT.
 - E2E: request start → end of the response body.
 - ITL: every gap between consecutive content chunks of a response; distributions pool all gaps.
 - TPOT: per request, (E2E - TTFT) / (output tokens - 1).
@@ -33,9 +35,11 @@ class StreamRecord:
     started_at: float
     """Wall-clock time (epoch seconds) the request was sent."""
     ttft_ms: float | None = None
+    ttfo_ms: float | None = None
+    """Time to the first output of any kind (a reasoning delta or answer text)."""
     e2e_ms: float | None = None
     chunk_times_ms: list[float] = field(default_factory=list)
-    """Arrival time of every content chunk."""
+    """Arrival time of every answer content chunk (reasoning deltas count for TTFO only)."""
     usage_tokens: int | None = None
     error: str | None = None
     user: int = 0
@@ -75,7 +79,7 @@ class StreamRecord:
         return sum(gaps) / len(gaps) if gaps else None
 
 
-LATENCY_METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "tokens_per_s")
+LATENCY_METRICS = ("ttft_ms", "ttfo_ms", "itl_ms", "tpot_ms", "e2e_ms", "tokens_per_s")
 """The distributions kept for streamed answers (tokens_per_s is per request)."""
 
 
@@ -101,6 +105,9 @@ class StreamStats:
         h = self.histograms
         if record.ttft_ms is not None:
             h["ttft_ms"].add(record.ttft_ms)
+        ttfo = record.ttfo_ms if record.ttfo_ms is not None else record.ttft_ms
+        if ttfo is not None:
+            h["ttfo_ms"].add(ttfo)
         if record.e2e_ms is not None:
             h["e2e_ms"].add(record.e2e_ms)
         h["itl_ms"].add_all(record.itl_ms)

@@ -27,22 +27,27 @@ from users.common.chat_base import ChatUser
 from users.common.http_answers import AnswerSettings
 from users.common.http_body import abandon, read_chunk
 from users.common.http_failures import NOT_JSON, connection_failure, status_failure
-from users.common.request_headers import merged
+from users.common.request_headers import merged, request_headers
+from users.llm.api_presets import (
+    ALL_FORMATS,
+    API_NAMES,
+    FORMATS_WITH_DONE,
+    OPENAI_KEY_VARIABLES,
+    PRESETS,
+    ApiPreset,
+    request_body,
+    stream_parser,
+)
 from users.llm.http_stream import RedirectLoop, StreamingHttpClient
 from users.llm.stream_metrics import StreamRecord
-from users.llm.stream_parsers import MALFORMED_JSON, STREAM_FORMATS, StreamParser, make_parser
+from users.llm.stream_parsers import MALFORMED_JSON, StreamParser
 
-API_KEY_VARIABLES = ("CHATBOT_API_KEY", "OPENAI_API_KEY")
+API_KEY_VARIABLES = OPENAI_KEY_VARIABLES
 """Environment variables (or .env entries) that provide the API key when --api-key is not given."""
-
-"""Key of the StreamRecord in the context of E2E request events."""
 
 ERROR_TEXT_LIMIT = 80
 """Failure names quote at most this much of a server's error message."""
 
-
-FORMATS_WITH_DONE = ("openai", "ndjson")
-"""Stream formats whose server always says when the answer is complete ([DONE], "done": true)."""
 
 FIRST_TOKEN, SERVER_DONE, BODY_ENDED = "first token", "server done", "body ended"
 """Why reading a stream stopped."""
@@ -86,8 +91,11 @@ class AnswerReader:
                 raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
             for event in events:
                 if event.kind == "content":
-                    record.chunk_times_ms.append(arrived_ms)
-                    self.text.append(event.text)
+                    if record.ttfo_ms is None:
+                        record.ttfo_ms = arrived_ms  # the first output of any kind, reasoning included
+                    if not event.reasoning:  # answer text: TTFT, ITL and the answer kept in the history
+                        record.chunk_times_ms.append(arrived_ms)
+                        self.text.append(event.text)
                 elif event.kind == "usage":
                     record.usage_tokens = event.output_tokens
                 elif event.kind == "error":
@@ -97,31 +105,39 @@ class AnswerReader:
                     return SERVER_DONE
             if not data:
                 return BODY_ENDED
-            if until_first_token and record.chunk_times_ms:
+            if until_first_token and record.ttfo_ms is not None:
                 return FIRST_TOKEN
 
 
 @dataclass(frozen=True)
 class StreamSettings(Settings):
-    """StreamingChatUser's options: the endpoint, its wire format, the request body and the time limits."""
+    """StreamingChatUser's options: the API, its endpoint and wire format, the request body and the time limits."""
 
-    stream_path: str = setting("/v1/chat/completions", "Path of the streaming chat endpoint")
-    stream_format: str = setting("openai", "Wire format of the stream", choices=STREAM_FORMATS)
+    api: str = setting(
+        "openai-chat",
+        "Chat API to speak (sets the path, body, headers and stream format): openai-chat, openai-responses, "
+        "anthropic, ollama, or the generic sse, ndjson, text",
+        choices=API_NAMES,
+    )
+    stream_path: str = setting("", "Path of the streaming chat endpoint (default: the --api preset's)")
+    stream_format: str = setting(
+        "", f"Wire format of the stream (default: the --api preset's): {', '.join(ALL_FORMATS)}"
+    )
     stream_text_path: str = setting("", "Dotted JSON path of the text delta (sse, ndjson)")
     stream_usage_path: str = setting("", "Dotted JSON path of the output token count")
     model: str = setting("demobot", "Model name sent with each request")
-    max_tokens: int = setting(0, "Most tokens per answer (0 = the server's default)")
+    max_tokens: int = setting(0, "Most tokens per answer (0 = the server's default; Anthropic: 1024)")
     temperature: str = setting("", "Sampling temperature to send (empty = not sent)")
     system_prompt: str = setting("", "System message put before every conversation")
     extra_body: str = setting("", 'JSON object merged into every request, e.g. {"top_p": 0.9}')
     history_turns: int = setting(2, "Earlier turns sent along with each question")
-    first_token_timeout: float = setting(30.0, "Seconds to wait for the first token")
+    first_token_timeout: float = setting(30.0, "Seconds to wait for the first output (answer or reasoning)")
     stream_timeout: float = setting(120.0, "Seconds a whole answer may take")
 
     def check(self) -> None:
-        require_path(self.stream_path, "--stream-path")
+        require_path(self.path, "--stream-path")
         self.parser()
-        _ = self.template
+        _ = self.template, self.extra
         require_positive(self.first_token_timeout, "--first-token-timeout")
         require_positive(self.stream_timeout, "--stream-timeout")
         if self.history_turns < 0:
@@ -129,36 +145,60 @@ class StreamSettings(Settings):
         if self.max_tokens < 0:
             raise InputError("--max-tokens: must be 0 (server default) or more")
 
+    @property
+    def preset(self) -> ApiPreset:
+        return PRESETS[self.api]
+
+    @property
+    def path(self) -> str:
+        """--stream-path, else the preset's."""
+        return self.stream_path.strip() or self.preset.path
+
+    @property
+    def format(self) -> str:
+        """--stream-format, else the preset's."""
+        return self.stream_format.strip().lower() or self.preset.stream_format
+
     def parser(self) -> StreamParser:
         """A fresh parser for one answer, as the options describe the wire format."""
-        return make_parser(self.stream_format, self.stream_text_path or None, self.stream_usage_path or None)
+        return stream_parser(self.format, self.stream_text_path or None, self.stream_usage_path or None)
 
     @property
     def expects_done(self) -> bool:
         """Whether an answer that ends without the server's done marker was cut short."""
-        return self.stream_format in FORMATS_WITH_DONE
+        return self.format in FORMATS_WITH_DONE
 
     @cached_property
     def template(self) -> dict[str, Any]:
-        """The request body without messages: model, stream flags, limits and --extra-body."""
+        """The start of every request body: model, stream flags and temperature."""
         body: dict[str, Any] = {"model": self.model, "stream": True}
-        if self.stream_format == "openai":
+        if self.format == "openai" and self.preset.body == "chat":
             body["stream_options"] = {"include_usage": True}
-        if self.max_tokens:
-            body["max_tokens"] = self.max_tokens
         if temperature := self.temperature.strip():
             try:
                 body["temperature"] = float(temperature)
             except ValueError:
                 raise InputError(f"--temperature: {temperature!r} is not a number") from None
-        if extra := self.extra_body.strip():
-            try:
-                extra_body = json.loads(extra)
-            except json.JSONDecodeError as error:
-                raise InputError(f"--extra-body: not valid JSON ({error.msg})") from None
-            if not isinstance(extra_body, dict):
-                raise InputError('--extra-body: must be a JSON object like {"top_p": 0.9}')
-            body.update(extra_body)
+        return body
+
+    @cached_property
+    def extra(self) -> dict[str, Any]:
+        """--extra-body, merged into every request last."""
+        if not (extra := self.extra_body.strip()):
+            return {}
+        try:
+            extra_body = json.loads(extra)
+        except json.JSONDecodeError as error:
+            raise InputError(f"--extra-body: not valid JSON ({error.msg})") from None
+        if not isinstance(extra_body, dict):
+            raise InputError('--extra-body: must be a JSON object like {"top_p": 0.9}')
+        return extra_body
+
+    def body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        """One request's body in the preset's shape, the conversation so far ending with the question."""
+        shape = self.preset.body
+        body = request_body(shape, self.template, self.max_tokens, self.system_prompt, messages)
+        body.update(self.extra)
         return body
 
 
@@ -186,7 +226,12 @@ class StreamingChatUser(ChatUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.stream_settings = StreamSettings.read(environment.parsed_options)
+        options = environment.parsed_options
+        self.stream_settings = StreamSettings.read(options)
+        preset = self.stream_settings.preset
+        if preset.key_header or preset.key_variables != OPENAI_KEY_VARIABLES:  # e.g. Anthropic's x-api-key
+            self.sent_headers = request_headers(options, preset.key_variables, preset.key_header)
+            self.default_headers = self.sent_headers
         self.history: list[dict[str, str]] = []
         self.turn = 0
         self.stream_client = StreamingHttpClient(self.host, self.stream_settings.stream_timeout, insecure=self.insecure)
@@ -207,7 +252,7 @@ class StreamingChatUser(ChatUser):
             headers = self._headers()
         except AuthFailed:
             return  # the failed login is in the stats already
-        body = {**self.stream_settings.template, "messages": [*self._context(), question]}
+        body = self.stream_settings.body([*self.history, question])
         record, answer = self._stream(f"chat:{prompt.category}", json.dumps(body).encode(), headers)
         self.turn += 1
         history_turns = self.stream_settings.history_turns
@@ -215,14 +260,9 @@ class StreamingChatUser(ChatUser):
             turn = [question, {"role": "assistant", "content": answer}]
             self.history = [*self.history, *turn][-2 * history_turns :]
 
-    def _context(self) -> list[dict[str, str]]:
-        system_prompt = self.stream_settings.system_prompt
-        system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        return system + self.history
-
     def _headers(self) -> dict[str, str]:
         stream = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        return merged(stream, self.sent_headers, self.auth_headers())
+        return merged(stream, self.stream_settings.preset.headers, self.sent_headers, self.auth_headers())
 
     def _stream(self, name: str, body: bytes, headers: dict[str, str]) -> tuple[StreamRecord, str]:
         """Send one streamed request, read it to the end, fire its TTFT and E2E events."""
@@ -234,7 +274,7 @@ class StreamingChatUser(ChatUser):
         try:
             with gevent.Timeout(settings.stream_timeout, StreamFailure("stream timeout")):
                 with gevent.Timeout(settings.first_token_timeout, StreamFailure("first token timeout")):
-                    response = self.stream_client.post(settings.stream_path, body, headers)
+                    response = self.stream_client.post(settings.path, body, headers)
                     record.request_id = str(response.get("x-request-id") or "")
                     self.retry_after.note(response.status_code, response)
                     if failure := status_failure(response.status_code):
