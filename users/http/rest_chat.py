@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
@@ -16,11 +16,13 @@ from core.options import require_path
 from core.settings import setting
 from users.auth.providers import AuthFailed
 from users.common.answers import MISSING, dig
+from users.common.api_choice import ApiSettings
 from users.common.chat_base import ChatUser
 from users.common.http_answers import json_answer
 from users.common.http_failures import NOT_JSON
 from users.http.body_template import BodyTemplate, parse_template
 from users.http.bot_targets import BOT_PLACEHOLDER, BotSettings, BotTargets, bot_targets
+from users.http.rest_presets import REST_PRESETS
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad RestChatUser option."""
-    RestChatSettings.read(options)
+    rest_settings(options)
+
+
+def rest_settings(options: Any) -> RestChatSettings:
+    """RestChatUser's settings, with an --api preset's path, body and answer field where none was given."""
+    settings = RestChatSettings.read(options)
+    preset = REST_PRESETS.get(ApiSettings.read(options).api)
+    if preset is None:
+        return settings
+    defaults = {item.name: item.default for item in fields(RestChatSettings)}
+    chosen = {name: getattr(preset, name) for name in ("chat_path", "body_template", "answer_field")}
+    settings = replace(
+        settings, **{name: value for name, value in chosen.items() if getattr(settings, name) == defaults[name]}
+    )
+    settings.check()
+    return settings
 
 
 FORM = "application/x-www-form-urlencoded"
@@ -80,7 +97,7 @@ class RestChatUser(ChatUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.rest_settings = RestChatSettings.read(environment.parsed_options)
+        self.rest_settings = rest_settings(environment.parsed_options)
         self.session_id: str | None = None
         self.turn = 0
         self.questions = 0

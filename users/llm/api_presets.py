@@ -53,7 +53,6 @@ PRESETS: dict[str, ApiPreset] = {
 }
 """Every ``--api`` value; ``sse``, ``ndjson`` and ``text`` are the generic formats with an OpenAI-style body."""
 
-API_NAMES = tuple(PRESETS)
 
 PROVIDER_PARSERS = {"anthropic": AnthropicParser, "openai-responses": ResponsesParser}
 """Stream formats with a provider's own typed events (no paths to give)."""

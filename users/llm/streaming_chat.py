@@ -20,9 +20,10 @@ from locust import task
 
 from core.errors import InputError
 from core.options import require_path, require_positive
-from core.settings import Settings, setting
+from core.settings import setting
 from users.auth.providers import AuthFailed
 from users.common import records
+from users.common.api_choice import ApiSettings
 from users.common.chat_base import ChatUser
 from users.common.http_answers import AnswerSettings
 from users.common.http_body import abandon, read_chunk
@@ -30,7 +31,6 @@ from users.common.http_failures import NOT_JSON, connection_failure, status_fail
 from users.common.request_headers import merged, request_headers
 from users.llm.api_presets import (
     ALL_FORMATS,
-    API_NAMES,
     FORMATS_WITH_DONE,
     OPENAI_KEY_VARIABLES,
     PRESETS,
@@ -110,15 +110,10 @@ class AnswerReader:
 
 
 @dataclass(frozen=True)
-class StreamSettings(Settings):
-    """StreamingChatUser's options: the API, its endpoint and wire format, the request body and the time limits."""
+class StreamSettings(ApiSettings):
+    """StreamingChatUser's options: the API (--api, shared), its endpoint and wire format, the request body and the
+    time limits."""
 
-    api: str = setting(
-        "openai-chat",
-        "Chat API to speak (sets the path, body, headers and stream format): openai-chat, openai-responses, "
-        "anthropic, ollama, or the generic sse, ndjson, text",
-        choices=API_NAMES,
-    )
     stream_path: str = setting("", "Path of the streaming chat endpoint (default: the --api preset's)")
     stream_format: str = setting(
         "", f"Wire format of the stream (default: the --api preset's): {', '.join(ALL_FORMATS)}"
@@ -147,7 +142,7 @@ class StreamSettings(Settings):
 
     @property
     def preset(self) -> ApiPreset:
-        return PRESETS[self.api]
+        return PRESETS.get(self.api, PRESETS["openai-chat"])  # a REST preset (rasa) leaves streaming as it is
 
     @property
     def path(self) -> str:

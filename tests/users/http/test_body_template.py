@@ -74,12 +74,11 @@ def test_a_flat_template_can_be_sent_form_encoded(run_locust) -> None:
     assert all(set(f) == {"sender", "message"} and f["sender"][0].startswith("u") for f in fields), fields
 
 
-def test_the_readme_rasa_line_load_tests_demobots_rasa_channel(demobot, run_locust) -> None:
+def test_the_rasa_preset_load_tests_demobots_rasa_channel(demobot, run_locust) -> None:
     bot = demobot("--ttft-ms", "20", "--token-ms", "1")
-    template = '{"sender": "{user}", "message": "{prompt}"}'
     run = run_locust(
         "--host", bot.url, "--user-mix", "RestChatUser", "-u", "2", "-r", "2", "-t", "3s", "--think-time", "0.1",
-        "--chat-path", "/webhooks/rest/webhook", "--body-template", template, "--answer-field", "0.text",
+        "--api", "rasa",
     )  # fmt: skip
     assert run.returncode == 0 and not failure_counts(run), run.output
     totals, seen = run.summary["totals"], bot.stats()["requests"]  # demobot saw each question

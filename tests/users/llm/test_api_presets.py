@@ -47,3 +47,10 @@ def test_a_preset_sets_the_key_header_unless_told_otherwise() -> None:
     assert HeaderSettings(api_key="k").sent(()) == {"Authorization": "Bearer k"}
     own = HeaderSettings(api_key="k", api_key_header="X-Key").sent((), "x-api-key")
     assert own == {"X-Key": "k"}
+
+
+def test_every_streaming_preset_is_an_api_choice_and_back() -> None:
+    from users.common.api_choice import STREAM_APIS
+    from users.llm.api_presets import PRESETS
+
+    assert tuple(PRESETS) == STREAM_APIS
