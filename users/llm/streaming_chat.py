@@ -24,13 +24,15 @@ from core.options import require_path, require_positive
 from core.settings import Settings, setting
 from users.auth.providers import AuthFailed
 from users.common import records
-from users.common.chat_base import ChatUser
+from users.common.chat_base import ChatUser, chat_setup
 from users.common.http_answers import AnswerSettings
 from users.common.http_body import abandon, read_chunk
 from users.common.http_failures import NOT_JSON, connection_failure, status_failure
+from users.common.probe import failure_name, judged, run_probe
 from users.llm.http_stream import RedirectLoop, StreamingHttpClient
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import MALFORMED_JSON, STREAM_FORMATS, StreamParser, make_parser
+from users.llm.stream_probe import StreamTap, wrong_format
 
 API_KEY_VARIABLES = ("CHATBOT_API_KEY", "OPENAI_API_KEY")
 """Environment variables (or .env entries) that provide --api-key."""
@@ -195,6 +197,22 @@ class StreamingChatUser(ChatUser):
         self.history: list[dict[str, str]] = []
         self.turn = 0
         self.stream_client = StreamingHttpClient(self.host, self.stream_settings.stream_timeout, insecure=self.insecure)
+
+    @classmethod
+    def probe(cls, environment: Any) -> str | None:
+        """Ask one question before the load, counted nowhere (users/common/probe.py): what is misconfigured, or None."""
+        tap, settings = StreamTap(), StreamSettings.read(environment.parsed_options)
+
+        def ask_tapped(user: StreamingChatUser) -> None:
+            user.stream_settings = tap.settings(user.stream_settings)
+            user.ask()
+
+        events = run_probe(cls, environment, ask_tapped)
+        failure = next((failure_name(event) for event in events if event["request_type"] == "E2E"), None)
+        accounts = len(chat_setup(environment.parsed_options).accounts)
+        return wrong_format(
+            failure, bytes(tap.first_bytes), settings.stream_format, settings.stream_text_path
+        ) or judged(events, cls.__name__, accounts, path=f"POST {settings.stream_path}")
 
     def on_stop(self) -> None:
         super().on_stop()
