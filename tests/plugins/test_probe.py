@@ -28,6 +28,10 @@ MISCONFIGURED = {
         ("--user-mix", "StreamingChatUser", "--api-key", "sk-wrong-key-123"),
         "StreamingChatUser: POST /v1/chat/completions: HTTP 401 Unauthorized (the key or sign-in was refused)",
     ),
+    "wrong WebSocket path": (
+        ("--user-mix", "WebSocketChatUser", "--ws-path", "/ws/nope"),
+        "WebSocketChatUser: WebSocket /ws/nope: handshake HTTP 404 Not Found (the path is not there)",
+    ),
     "wrong answer field": (
         ("--answer-field", "result.text"),
         "RestChatUser: --answer-field 'result.text': no such field in the answer; it has: answer, session_id,",
@@ -101,4 +105,6 @@ def test_the_stream_format_that_fits_is_told() -> None:
     told = wrong_format("no content in the answer", b'data: {"text": "hi"}\n\n', "sse", "delta")
     assert told and told.startswith("--stream-text-path 'delta' found no text")
     assert wrong_format("HTTP 503 Service Unavailable", b"", "openai", "") is None  # load, not format
+    error_event = b'data: {"error": {"message": "overloaded"}}\n\n'
+    assert wrong_format("error in stream: overloaded", error_event, "openai", "") is None  # the server's own words
     assert wrong_format("no content in the answer", OPENAI, "openai", "") is None  # the format fits

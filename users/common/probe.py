@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import gevent
 from locust import Events
 
+from users.auth.cognito_auth import accounts_made_here_forgotten
 from users.common import records
 from users.common.answers import MISSING, dig
 
@@ -41,6 +42,9 @@ MISCONFIGURED = {
 }
 """Failure names (their start) that mean the options are wrong, not that the target is busy, and why."""
 
+STEPS = ("login failed:", "handshake")
+"""Words before a failure name when a step before the question failed: ``login failed: HTTP 401 Unauthorized``."""
+
 logger = logging.getLogger("chatswarm")
 
 U = TypeVar("U")
@@ -49,7 +53,7 @@ U = TypeVar("U")
 def misconfiguration(failure: str | None) -> str | None:
     """``failure (why)`` when a failure name means the options are wrong, else None."""
     for start, reason in MISCONFIGURED.items():
-        if failure and (failure.startswith(start) or f": {start}" in failure):  # "login failed: HTTP 401 …"
+        if failure and failure.startswith((start, *(f"{step} {start}" for step in STEPS))):
             return f"{failure} ({reason})"
     return None
 
@@ -73,15 +77,16 @@ def run_probe(user_class: type[U], environment: Any, exchange: Callable[[U], Non
     private.parsed_options = _short_timeouts(environment.parsed_options)
     if environment.host:
         user_class.host = environment.host  # as Locust's runner does when it starts the users
-    user = user_class(private)
-    try:
-        with gevent.Timeout(2 * PROBE_TIMEOUT_S, False):
-            exchange(user)
-    finally:
-        stop = getattr(user, "on_stop", None)
-        collected_so_far = list(collected)
-        if stop:
-            stop()
+    with accounts_made_here_forgotten():
+        user = user_class(private)
+        try:
+            with gevent.Timeout(2 * PROBE_TIMEOUT_S, False):
+                exchange(user)
+        finally:
+            stop = getattr(user, "on_stop", None)
+            collected_so_far = list(collected)
+            if stop:
+                stop()
     return collected_so_far
 
 
@@ -122,7 +127,7 @@ def judged(events: list[dict[str, Any]], kind: str, accounts: int = 1, path: str
     request's method and path (``path``, e.g. ``POST /v1/chat/completions``, when the event carries no URL).
     """
     failures = []
-    for event in events:
+    for event in reversed(events):  # the last word: a retried request's second answer
         failure = failure_name(event)
         if not failure:
             continue
@@ -136,7 +141,7 @@ def judged(events: list[dict[str, Any]], kind: str, accounts: int = 1, path: str
     if not events:
         logger.warning(f"probe: {kind} got no answer within {2 * PROBE_TIMEOUT_S:g} s; starting anyway")
     elif failures:
-        logger.warning(f"probe: {kind}'s first exchange failed ({failures[-1]}); starting anyway")
+        logger.warning(f"probe: {kind}'s first exchange failed ({failures[0]}); starting anyway")
     return None
 
 

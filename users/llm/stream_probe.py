@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from users.common.http_failures import NOT_JSON
+from users.llm.stream_parsers import MALFORMED_JSON, UNEXPECTED_SHAPE
 
 FIRST_BYTES = 4096
 """Bytes of a stream the probe keeps: enough for a whole first line or event."""
@@ -20,8 +21,15 @@ QUOTED_CHARS = 60
 
 SSE_FIELDS = ("data:", "event:", "id:", "retry:", ":")
 
-FORMAT_FAILURES = ("no content in the answer", "stream ended before the server said it was done", NOT_JSON)
-"""Failure names a stream in another format ends in (also ``malformed``/``unexpected`` stream errors)."""
+FORMAT_FAILURES = (
+    "no content in the answer",
+    "stream ended before the server said it was done",
+    NOT_JSON,
+    MALFORMED_JSON,
+    UNEXPECTED_SHAPE,
+    "no event in",
+)
+"""Failure names (their start) a stream in another format ends in; an error event the server sent is not one."""
 
 
 def sniffed_format(first_bytes: bytes) -> str | None:
@@ -34,7 +42,8 @@ def sniffed_format(first_bytes: bytes) -> str | None:
         for line in lines:
             if line.startswith("data:"):
                 data = _json(line[5:].strip())
-                return "openai" if isinstance(data, dict) and "choices" in data else "sse"
+                openai = isinstance(data, dict) and ("choices" in data or "error" in data)
+                return "openai" if openai else "sse"
         return "sse"
     if lines[0].startswith("{"):
         first = _json(lines[0])
@@ -90,7 +99,7 @@ class _TappedParser:
 
 def wrong_format(failure: str | None, first_bytes: bytes, stream_format: str, text_path: str) -> str | None:
     """What to say when a probe's stream failed because it is not in ``stream_format``, else None."""
-    if not failure or not first_bytes or not (failure in FORMAT_FAILURES or "in stream" in failure):
+    if not failure or not first_bytes or not failure.startswith(FORMAT_FAILURES):
         return None
     quoted = first_bytes.decode("utf-8", "replace")[:QUOTED_CHARS]
     begins = f"it begins with {quoted!r}"
