@@ -96,6 +96,8 @@ def test_the_stream_format_that_fits_is_told() -> None:
     assert sniffed_format(b'{"answer": "hi", "id": 3}') == "json"
     assert sniffed_format(b"Hello there") == "text"
     assert sniffed_format(b"  \n") is None
+    assert sniffed_format(b"data: " + b"x" * 4000) is None  # an endless line tells nothing
+    assert sniffed_format(b'{"message": {"content": "' + b"x" * 4000) is None
     told = wrong_format("answer is not JSON", OPENAI, "ndjson", "")
     assert told and told.endswith("try --stream-format openai") and "begins with 'data: " in told
     told = wrong_format("no content in the answer", OLLAMA, "openai", "")

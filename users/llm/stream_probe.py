@@ -27,13 +27,14 @@ FORMAT_FAILURES = (
     NOT_JSON,
     MALFORMED_JSON,
     UNEXPECTED_SHAPE,
-    "no event in",
 )
-"""Failure names (their start) a stream in another format ends in; an error event the server sent is not one."""
+"""Failure names (their start) a stream in another format ends in; an error event the server sent is not one, nor
+an endless line (``no event in 1 MB of stream``)."""
 
 
 def sniffed_format(first_bytes: bytes) -> str | None:
-    """The --stream-format the start of a stream fits (``json`` for one JSON answer: not a stream), or None."""
+    """The --stream-format a stream's start fits (``json`` for one JSON answer: not a stream), or None when no
+    whole event or line is there to tell."""
     text = first_bytes.decode("utf-8", "replace").lstrip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
@@ -42,13 +43,15 @@ def sniffed_format(first_bytes: bytes) -> str | None:
         for line in lines:
             if line.startswith("data:"):
                 data = _json(line[5:].strip())
-                openai = isinstance(data, dict) and ("choices" in data or "error" in data)
-                return "openai" if openai else "sse"
-        return "sse"
+                if isinstance(data, dict):
+                    return "openai" if "choices" in data or "error" in data else "sse"
+        return "sse" if "\n\n" in text.replace("\r\n", "\n") else None  # a whole event, of text
     if lines[0].startswith("{"):
         first = _json(lines[0])
-        # One object per line is NDJSON (Ollama's says in each line whether it is done); else one JSON answer.
-        return "ndjson" if isinstance(first, dict) and (len(lines) > 1 or "done" in first) else "json"
+        if isinstance(first, dict):
+            # One object per line is NDJSON (Ollama's says in each line whether it is done); else one JSON answer.
+            return "ndjson" if len(lines) > 1 or "done" in first else "json"
+        return "json" if isinstance(_json(text), dict) else None  # pretty-printed, or a line not yet whole
     return "text"
 
 
