@@ -28,7 +28,7 @@ try:
         ws_report,
     )
     from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
-    from plugins.setup import config_files, options, parent_watch, preflight, shape_select
+    from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select
     from users.audio.audio_stream import AudioStreamUser
     from users.http.health_check import HealthCheckUser
     from users.http.rest_chat import RestChatUser
@@ -44,6 +44,7 @@ PLUGINS = (
     options,  # every option, .env
     redaction,  # before Locust's runner listens: failure names, log lines and the web UI never show a secret
     preflight,  # the first init listener: bad input ends the run before any plugin acts on it
+    probe,  # after the checks, before the run folder: one exchange per user kind stops a misconfigured run
     run_folder,
     arrival_report,
     audio_report,

@@ -23,7 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -212,6 +213,18 @@ class CognitoAuth(TokenProvider):
 
 _clients: dict[tuple[int, CognitoSettings], CognitoClient] = {}
 _accounts: dict[tuple[int, CognitoSettings, str], CognitoAccount] = {}
+
+
+@contextmanager
+def accounts_made_here_forgotten() -> Iterator[None]:
+    """Accounts first signed in within are forgotten when it ends: the probe before the load must not lend its
+    tokens, nor its private request event (where the account reports its sign-ins), to the run's users."""
+    before = set(_accounts)
+    try:
+        yield
+    finally:
+        for key in set(_accounts) - before:
+            del _accounts[key]
 
 
 def cognito_provider(

@@ -14,6 +14,7 @@ from core.tls import ConnectionSettings, context_factory
 from users.common.http_answers import AnswerSettings, bounded_request
 from users.common.http_failures import MAX_REDIRECTS
 from users.common.in_flight import InFlight
+from users.common.probe import judged, run_probe
 from users.common.request_headers import request_headers
 from users.common.retry_after import RetryAfterWaiter
 
@@ -67,6 +68,11 @@ class HealthCheckUser(FastHttpUser):
         self.retry_after = RetryAfterWaiter(environment, self.answer_settings.honor_retry_after)
         self.in_flight = InFlight("GET", "health")
         """The check in flight: recorded as cut short if the test ends during it."""
+
+    @classmethod
+    def probe(cls, environment: Any) -> str | None:
+        """One round of checks before the load, counted nowhere (users/common/probe.py): what is misconfigured."""
+        return judged(run_probe(cls, environment, cls.check), cls.__name__)
 
     def on_stop(self) -> None:
         self.in_flight.cut_short(self.environment)

@@ -17,9 +17,10 @@ from core.settings import setting
 from users.auth.providers import AuthFailed
 from users.common.answers import MISSING, dig
 from users.common.api_choice import ApiSettings
-from users.common.chat_base import ChatUser
+from users.common.chat_base import ChatUser, chat_setup
 from users.common.http_answers import json_answer
 from users.common.http_failures import NOT_JSON
+from users.common.probe import failure_name, judged, keeping_answers, missing_field, run_probe
 from users.http.body_template import BodyTemplate, parse_template
 from users.http.bot_targets import BOT_PLACEHOLDER, BotSettings, BotTargets, bot_targets
 from users.http.rest_presets import REST_PRESETS
@@ -104,6 +105,16 @@ class RestChatUser(ChatUser):
         self.expected_answer: str | None = None
         self.history: list[dict[str, str]] = []
         """This conversation's turns so far, for a --body-template with {history}."""
+
+    @classmethod
+    def probe(cls, environment: Any) -> str | None:
+        """Ask one question before the load, counted nowhere (users/common/probe.py): what is misconfigured, or None."""
+        answers: list[Any] = []
+        events = run_probe(cls, environment, keeping_answers(cls.ask, answers))
+        field = RestChatSettings.read(environment.parsed_options).answer_field
+        if any(failure_name(event) == f"no {field!r} in response" for event in events):
+            return missing_field(json_answer(answers[-1]), field, "--answer-field")
+        return judged(events, cls.__name__, len(chat_setup(environment.parsed_options).accounts))
 
     @task
     def ask(self) -> None:

@@ -24,10 +24,11 @@ from core.settings import setting
 from users.auth.providers import AuthFailed
 from users.common import records
 from users.common.api_choice import ApiSettings
-from users.common.chat_base import ChatUser
+from users.common.chat_base import ChatUser, chat_setup
 from users.common.http_answers import AnswerSettings
 from users.common.http_body import abandon, read_chunk
 from users.common.http_failures import NOT_JSON, connection_failure, status_failure
+from users.common.probe import failure_name, judged, run_probe
 from users.common.request_headers import merged, request_headers
 from users.llm.api_presets import (
     ALL_FORMATS,
@@ -41,6 +42,7 @@ from users.llm.api_presets import (
 from users.llm.http_stream import RedirectLoop, StreamingHttpClient
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import MALFORMED_JSON, StreamParser
+from users.llm.stream_probe import StreamTap, wrong_format
 
 API_KEY_VARIABLES = OPENAI_KEY_VARIABLES
 """Environment variables (or .env entries) that provide the API key when --api-key is not given."""
@@ -230,6 +232,22 @@ class StreamingChatUser(ChatUser):
         self.history: list[dict[str, str]] = []
         self.turn = 0
         self.stream_client = StreamingHttpClient(self.host, self.stream_settings.stream_timeout, insecure=self.insecure)
+
+    @classmethod
+    def probe(cls, environment: Any) -> str | None:
+        """Ask one question before the load, counted nowhere (users/common/probe.py): what is misconfigured, or None."""
+        tap, settings = StreamTap(), StreamSettings.read(environment.parsed_options)
+
+        def ask_tapped(user: StreamingChatUser) -> None:
+            user.stream_settings = tap.settings(user.stream_settings)
+            user.ask()
+
+        events = run_probe(cls, environment, ask_tapped)
+        failure = next((failure_name(event) for event in events if event["request_type"] == "E2E"), None)
+        accounts = len(chat_setup(environment.parsed_options).accounts)
+        return wrong_format(
+            failure, bytes(tap.first_bytes), settings.stream_format, settings.stream_text_path
+        ) or judged(events, cls.__name__, accounts, path=f"POST {settings.stream_path}")
 
     def on_stop(self) -> None:
         super().on_stop()

@@ -33,8 +33,9 @@ from core.errors import InputError
 from core.options import require_positive
 from core.settings import Settings, setting
 from users.common import records
-from users.common.chat_base import ChatUser
+from users.common.chat_base import ChatUser, chat_setup
 from users.common.in_flight import record_cut_short
+from users.common.probe import judged, run_probe
 from users.llm.stream_metrics import StreamRecord
 from users.ws.handshake import HandshakeSettings, signed_handshake
 from users.ws.replies import UNREADABLE, PendingReply, ReplyBook, WsFieldSettings, read_frame, ws_fields
@@ -112,6 +113,20 @@ class WebSocketChatUser(ChatUser):
         self.connection: WebSocketConnection | None = None
         self.book = ReplyBook()
         self.slots = BoundedSemaphore(self.queue_size)
+
+    @classmethod
+    def probe(cls, environment: Any) -> str | None:
+        """Connect and ask one question before the load, counted nowhere (users/common/probe.py)."""
+
+        def ask_and_wait(user: WebSocketChatUser) -> None:
+            user.ask()  # connects first
+            with gevent.Timeout(user.reply_timeout_s, False):
+                while len(user.book):  # with --queue-size above 1, ask() does not wait for the reply
+                    gevent.sleep(0.01)
+
+        accounts = len(chat_setup(environment.parsed_options).accounts)
+        path = WebSocketChatSettings.read(environment.parsed_options).ws_path
+        return judged(run_probe(cls, environment, ask_and_wait), cls.__name__, accounts, path=f"WebSocket {path}")
 
     def on_start(self) -> None:
         super().on_start()

@@ -262,11 +262,12 @@ def test_a_real_locust_run_signs_users_in_through_cognito(
     )  # fmt: skip
     assert run.returncode == 0, run.output
     sign_ins = run.row("COGNITO sign-in")
-    assert (sign_ins["count"], sign_ins["failures"]) == (20, 0)  # 40 users, 20 accounts: one sign-in each
+    # 40 users, 20 accounts: one sign-in each (the probe's before the load is counted nowhere, its tokens not shared)
+    assert (sign_ins["count"], sign_ins["failures"]) == (20, 0)
     chats = sum(row["count"] for row in run.rows("POST chat:").values())
     assert chats > 100 and run.summary["totals"]["failures"] == 0
     stats = bot.stats()
     assert stats["cognito_users"] == 20 and stats["cognito_tokens_rejected"] == 0
-    assert chats <= stats["cognito_tokens_accepted"] <= chats + 40  # + questions still in flight at the stop
+    assert chats <= stats["cognito_tokens_accepted"] <= chats + 41  # + the probe's, + those in flight at the stop
     password = next(csv.DictReader(accounts.open()))["password"]
     assert password not in run.output
