@@ -93,6 +93,8 @@ def test_the_stream_format_that_fits_is_told() -> None:
     assert sniffed_format(OPENAI) == "openai"
     assert sniffed_format(b'event: message\ndata: {"text": "hi"}\n\n') == "sse"
     assert sniffed_format(OLLAMA) == "ndjson"
+    assert sniffed_format(b'event: message_start\ndata: {"type": "message_start", "message": {}}\n\n') == "anthropic"
+    assert sniffed_format(b'event: response.created\ndata: {"type": "response.created"}\n\n') == "openai-responses"
     assert sniffed_format(b'{"answer": "hi", "id": 3}') == "json"
     assert sniffed_format(b"Hello there") == "text"
     assert sniffed_format(b"  \n") is None

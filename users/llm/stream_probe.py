@@ -44,7 +44,7 @@ def sniffed_format(first_bytes: bytes) -> str | None:
             if line.startswith("data:"):
                 data = _json(line[5:].strip())
                 if isinstance(data, dict):
-                    return "openai" if "choices" in data or "error" in data else "sse"
+                    return _typed_format(data) or ("openai" if "choices" in data or "error" in data else "sse")
         return "sse" if "\n\n" in text.replace("\r\n", "\n") else None  # a whole event, of text
     if lines[0].startswith("{"):
         first = _json(lines[0])
@@ -53,6 +53,17 @@ def sniffed_format(first_bytes: bytes) -> str | None:
             return "ndjson" if len(lines) > 1 or "done" in first else "json"
         return "json" if isinstance(_json(text), dict) else None  # pretty-printed, or a line not yet whole
     return "text"
+
+
+ANTHROPIC_EVENTS = frozenset({"message_start", "content_block_start", "content_block_delta", "ping", "message_delta"})
+
+
+def _typed_format(data: dict) -> str | None:
+    """A provider's own typed SSE events: Anthropic's Messages or OpenAI's Responses stream."""
+    kind = str(data.get("type", ""))
+    if kind.startswith("response."):
+        return "openai-responses"
+    return "anthropic" if kind in ANTHROPIC_EVENTS else None
 
 
 def _json(text: str) -> Any:

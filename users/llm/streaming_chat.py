@@ -245,9 +245,9 @@ class StreamingChatUser(ChatUser):
         events = run_probe(cls, environment, ask_tapped)
         failure = next((failure_name(event) for event in events if event["request_type"] == "E2E"), None)
         accounts = len(chat_setup(environment.parsed_options).accounts)
-        return wrong_format(
-            failure, bytes(tap.first_bytes), settings.stream_format, settings.stream_text_path
-        ) or judged(events, cls.__name__, accounts, path=f"POST {settings.stream_path}")
+        return wrong_format(failure, bytes(tap.first_bytes), settings.format, settings.stream_text_path) or judged(
+            events, cls.__name__, accounts, path=f"POST {settings.path}"
+        )
 
     def on_stop(self) -> None:
         super().on_stop()
