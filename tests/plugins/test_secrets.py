@@ -157,7 +157,7 @@ SCENARIOS: dict[str, tuple[list[str], Callable[[LocustRun], None]]] = {
         check_wrong_password_logged,
     ),
     "streaming with --api-key, DEBUG": (
-        ["--user-mix", "StreamingChatUser", "-u", "2", "--api-key", "{token}", "--loglevel", "DEBUG"],
+        ["--user-mix", "StreamingChatUser", "-u", "2", "--api-key={token}", "--loglevel", "DEBUG"],
         check_key_accepted,
     ),
     "streaming with a rejected CHATBOT_API_KEY": (  # the run's outputs: the probe would stop the start
@@ -195,7 +195,7 @@ def test_no_secret_in_the_web_ui(bot: DemobotProcess, issued_token: str, account
     command += ["--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", str(tmp_path / "ui")]
     command += ["-u", "4", "-r", "20", "-t", "60s", "--think-time", "0.2", "--loglevel", "DEBUG"]
     command += ["--auth", "login", "--accounts", accounts, "--user-mix", "RestChatUser StreamingChatUser"]
-    command += ["--api-key", issued_token, "--user-password", PLENARY_PASSWORD]
+    command += [f"--api-key={issued_token}", "--user-password", PLENARY_PASSWORD]
     command += ["--skip-probe"]  # the URL's credentials make every REST question a 401, which the probe would stop
     url = f"http://127.0.0.1:{port}"
     with subprocess.Popen(
