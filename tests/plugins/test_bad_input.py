@@ -104,7 +104,7 @@ BAD_LOCUST_INPUTS = [
     (["--body-template", '{{"q": {{"x": "{{prompt}}"}}}}', "--body-format", "form"], "needs a flat template"),
     (["--body-template", "{{oops"], "--body-template: not valid JSON"),
     (["--chat-path", "/api/bots/{{bot_id}}/chat", "--bot-ids", "@{bad}/binary.csv"], "binary.csv is a binary file"),
-    (["--stream-format", "grpc"], "argument --stream-format: invalid choice: 'grpc'"),
+    (["--stream-format", "grpc"], "--stream-format 'grpc' is not known; use one of: openai, sse"),
     (["--stream-path", "v1/chat/completions"], "--stream-path: 'v1/chat/completions' is not a path"),
     (["--extra-body", "{{top_p: 1}}"], "--extra-body: not valid JSON"),
     # WebSocket chat, plenary and audio

@@ -294,16 +294,19 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 ECHO_SCENARIOS: dict[str, tuple[list[str], set[str]]] = {
-    "an API key and a key header": (
-        ["--api-key", ECHO_API_KEY, "--ws-header", f"X-Api-Key: {ECHO_HEADER_KEY}"],
-        {ECHO_API_KEY, ECHO_HEADER_KEY},
+    "an API key, a key header and the URL's password": (
+        # A REST user sends the URL's user:password as Basic auth (the key goes in X-Api-Key); the streams echo it.
+        [
+            *("--api-key", ECHO_API_KEY, "--api-key-header", "X-Api-Key"),
+            *("--ws-header", f"X-Api-Key: {ECHO_HEADER_KEY}"),
+            *("--user-mix", "StreamingChatUser WebSocketChatUser RestChatUser", "-u", "3"),
+        ],
+        {ECHO_API_KEY, ECHO_HEADER_KEY, URL_PASSWORD, f"bob:{URL_PASSWORD}"},
     ),
-    "a password, its token and the URL's password": (
-        ["--auth", "login", "--accounts", "{accounts}"],
-        {ECHO_PASSWORD, ECHO_TOKEN, URL_PASSWORD, f"bob:{URL_PASSWORD}"},
-    ),
+    "a password and its token": (["--auth", "login", "--accounts", "{accounts}"], {ECHO_PASSWORD, ECHO_TOKEN}),
 }
-"""What each run sends (besides the URL's password), and which credentials the target must then have seen."""
+"""What each run sends (besides the URL's password), and which credentials the target must then have seen. The
+URL's user:password goes as Basic auth only where no Authorization of the user's own does (the sign-in token wins)."""
 
 
 @pytest.mark.parametrize("scenario", ECHO_SCENARIOS)

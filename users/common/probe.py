@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import gevent
 from locust import Events
 
+from core.redaction import redact
 from users.auth.cognito_auth import accounts_made_here_forgotten
 from users.common import records
 from users.common.answers import MISSING, dig
@@ -59,9 +60,9 @@ def misconfiguration(failure: str | None) -> str | None:
 
 
 def failure_name(event: dict[str, Any]) -> str | None:
-    """The failure name of one collected request event, or None for a success."""
+    """The failure name of one collected request event (secrets masked, as on Locust's events), or None."""
     exception = event.get("exception")
-    return str(exception) if exception else None
+    return redact(str(exception)) if exception else None
 
 
 def run_probe(user_class: type[U], environment: Any, exchange: Callable[[U], None]) -> list[dict[str, Any]]:

@@ -63,9 +63,12 @@ class StreamRecord:
 
     @property
     def tpot_ms(self) -> float | None:
-        if self.ttft_ms is None or self.e2e_ms is None or self.output_tokens < 2:
+        """(E2E - TTFT) / (output tokens - 1). A server's usage counts reasoning tokens too, so then the tokens
+        are timed from the first output of any kind (TTFO), or reasoning would make each token look faster."""
+        first = self.ttfo_ms if self.tokens_from_usage and self.ttfo_ms is not None else self.ttft_ms
+        if first is None or self.ttft_ms is None or self.e2e_ms is None or self.output_tokens < 2:
             return None
-        return (self.e2e_ms - self.ttft_ms) / (self.output_tokens - 1)
+        return (self.e2e_ms - first) / (self.output_tokens - 1)
 
     @property
     def tokens_per_s(self) -> float | None:

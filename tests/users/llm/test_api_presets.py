@@ -32,6 +32,8 @@ def test_each_preset_times_demobot_speaking_its_api(demobot, run_locust, api: st
     assert llm["itl_ms"]["count"] == (ANSWER - 1) * llm["requests"]  # answer gaps only, pings yield nothing
     assert llm["output_tokens_source"] == "usage"
     assert llm["output_tokens"] == (ANSWER + reasoning) * llm["requests"]  # the providers count reasoning too
+    # Every token, reasoning included, follows the one before by TOKEN_MS: TPOT times them from the first output.
+    assert TOKEN_MS - 3 < llm["tpot_ms"]["p50"] < TOKEN_MS + 3, llm["tpot_ms"]
 
 
 def test_an_anthropic_error_event_fails_the_answer_by_name(demobot, run_locust) -> None:

@@ -69,7 +69,7 @@ def test_a_first_token_sent_alone_is_seen_when_it_arrives(demobot, run_locust, t
     # to fill would report a TTFT near 400 ms + 120 ms.
     log = tmp_path / "timings.jsonl"
     bot = demobot("--ttft-ms", "120", "--token-ms", "400", "--answer-tokens", "3", "--timing-log", str(log))
-    run = run_locust("--host", bot.url, *STREAM, "-u", "1", "-t", "4s", "--think-time", "0")
+    run = run_locust("--host", bot.url, *STREAM, "-u", "1", "-t", "4s", "--think-time", "0", "--skip-probe")
     rows = request_rows(run)
     assert len(rows) >= 3
     for row in rows:
@@ -129,7 +129,7 @@ def test_llm_metrics_merge_across_worker_processes(demobot, run_locust, tmp_path
     assert run.returncode == 0, run.output
     llm = run.summary["llm"]
     e2e_rows = sum(row["count"] for row in run.rows("E2E").values())
-    served = sum(1 for t in timing_log(log) if t["status"] == 200)
+    served = sum(1 for t in timing_log(log) if t["status"] == 200) - 1  # the probe's answer, before the load
     # Both workers' answers are in the merged figures (a few may be cut off when the run stops).
     assert llm["requests"] == e2e_rows and served - 6 <= llm["requests"] <= served
     assert llm["ttft_ms"]["count"] == llm["requests"]
