@@ -32,6 +32,10 @@ MISCONFIGURED = {
         ("--user-mix", "WebSocketChatUser", "--ws-path", "/ws/nope"),
         "WebSocketChatUser: WebSocket /ws/nope: handshake HTTP 404 Not Found (the path is not there)",
     ),
+    "wrong voice path": (
+        ("--user-mix", "AudioStreamUser", "--audio-path", "/ws/nope"),
+        "AudioStreamUser: WebSocket /ws/nope: HTTP 404 Not Found (the path is not there)",
+    ),
     "wrong answer field": (
         ("--answer-field", "result.text"),
         "RestChatUser: --answer-field 'result.text': no such field in the answer; it has: answer, session_id,",

@@ -21,7 +21,7 @@ import argparse
 import itertools
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
 from users.common import records
 from users.common.chat_base import RhythmSettings
 from users.common.in_flight import record_cut_short
+from users.common.probe import judged, run_probe
 from users.llm.streaming_chat import API_KEY_VARIABLES
 from users.ws.handshake import ws_headers
 from users.ws.ws_limits import WsLimitSettings
@@ -268,6 +269,17 @@ class AudioStreamUser(User):
             return 0.0
         low, high = self.think_time
         return low if low == high else self.rng.uniform(low, high)
+
+    @classmethod
+    def probe(cls, environment: Any) -> str | None:
+        """Set one call up before the load (connect, open the session, hang up: no turn), counted nowhere."""
+
+        def connect_only(user: AudioStreamUser) -> None:
+            user.plan = replace(user.plan, turns=0)
+            user.place_call()
+
+        path = AudioSettings.read(environment.parsed_options).audio_path
+        return judged(run_probe(cls, environment, connect_only), cls.__name__, path=f"WebSocket {path}")
 
     @task
     def place_call(self) -> None:
