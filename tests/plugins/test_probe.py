@@ -36,6 +36,10 @@ MISCONFIGURED = {
         ("--user-mix", "AudioStreamUser", "--audio-path", "/ws/nope"),
         "AudioStreamUser: WebSocket /ws/nope: HTTP 404 Not Found (the path is not there)",
     ),
+    "wrong group-chat path": (
+        ("--user-mix", "PlenaryUser", "--plenary-path", "/ws/nope"),
+        "PlenaryUser: WebSocket /ws/nope: handshake HTTP 404 Not Found (the path is not there)",
+    ),
     "wrong answer field": (
         ("--answer-field", "result.text"),
         "RestChatUser: --answer-field 'result.text': no such field in the answer; it has: answer, session_id,",

@@ -26,6 +26,7 @@ import contextlib
 import json
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 import gevent
@@ -38,6 +39,7 @@ from users.auth.providers import AuthFailed, Credentials, LoginAuth
 from users.common import records
 from users.common.chat_base import ChatUser
 from users.common.http_failures import response_failure
+from users.common.probe import judged, run_probe
 from users.plenary.plenary_metrics import PROCESS_TAG, Joined, MessageSent, ReceiverLog, read_stamp, stamp_text
 from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check_options: the options of this user
     RANGE_WAIT_S,
@@ -86,6 +88,17 @@ class PlenaryUser(ChatUser):
     def wait_time(self) -> float:
         low, high = self.plenary.chat_interval_s
         return low if low == high else self.rng.uniform(low, high)
+
+    @classmethod
+    def probe(cls, environment: Any) -> str | None:
+        """Join a room once before the load (register, sign in, connect, join; say nothing), counted nowhere."""
+
+        def join_once(user: PlenaryUser) -> None:
+            user.plenary = replace(user.plenary, chat_interval="0")  # no pause after joining
+            user.on_start()
+
+        path = PlenarySettings.read(environment.parsed_options).ws_path
+        return judged(run_probe(cls, environment, join_once), cls.__name__, path=f"WebSocket {path}")
 
     def on_start(self) -> None:
         if isinstance(self.environment.runner, WorkerRunner):
