@@ -34,7 +34,7 @@ MISCONFIGURED = {
     ),
     "wrong voice path": (
         ("--user-mix", "AudioStreamUser", "--audio-path", "/ws/nope"),
-        "AudioStreamUser: WebSocket /ws/nope: HTTP 404 Not Found (the path is not there)",
+        "AudioStreamUser: WebSocket /ws/nope: handshake HTTP 404 Not Found (the path is not there)",
     ),
     "wrong group-chat path": (
         ("--user-mix", "PlenaryUser", "--plenary-path", "/ws/nope"),

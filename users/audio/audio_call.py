@@ -155,7 +155,8 @@ class AudioCall(InjectedFaults):
             ws = websocket.WebSocket(sslopt=websocket_sslopt(self.plan.insecure), skip_utf8_validation=True)
             ws.connect(self.plan.url, timeout=self.plan.connect_timeout_s, header=list(self.plan.headers))
         except websocket.WebSocketBadStatusException as error:
-            self._connect_failed(status_failure(error.status_code) or f"HTTP {error.status_code}", start)
+            status = status_failure(error.status_code) or f"HTTP {error.status_code}"
+            self._connect_failed(f"handshake {status}", start)  # named as the other WebSocket users name it
         except (OSError, websocket.WebSocketException) as error:
             self._connect_failed(REDIRECT_LOOP if is_redirect_loop(error) else connection_failure(error), start)
         record.connect_ms = (time.perf_counter() - start) * 1000

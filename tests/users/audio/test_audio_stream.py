@@ -150,7 +150,7 @@ def test_injected_faults_are_counted_apart_from_real_failures(demobot, run_locus
     audio = refused.summary["audio"]
     connects = refused.row("CONNECT audio:raw")
     assert connects["failures"] > 0
-    assert audio["real_failures"] == {"HTTP 503 Service Unavailable": connects["failures"]}
+    assert audio["real_failures"] == {"handshake HTTP 503 Service Unavailable": connects["failures"]}
     assert audio["calls"]["connect_failures"] == audio["calls"]["failed"] == connects["failures"]
     assert [f["request"] for f in refused.summary["failures"]] == ["CONNECT audio:raw"]
     assert all(row["failures"] == 0 for row in rows(refused, "FAULT").values())
