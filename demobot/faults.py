@@ -180,6 +180,17 @@ async def answer_fault(
     return reply
 
 
+async def completion_fault(
+    request: web.Request, config: BotConfig, rng: random.Random, stream: bool, finish: Callable[[int], None]
+) -> tuple[str | None, web.StreamResponse | None]:
+    """Draw a fault for a completions answer and act out its HTTP kinds: (the fault the stream itself acts out,
+    or None; the reply to send instead of the answer, or None)."""
+    fault = pick_fault(config.faults, "completions", STREAM_FAULTS if stream else HTTP_FAULTS, rng)
+    if stream and fault in MID_STREAM_FAULTS:
+        return fault, None
+    return None, await answer_fault(request, fault, config.fault_delay, config.retry_after, finish)
+
+
 async def http_fault(
     request: web.Request,
     config: BotConfig,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from demobot.capacity import SlotTicket
-from demobot.faults import FAULT_STATUS, HTTP_FAULTS, MID_STREAM_FAULTS, STREAM_FAULTS, answer_fault, pick_fault
+from demobot.faults import FAULT_STATUS, completion_fault
 from demobot.generation import make_answer, question_words, stream_pieces
 from demobot.http_util import openai_error, read_json_object
 from demobot.routes_auth import require_token
@@ -159,13 +159,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return openai_error(400, parsed, "invalid_request_error", headers=generation.headers)
     generation.timing.stream = parsed.stream
     state = generation.state
-    fault = pick_fault(state.config.faults, "completions", STREAM_FAULTS if parsed.stream else HTTP_FAULTS, state.rng)
-    mid_stream_fault = fault if parsed.stream and fault in MID_STREAM_FAULTS else None
-    if mid_stream_fault is None:
-        config = state.config
-        reply = await answer_fault(request, fault, config.fault_delay, config.retry_after, generation.finish)
-        if reply is not None:
-            return reply
+    mid_stream_fault, reply = await completion_fault(request, state.config, state.rng, parsed.stream, generation.finish)
+    if reply is not None:
+        return reply
     ticket = generation.admit_unless_failed()
     if isinstance(ticket, web.Response):
         return ticket

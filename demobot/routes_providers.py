@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from demobot.faults import FAULT_STATUS, MID_STREAM_FAULTS, STREAM_FAULTS, answer_fault, pick_fault
+from demobot.faults import FAULT_STATUS, completion_fault
 from demobot.generation import make_answer, question_words, stream_pieces
 from demobot.http_util import openai_error, read_json_object
 from demobot.routes_auth import require_token
@@ -167,12 +167,9 @@ async def stream_answer(
         return openai_error(400, texts, "invalid_request_error", headers=generation.headers)
     state = generation.state
     config = state.config
-    fault = pick_fault(config.faults, "completions", STREAM_FAULTS, state.rng)
-    mid_stream_fault = fault if fault in MID_STREAM_FAULTS else None
-    if mid_stream_fault is None:
-        reply = await answer_fault(request, fault, config.fault_delay, config.retry_after, generation.finish)
-        if reply is not None:
-            return reply
+    mid_stream_fault, reply = await completion_fault(request, config, state.rng, True, generation.finish)
+    if reply is not None:
+        return reply
     ticket = generation.admit_unless_failed()
     if isinstance(ticket, web.Response):
         return ticket
@@ -193,7 +190,11 @@ async def stream_answer(
         await response.write(wire.start())
         for index, event in enumerate(events):
             await timeline.wait_for(index)
-            if mid_stream_fault and index == len(events) // 2 and await _misbehave(request, response, wire, fault):
+            if (
+                mid_stream_fault
+                and index == len(events) // 2
+                and await _misbehave(request, response, wire, mid_stream_fault)
+            ):
                 generation.finish(FAULT_STATUS)
                 return response
             await response.write(event + (wire.ping if index % PING_EVERY == PING_EVERY - 1 else b""))
