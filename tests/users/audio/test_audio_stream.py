@@ -61,7 +61,7 @@ def preset_runs(short_wav: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
     def run(preset: str) -> tuple[LocustRun, dict]:
         with DemobotProcess(*BOT) as bot:
-            args = caller(short_wav, "-u", "3", "-t", "6s", "--turns", "2", "--response-gap-ms", "300", "--skip-probe")
+            args = caller(short_wav, "-u", "3", "-t", "8s", "--turns", "2", "--response-gap-ms", "300", "--skip-probe")
             done = locust_run(tmp_path_factory.mktemp(preset), "--host", bot.url, *args, *PRESETS[preset])
             return done, audio_stats(bot.url)
 
