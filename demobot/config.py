@@ -32,6 +32,9 @@ class BotConfig:
     """Delay from acquiring a slot to the first token."""
     token_ms: float = 10.0
     """Delay between consecutive tokens after the first."""
+    token_ms_per_stream: float = 0.0
+    """Added to the token gap for every other answer generated at the same time (a batching server's decode slows
+    as its batch grows), so TPOT and ITL rise with load and a breakpoint can find where they pass an SLO."""
     answer_tokens: int = 40
     reasoning_tokens: int = 0
     """Reasoning ("thinking") tokens streamed before the answer by the Anthropic, Responses and Ollama routes."""
@@ -127,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--retry-after", type=_number(int, 0, None, "a non-negative integer"), default=1, help="seconds, on 429")
     add("--ttft-ms", type=_number(float, 0, None, "a non-negative number"), default=100.0, help="time to 1st token")
     add("--token-ms", type=_number(float, 0, None, "a non-negative number"), default=10.0, help="time per next token")
+    add(
+        "--token-ms-per-stream",
+        type=_number(float, 0, 1000, "0 to 1000"),
+        default=0.0,
+        help="added to --token-ms for every other answer generated at the same time (batching)",
+    )
     add("--answer-tokens", type=_number(int, 1, None, "a positive integer"), default=40, help="words per answer")
     add("--reasoning-tokens", type=_number(int, 0, 100_000, "0 to 100000"), default=0, help="thinking before answers")
     add("--error-rate", type=_number(float, 0, 1, "a number from 0 to 1"), default=0.0, help="injected 500s")
@@ -192,6 +201,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
         retry_after=ns.retry_after,
         ttft_ms=ns.ttft_ms,
         token_ms=ns.token_ms,
+        token_ms_per_stream=ns.token_ms_per_stream,
         answer_tokens=ns.answer_tokens,
         reasoning_tokens=ns.reasoning_tokens,
         error_rate=ns.error_rate,

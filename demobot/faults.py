@@ -135,6 +135,37 @@ def pick_fault(faults: tuple[Fault, ...], group: str, kinds: tuple[str, ...], rn
     return None
 
 
+STALL_S = 3600.0
+"""How long a stalled stream stays silent (the client's timeout ends it first)."""
+
+
+@dataclass(frozen=True)
+class MidStreamFrames:
+    """What a stream's mid-stream faults send, in its own framing."""
+
+    malformed: bytes
+    """An event that is not valid JSON."""
+    error: bytes
+    """The API's error event."""
+
+
+async def act_out_mid_stream(
+    request: web.Request, response: web.StreamResponse, fault: str, frames: MidStreamFrames
+) -> bool:
+    """Act out a mid-stream fault (``malformed``, ``error-event``, ``cut``, ``stall``); True when the stream is over."""
+    if fault == "malformed":
+        await response.write(frames.malformed)
+        return False
+    if fault == "error-event":
+        await response.write(frames.error)
+        await response.write_eof()
+    elif fault == "cut" and request.transport is not None:
+        request.transport.abort()
+    elif fault == "stall":
+        await asyncio.sleep(STALL_S)
+    return fault in ("error-event", "cut", "stall")
+
+
 def reset_connection(request: web.Request) -> None:
     """Drop the request's connection at once with a TCP reset: no answer, no close frame, no FIN."""
     transport = request.transport

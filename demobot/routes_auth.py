@@ -24,14 +24,22 @@ def _credentials(body: dict | None) -> tuple[str, str] | None:
     return email.strip(), password
 
 
-async def register(request: web.Request) -> web.Response:
-    """Create an account from {"email", "password"}: 201 {"user_id", "email"}, 409 if taken, 400 if incomplete."""
+async def _credentials_or_refusal(request: web.Request) -> tuple[str, str] | web.Response:
+    """The request's email and password, or the answer instead: a 400 when incomplete, an injected auth fault."""
     state = request.app[STATE]
     credentials = _credentials(await read_json_object(request))
     if credentials is None:
         return simple_error(400, "a JSON body with non-empty 'email' and 'password' is required")
-    if (fault := await http_fault(request, state.config, state.rng, "auth")) is not None:
-        return fault
+    fault = await http_fault(request, state.config, state.rng, "auth")
+    return credentials if fault is None else fault
+
+
+async def register(request: web.Request) -> web.Response:
+    """Create an account from {"email", "password"}: 201 {"user_id", "email"}, 409 if taken, 400 if incomplete."""
+    state = request.app[STATE]
+    credentials = await _credentials_or_refusal(request)
+    if isinstance(credentials, web.StreamResponse):
+        return credentials
     account = state.accounts.register(*credentials)
     if account is None:
         return simple_error(409, "an account with this email already exists")
@@ -42,11 +50,9 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     """Exchange {"email", "password"} for a bearer token: 200 {"access_token", "token_type", "expires_in"} or 401."""
     state = request.app[STATE]
-    credentials = _credentials(await read_json_object(request))
-    if credentials is None:
-        return simple_error(400, "a JSON body with non-empty 'email' and 'password' is required")
-    if (fault := await http_fault(request, state.config, state.rng, "auth")) is not None:
-        return fault
+    credentials = await _credentials_or_refusal(request)
+    if isinstance(credentials, web.StreamResponse):
+        return credentials
     email, password = credentials
     password_ok = state.accounts.check_password(email, password)
     if password_ok is None and state.config.auto_register:

@@ -8,7 +8,6 @@ early, so a client that times TTFT on the first chunk instead of the first conte
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -17,15 +16,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from demobot.capacity import SlotTicket
-from demobot.faults import FAULT_STATUS, completion_fault
+from demobot.faults import FAULT_STATUS, MidStreamFrames, act_out_mid_stream, completion_fault
 from demobot.generation import make_answer, question_words, stream_pieces
 from demobot.http_util import openai_error, read_json_object
 from demobot.routes_auth import require_token
-from demobot.serving import CLIENT_CLOSED_STATUS, Generation
+from demobot.serving import Generation
 
 MODEL_ID = "demobot"
-STALL_S = 3600.0
-"""How long a stalled stream stays silent (the client's timeout ends it first)."""
 STARTED_AT = web.AppKey("demobot_started_at", float)
 _TOKEN_MARK = "\x00demobot-token\x00"
 
@@ -181,33 +178,27 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not parsed.stream:
         await generation.answer_whole(ticket, n_tokens)
         return web.json_response(completion.whole(), headers=generation.headers)
-    try:
-        return await _stream(request, generation, ticket, completion, mid_stream_fault)
-    except asyncio.CancelledError:
-        generation.finish(CLIENT_CLOSED_STATUS)
-        raise
-    finally:
-        ticket.release()
+    return await _stream(request, generation, ticket, completion, mid_stream_fault)
 
 
 async def _stream(
     request: web.Request, generation: Generation, ticket: SlotTicket, completion: Completion, fault: str | None
 ) -> web.StreamResponse:
-    """Send the answer as SSE, each token's event written the moment it is due; the caller releases the slot.
+    """Send the answer as SSE, each token's event written the moment it is due, and give the slot back.
 
     ``fault`` is a mid-stream fault to act out (demobot.faults), if any.
     """
     headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     response = web.StreamResponse(headers={**headers, **generation.headers})
     timing = generation.timing
-    try:
+    async with generation.answering(ticket):
         await response.prepare(request)  # headers leave now, before a slot is free (like vLLM)
         timeline = await generation.acquire(ticket)
         await response.write(completion.role_event())
         events = [] if fault == "empty" else list(completion.token_events())
         for index, event in enumerate(events):
             await timeline.wait_for(index)
-            if fault and index == len(events) // 2 and await _misbehave(request, response, fault):
+            if fault and index == len(events) // 2 and await act_out_mid_stream(request, response, fault, MISBEHAVING):
                 generation.finish(FAULT_STATUS)
                 return response
             await response.write(event)  # straight to the socket: aiohttp does not buffer, TCP_NODELAY is on
@@ -220,27 +211,16 @@ async def _stream(
         if fault != "no-done":
             await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
-    except ConnectionError:
-        generation.finish(CLIENT_CLOSED_STATUS)
-        return response
-    generation.finish(200)
     return response
 
 
-async def _misbehave(request: web.Request, response: web.StreamResponse, fault: str) -> bool:
-    """Inject a mid-stream fault; True when the stream is over because of it."""
-    if fault == "malformed":
-        await response.write(b'data: {"choices": [{"delta": {"content": "oops"\n\n')
-        return False
-    if fault == "error-event":
-        error = {"error": {"message": "injected fault: the model crashed", "type": "server_error"}}
-        await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
-        await response.write_eof()
-    elif fault == "cut" and request.transport is not None:
-        request.transport.abort()
-    elif fault == "stall":
-        await asyncio.sleep(STALL_S)
-    return fault in ("error-event", "cut", "stall")
+MISBEHAVING = MidStreamFrames(
+    malformed=b'data: {"choices": [{"delta": {"content": "oops"\n\n',
+    error=b"data: "
+    + json.dumps({"error": {"message": "injected fault: the model crashed", "type": "server_error"}}).encode()
+    + b"\n\n",
+)
+"""What the OpenAI stream's mid-stream faults send: an event cut off, and OpenAI's error event."""
 
 
 def setup(app: web.Application) -> None:

@@ -10,7 +10,6 @@ as the providers do. The stream faults of the ``completions`` group (--fault) ap
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -18,13 +17,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from demobot.faults import FAULT_STATUS, completion_fault
+from demobot.faults import FAULT_STATUS, MidStreamFrames, act_out_mid_stream, completion_fault
 from demobot.generation import make_answer, question_words, stream_pieces
 from demobot.http_util import openai_error, read_json_object
 from demobot.routes_auth import require_token
-from demobot.serving import CLIENT_CLOSED_STATUS, Generation
+from demobot.serving import Generation
 
-STALL_S = 3600.0
 PING_EVERY = 4
 """Anthropic: a ``ping`` event after message_start and after every this many tokens."""
 INJECTED_ERROR = "injected fault: the model crashed"
@@ -184,7 +182,8 @@ async def stream_answer(
     headers = {"Content-Type": wire.content_type, "Cache-Control": "no-cache", **generation.headers}
     response = web.StreamResponse(headers=headers)
     timing = generation.timing
-    try:
+    frames = MidStreamFrames(b"data: {nope\n\n" if wire.content_type == "text/event-stream" else b"{nope\n", wire.error)
+    async with generation.answering(ticket):
         await response.prepare(request)
         timeline = await generation.acquire(ticket)
         await response.write(wire.start())
@@ -193,7 +192,7 @@ async def stream_answer(
             if (
                 mid_stream_fault
                 and index == len(events) // 2
-                and await _misbehave(request, response, wire, mid_stream_fault)
+                and await act_out_mid_stream(request, response, mid_stream_fault, frames)
             ):
                 generation.finish(FAULT_STATUS)
                 return response
@@ -204,31 +203,7 @@ async def stream_answer(
         if mid_stream_fault != "no-done":
             await response.write(wire.end(sum(question_words(text) for text in texts), len(events)))
         await response.write_eof()
-    except ConnectionError:
-        generation.finish(CLIENT_CLOSED_STATUS)
-        return response
-    except asyncio.CancelledError:
-        generation.finish(CLIENT_CLOSED_STATUS)
-        raise
-    finally:
-        ticket.release()
-    generation.finish(200)
     return response
-
-
-async def _misbehave(request: web.Request, response: web.StreamResponse, wire: Wire, fault: str) -> bool:
-    """Act out a mid-stream fault in this API's framing; True when the stream is over because of it."""
-    if fault == "malformed":
-        await response.write(b"data: {nope\n\n" if wire.content_type == "text/event-stream" else b"{nope\n")
-        return False
-    if fault == "error-event":
-        await response.write(wire.error)
-        await response.write_eof()
-    elif fault == "cut" and request.transport is not None:
-        request.transport.abort()
-    elif fault == "stall":
-        await asyncio.sleep(STALL_S)
-    return fault in ("error-event", "cut", "stall")
 
 
 ollama_chat = _route("ollama", "messages", ollama_wire)

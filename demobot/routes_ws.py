@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 from demobot.accounts import TokenStatus
 from demobot.faults import WS_FAULTS, pick_fault, reset_connection
 from demobot.generation import make_answer, stream_pieces
-from demobot.serving import CLIENT_CLOSED_STATUS, Generation
+from demobot.serving import Generation
 from demobot.state import STATE
 
 INVALID_PAYLOAD = 1007
@@ -139,7 +139,7 @@ async def _answer(request: web.Request, ws: web.WebSocketResponse, text: str, re
         return
     config = generation.state.config
     tokens = make_answer(text, config.answer_tokens, config.seed)
-    try:
+    async with generation.answering(ticket):
         if stream:
             timeline = await generation.acquire(ticket)
             for index, piece in enumerate(stream_pieces(tokens)):
@@ -152,15 +152,6 @@ async def _answer(request: web.Request, ws: web.WebSocketResponse, text: str, re
         else:
             await generation.generate_whole(ticket, len(tokens))
             await ws.send_json({"id": request_id, "answer": " ".join(tokens), "done": True})
-    except ConnectionError:
-        generation.finish(CLIENT_CLOSED_STATUS)
-        return
-    except asyncio.CancelledError:
-        generation.finish(CLIENT_CLOSED_STATUS)
-        raise
-    finally:
-        ticket.release()
-    generation.finish(200)
 
 
 async def _send(ws: web.WebSocketResponse, body: dict) -> None:

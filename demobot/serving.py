@@ -7,7 +7,9 @@ Order for every generation route: validate â†’ maybe inject an error (no slot) â
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -30,6 +32,7 @@ class Generation:
         self.id = new_request_id()
         self.timing = GenerationTiming(id=self.id, route=route, stream=stream, received=time.time())
         self.headers = {"X-Request-Id": self.id}
+        self.finished = False
         self.state.counters.requests += 1
 
     def injected_error(self) -> web.Response | None:
@@ -71,7 +74,9 @@ class Generation:
         start = time.perf_counter()
         self.timing.slot_acquired = wall_time_of(start)
         config = self.state.config
-        return TokenTimeline(start, config.ttft_ms / 1000.0, config.token_ms / 1000.0)
+        others = max(0, self.state.capacity.active - 1)  # answers generated beside this one, fixed at its start
+        token_ms = config.token_ms + config.token_ms_per_stream * others
+        return TokenTimeline(start, config.ttft_ms / 1000.0, token_ms / 1000.0)
 
     async def generate_whole(self, ticket: SlotTicket, n_tokens: int) -> None:
         """Hold the slot until the whole answer is generated (non-streaming): ttft + (n-1) * token gap."""
@@ -82,17 +87,33 @@ class Generation:
 
     async def answer_whole(self, ticket: SlotTicket, n_tokens: int) -> None:
         """Generate a whole (non-streamed) answer on the ticket's slot, give the slot back, record the outcome."""
-        try:
+        async with self.answering(ticket):
             await self.generate_whole(ticket, n_tokens)
+
+    @contextlib.asynccontextmanager
+    async def answering(self, ticket: SlotTicket) -> AsyncIterator[None]:
+        """Produce and send the answer inside this block, which gives the slot back whatever happens.
+
+        A client that went away is logged as 499: a lost connection ends the answer quietly (code after the block
+        runs), a cancelled handler goes on being cancelled. An answer the block did not finish otherwise (a fault's
+        status) is logged as 200.
+        """
+        try:
+            yield
+        except ConnectionError:
+            self.finish(CLIENT_CLOSED_STATUS)
         except asyncio.CancelledError:
-            self.finish(CLIENT_CLOSED_STATUS)  # the client went away
+            self.finish(CLIENT_CLOSED_STATUS)
             raise
         finally:
             ticket.release()
         self.finish(200)
 
     def finish(self, status: int) -> None:
-        """Record the outcome in the counters and the timing log (call exactly once)."""
+        """Record the outcome in the counters and the timing log; only the first call counts."""
+        if self.finished:
+            return
+        self.finished = True
         self.timing.status = status
         self.timing.finished = time.time()
         self.state.counters.tokens_generated += self.timing.tokens

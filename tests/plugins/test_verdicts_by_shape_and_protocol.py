@@ -19,12 +19,21 @@ def test_breakpoint_and_pid_judge_tpot_and_itl_in_their_windows(demobot, run_loc
     for step in shape["steps"]:  # each step judged ITL and TPOT on its own window: about --token-ms
         assert 8 <= step["slos"]["tpot_p95<40"] < 40 and 8 <= step["slos"]["itl_p95<40"] < 40, step
 
-    # TPOT is about 10 ms: a threshold of 8 breaks at the first step, on TPOT.
-    broken = run_locust("--host", bot.url, *STREAM, *steps, *slo_args("tpot_p95<8", "p95<60s"), timeout=60)
+    # A batching bot: each answer generated beside others gets 8 ms more per token for each of them, so TPOT p95 is
+    # about 10 ms at 1 user, 18 at 2 and 26 at 3. A threshold of 22 holds two steps and breaks at the third, on TPOT.
+    batching = demobot("--ttft-ms", "20", "--token-ms", "10", "--token-ms-per-stream", "8", "--answer-tokens", "6")
+    three = ("--shape", "breakpoint", "--start-users", "1", "--step-users", "1", "--max-users", "3")
+    three += ("--step-time", "4", "--settle-time", "1")
+    broken = run_locust("--host", batching.url, *STREAM, *three, *slo_args("tpot_p95<22", "p95<60s"), timeout=60)
+    assert broken.returncode == 0, broken.output  # a breakpoint that found its knee is the test's answer, not a failure
     shape = broken.summary["shape"]
-    assert shape["max_sustainable_users"] is None and len(shape["steps"]) == 1, shape
-    assert shape["steps"][0]["breached"] == ["tpot_p95<8"]
-    assert shape["reason"].startswith("breach at 1 users: tpot_p95 1")
+    assert shape["max_sustainable_users"] == 2 and len(shape["steps"]) == 3, shape
+    assert [step["breached"] for step in shape["steps"]] == [[], [], ["tpot_p95<22"]], shape["steps"]
+    assert [round(step["slos"]["tpot_p95<22"] / 8) for step in shape["steps"]] == [1, 2, 3], shape["steps"]
+    assert shape["reason"].startswith("breach at 3 users: tpot_p95 ")
+    answer = broken.summary["verdict"]["answer"]  # the console's last line states the users and the breaching SLO
+    assert answer.startswith("sustains 2 users (") and "; breaks at 3 users: tpot_p95 " in answer, answer
+    assert broken.output.rstrip().splitlines()[-1].endswith(f"ANSWER: {answer}")
 
     pid = ("--shape", "pid", "--latency-percentile", "tpot_p95", "--target-latency", "100", "--control-window", "3")
     regulated = run_locust("--host", bot.url, *STREAM, *pid, "--min-users", "1", "--max-users", "3", "-t", "8s")

@@ -83,6 +83,9 @@ def test_the_run_folder_holds_everything(streamed_run: LocustRun) -> None:
                     "Over time", "Time to first token"):  # fmt: skip
         assert heading in page, heading
     assert page.count("data:image/png;base64,") >= 4
+    # The page shows the same figures as summary.json and the gate, to the digit (two decimals).
+    for figure in (gate_ttft_p95, *(summary["llm"][name]["p95"] for name in ("ttft_ms", "itl_ms", "tpot_ms"))):
+        assert f"<td>{figure:,.2f}</td>" in page, figure
 
 
 PYTHON = Path(sys.executable).name[:15]
