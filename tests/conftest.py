@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import ast
-import fcntl
 import json
 import os
 import socket
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,125 +20,14 @@ os.environ.setdefault("LOCUST_SKIP_MONKEY_PATCH", "1")
 import pytest
 
 from demobot.launcher import DemobotProcess
-
-ROOT = Path(__file__).resolve().parents[1]
-
-TIMING_MARK = "timing"
-"""Tests that compare a measured time with a known truth. They run first, one after another on one pytest-xdist
-worker, while the other workers wait; then the other test files run, four at a time."""
-
-LONGEST_FIRST = (
-    "test_distributed.py",
-    "test_audio_stream.py",
-    "test_honest_verdicts.py",
-    "test_verdicts_by_shape_and_protocol.py",
-    "test_deploy.py",
-    "test_web_ui.py",
+from tests.timing_lanes import (  # noqa: F401 - pytest finds its hooks here
+    ROOT,
+    TIMING_MARK,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_runtest_protocol,
+    pytest_xdist_make_scheduler,
 )
-"""After the timing tests, the files that take longest start first, so that no long file runs last alone."""
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"{TIMING_MARK}: compares measured times with a known truth, so it runs with no other test beside it"
-    )
-    config.addinivalue_line(
-        "markers", "startup: needs processes to start and reach the target before a short run ends (squeeze check)"
-    )
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Timing tests first, then the longest files; the order within a file stays."""
-
-    def rank(item: pytest.Item) -> int:
-        if item.get_closest_marker(TIMING_MARK):
-            return -1
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Work units for pytest-xdist's workers: all timing tests as one, then one per test file, in collection order.
-
-    One unit per file runs a module's fixtures once. (xdist's own ``--dist loadgroup`` cannot be used: it renames
-    node ids, which pytest 9 no longer allows.)
-    """
-    from xdist.scheduler import LoadScopeScheduling
-
-    timing = timing_tests(ROOT / "tests")
-
-    class TimingFirst(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path, _, rest = nodeid.partition("::")
-            return "timing" if (path, rest.split("[")[0]) in timing else path
-
-    return TimingFirst(config, log)
-
-
-def timing_tests(folder: Path) -> set[tuple[str, str]]:
-    """(file, test name) of every test function marked ``timing`` in the folder's test files (found by reading)."""
-    found = set()
-    for path in folder.rglob("test_*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef) and any(
-                ast.unparse(decorator) == f"pytest.mark.{TIMING_MARK}" for decorator in node.decorator_list
-            ):
-                found.add((path.relative_to(ROOT).as_posix(), node.name))
-    return found
-
-
-_machine: ExitStack | None = None
-"""On a pytest-xdist worker running timing tests: the machine lock, held from the first to the last of them."""
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Setup, call and teardown of a test hold the machine: shared by ordinary tests, alone by timing tests."""
-    global _machine
-    worker = getattr(item.config, "workerinput", None)
-    if worker is None:  # one process runs everything: nothing to share
-        return (yield)
-    if not item.get_closest_marker(TIMING_MARK):
-        with machine_lock(worker["testrunuid"], alone=False):
-            return (yield)
-    if _machine is None:
-        _machine = ExitStack()
-        _machine.enter_context(machine_lock(worker["testrunuid"], alone=True))
-    try:
-        return (yield)
-    finally:
-        if nextitem is None or not nextitem.get_closest_marker(TIMING_MARK):
-            _machine.close()
-            _machine = None
-
-
-@contextmanager
-def machine_lock(run_id: str, alone: bool) -> Iterator[None]:
-    """A readers-writer lock over the test run's workers, with flock on two files in the temp folder.
-
-    A timing test takes the turnstile and keeps it, so no new test starts, then waits for the running ones to
-    finish (its exclusive lock on the machine file waits for their shared locks). Ordinary tests pass the
-    turnstile and share the machine file.
-    """
-    folder = Path(tempfile.gettempdir())
-    with (
-        open(folder / f"chatswarm-{run_id}.turnstile", "a") as turnstile,
-        open(folder / f"chatswarm-{run_id}.machine", "a") as machine,
-    ):
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(machine, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        finally:
-            if not alone:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(machine, fcntl.LOCK_UN)
-            if alone:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 @dataclass
