@@ -137,6 +137,10 @@ def test_fanout_latency_matches_the_broadcast_delay(demobot, run_locust) -> None
     fanout = section["fanout_ms"]["peers"]
     assert 200 <= fanout["p50"] <= 212
     assert bot.stats()["registrations"] == 8
+    # Each message said is an exchange; FANOUT rows time its receptions and are not counted again.
+    messages = run.row("WS message")
+    assert messages["count"] == section["messages_sent"] > 50 and messages["failures"] == 0
+    assert run.summary["totals"]["count"] == 4 * 8 + messages["count"]
 
 
 def test_losses_match_the_share_the_server_drops(demobot, run_locust) -> None:
