@@ -7,6 +7,7 @@ or go silent, wait for the bot's spoken answer, maybe speak again, hang up. Stat
 - ``CONNECT``: the WebSocket handshake (refused calls fail here).
 - ``TTFA``: the end of the caller's speech → the first response audio, once per turn (the headline).
 - ``CALL``: the whole call, where failures of connected calls are counted.
+- ``ABANDON``: a call the caller hung up out of --patience, waiting for an answer (never a failure).
 - ``FAULT`` (``audio:<protocol> <kind>``): calls that misbehave on purpose (``--fault-rate``), timed
   until the bot reacted; never failures, so real failures stay apart.
 
