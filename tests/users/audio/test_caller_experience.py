@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from argparse import Namespace
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ import pytest
 from core.errors import InputError
 from core.slo import parse_slo
 from plugins.setup.slo_reach import why_unmeasurable
+from report.page import SECTIONS
 from users.audio.audio_codec import write_wav
 from users.audio.audio_metrics import AudioStats, CallRecord, TurnRecord
 from users.audio.audio_stream import AudioStreamUser, check_options
@@ -158,3 +160,16 @@ def test_call_setup_is_an_slo_of_callers_for_a_whole_run() -> None:
     assert why_unmeasurable(setup_slo, callers, windowed=True) == (
         "call_setup is counted as calls end, for a whole run: a shape's window cannot judge it"
     )
+
+
+def test_the_page_shows_setup_abandonment_dead_air_and_ttfa_by_turn_first() -> None:
+    stats = AudioStats()
+    for record in (call([200, 400, 250]), call([None], error=ABANDONED), call([300, 300])):
+        stats.add(record)
+    page = SECTIONS["audio"][1](stats.summary(10.0))
+    text = re.sub(r"<[^>]+>", " ", page)
+    callers = text.index("Callers: call setup 66.7% (2 of 3 connected and answered); 1 abandoned (out of patience); ")
+    assert "4 silences of 300 ms or more in 3 calls; longest silence per call p95 2000 ms" in text
+    turns = text.index("turn  answers  TTFA p50 ms  p95 ms  p99 ms")
+    assert re.search(r"1\s+2\s+200\.0\s+300\.0\s+300\.0\s+2\s+2\s+300\.0\s+400\.0\s+400\.0\s+3\s+1\s+250\.0", text)
+    assert callers < turns < text.index("send_lateness_ms") and "ttfa_by_turn_ms" not in text
