@@ -53,7 +53,7 @@ def read_wav(path: str | Path, option: str = "--audio-file") -> tuple[np.ndarray
     except FileNotFoundError:
         raise InputError(f"{option}: no such file {str(path)!r}") from None
     except (wave.Error, EOFError) as error:
-        raise InputError(f"{option}: {path} is not a PCM WAV file ({error})") from None
+        raise InputError(f"{option}: {path} is not a PCM WAV file ({error or 'it ends early'})") from None
     except OSError as error:
         raise InputError(f"{option}: cannot read {path} ({error.strerror or error})") from None
     samples = np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").astype(np.int16)
