@@ -10,7 +10,8 @@ the same in both and is computed the same way. Metrics, in SLO names (``[NAME]``
   ``tokens_per_s``: output tokens / s; ``goodput``: answers that met every per-answer SLO / s.
 - ``fanout_ ttfa_``: the successful FANOUT and TTFA rows.
 - ``lateness_``: audio frames' send lateness and arrival starts' lateness; ``[audio]`` or ``[arrival]`` picks one.
-- ``lost completeness duplicates``: plenary delivery, known for the whole run only (``run_values``).
+- ``lost completeness duplicates``: plenary delivery, and ``call_setup`` (voice calls set up / tried), known for
+  the whole run only (``run_values``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from core.slo import RATIO_METRICS
 ANSWER_FAMILIES = {"ttft", "itl", "tpot", "e2e"}
 ROW_FAMILIES = {"fanout": "FANOUT", "ttfa": "TTFA"}
 RUN_ONLY_METRICS = frozenset(RATIO_METRICS) - {"fail_ratio"}
-"""Plenary delivery is counted when members leave their rooms: known for a whole run, not for a window."""
+"""Plenary delivery is counted when members leave their rooms, call setup as calls end: known for a whole run,
+not for a window."""
 
 
 def statistic(histogram: Histogram, name: str) -> float | None:

@@ -33,6 +33,8 @@ from demobot.faults import WS_FAULTS, pick_fault, reset_connection
 from demobot.state import STATE
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_HEARD = 1000
+"""Turns whose speech length /stats/audio lists (a bounded log, not a recording)."""
 MALFORMED_CLOSE_CODE = 1007
 """Close code for a frame demobot cannot read (RFC 6455: inconsistent data)."""
 
@@ -64,6 +66,9 @@ class AudioCounters:
     mark_rtt_max_ms: float = 0.0
     faults: int = 0
     """Calls an injected --fault dropped mid-reply or left unanswered."""
+    speech_ms: list[float] = field(default_factory=list)
+    """How long each turn of the callers' speech lasted, first to last voice frame (the first MAX_HEARD turns):
+    what was said, as tests check that callers say different things."""
 
 
 @dataclass
@@ -88,6 +93,7 @@ class VoiceCall:
         self.preset: Preset | None = None
         self.speaking = False
         self.last_voice_at: float | None = None
+        self.speech_started_at: float | None = None
         self.committed_at: float | None = None
         self.last_activity = time.perf_counter()
         self.endpointer: asyncio.Task[None] | None = None
@@ -121,7 +127,7 @@ class VoiceCall:
         if self.reply_task is not None:
             await self.interrupt()
         if not self.speaking:
-            self.speaking = True
+            self.speaking, self.speech_started_at = True, now
             for message in self.preset.speech_started():
                 await self.send(message)
         if self.preset.detects_end_of_speech and self.endpointer is None:
@@ -189,6 +195,9 @@ class VoiceCall:
             self.endpointer = None
 
     def _start_reply(self, speech_end: float) -> None:
+        heard = self.counters.speech_ms
+        if self.speech_started_at is not None and len(heard) < MAX_HEARD:
+            heard.append(round((speech_end - self.speech_started_at) * 1000, 1))
         if self.reply_task is not None:
             self.reply_task.cancel()
         self.replies += 1

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from core.errors import InputError
+from report.audio_page import audio_tables
 
 PAGE = "index.html"
 HISTORY = "stats_stats_history.csv"
@@ -265,7 +266,7 @@ SECTIONS: dict[str, tuple[str | Callable[[dict[str, Any]], str], Callable[[dict[
     "websocket": ("WebSocket", section_tables),
     "arrival": ("Arrival rate", section_tables),
     "plenary": ("Group chat", section_tables),
-    "audio": ("Audio calls", section_tables),
+    "audio": ("Audio calls", lambda audio: audio_tables(audio, section_tables)),
     "cloudwatch": ("AWS CloudWatch", section_tables),
     "retry_after": ("Waits for Retry-After (HTTP 429)", section_tables),
     "workers": ("Workers", workers_tables),

@@ -3,6 +3,7 @@
     python scripts/create_test_data.py --out DIR [--pairs M] [--seed S]            # DIR/prompts.jsonl
     python scripts/create_test_data.py --host URL --bots N --pairs M --out DIR     # + N trained bots
     python scripts/create_test_data.py --host URL --accounts N --out DIR           # + DIR/accounts.csv
+    python scripts/create_test_data.py --out DIR --voice [--voices V,..] [--speech-rates WPM,..]  # + DIR/voice/
 
 Question/answer pairs are built from a word list (/usr/share/dict/words when present, else the shipped
 datasets/words.txt) in three categories (simple, common, complex), the same for the same --seed. With a
@@ -11,6 +12,8 @@ and waited for; their ids go to DIR/bots.txt (for ``--bot-ids @DIR/bots.txt``) a
 names its bot (``bot_id``) and expected ``answer``. Running it again reuses what exists (``--reset``
 deletes the bots first). ``--accounts N`` registers ``loadtest1`` … through /api/auth/register and
 writes DIR/accounts.csv (for ``--accounts``); the file holds passwords, so it is readable by you only.
+``--voice`` says every prompt into DIR/voice/ with espeak-ng (scripts/voice_data.py), for ``--audio-dir``;
+``--categories simple,common`` keeps the questions short.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts import voice_data  # noqa: E402
+
 SYSTEM_WORDS = Path("/usr/share/dict/words")
 SHIPPED_WORDS = ROOT / "datasets" / "words.txt"
 BOT_PREFIX = "chatswarm-bot-"
@@ -63,8 +71,10 @@ def load_words(path: Path | None) -> list[str]:
     return words
 
 
-def make_pairs(words: list[str], count: int, seed: str) -> list[dict[str, str]]:
-    """``count`` distinct question/answer pairs, cycling through the categories, repeatable for a seed."""
+def make_pairs(
+    words: list[str], count: int, seed: str, categories: tuple[str, ...] = CATEGORIES
+) -> list[dict[str, str]]:
+    """``count`` distinct question/answer pairs, cycling through ``categories``, repeatable for a seed."""
     rng = random.Random(seed)
     pairs: dict[str, dict[str, str]] = {}
     attempts = 0
@@ -72,7 +82,7 @@ def make_pairs(words: list[str], count: int, seed: str) -> list[dict[str, str]]:
         attempts += 1
         if attempts > count * 50:
             raise SetupError(f"--pairs {count}: the word list is too small for that many distinct questions")
-        category = CATEGORIES[len(pairs) % len(CATEGORIES)]
+        category = categories[len(pairs) % len(categories)]
         question, answer = TEMPLATES[category]
         picked = rng.sample(words, 4)
         text = question.format(*picked)
@@ -174,8 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset", action="store_true", help="delete this script's bots first and start over")
     parser.add_argument("--accounts", type=int, default=0, help="load-test accounts to register on the target")
     parser.add_argument("--password", default=os.environ.get("LOADTEST_PASSWORD"), help="their password")
+    parser.add_argument("--categories", default=",".join(CATEGORIES), help="question kinds: simple,common,complex")
+    parser.add_argument("--voice", action="store_true", help="also say every prompt into DIR/voice/*.wav (espeak-ng)")
+    parser.add_argument("--voices", default=",".join(voice_data.DEFAULT_VOICES), help="espeak-ng voices, in turn")
+    parser.add_argument(
+        "--speech-rates",
+        default=",".join(map(str, voice_data.DEFAULT_SPEECH_RATES)),
+        help="words per minute, in turn (80-450)",
+    )
     options = parser.parse_args(argv)
     try:
+        categories = tuple(voice_data.listed(options.categories, "--categories"))
+        if not set(categories) <= set(CATEGORIES):
+            raise SetupError(f"--categories: {options.categories!r}; choose from {', '.join(CATEGORIES)}")
         if options.pairs < 1 or options.bots < 0 or options.accounts < 0:
             raise SetupError("--pairs must be 1 or more, --bots and --accounts 0 or more")
         if (options.bots or options.accounts) and not options.host:
@@ -188,17 +209,21 @@ def main(argv: list[str] | None = None) -> int:
             prompts = [{**pair, "bot_id": bot["id"]} for bot in bots for pair in bot["pairs"]]
             (options.out / "bots.txt").write_text("".join(f"{bot['id']}\n" for bot in bots), encoding="utf-8")
         else:
-            prompts = make_pairs(words, options.pairs, options.seed)
+            prompts = make_pairs(words, options.pairs, options.seed, categories)
         with (options.out / "prompts.jsonl").open("w", encoding="utf-8") as file:
             file.writelines(json.dumps(prompt) + "\n" for prompt in prompts)
         summary = [f"{len(prompts)} prompts in {options.out / 'prompts.jsonl'}"]
+        if options.voice:
+            voices, rates = voice_data.listed(options.voices, "--voices"), voice_data.speech_rates(options.speech_rates)
+            said = voice_data.render_prompts([p["prompt"] for p in prompts], options.out / "voice", voices, rates)
+            summary.append(f"{said} spoken questions in {options.out / 'voice'}")
         if target and options.bots:
             summary.append(f"{options.bots} trained bots in {options.out / 'bots.txt'}")
         if target and options.accounts:
             password = options.password or "Lt-" + hashlib.sha256(f"chatswarm/{options.seed}".encode()).hexdigest()[:16]
             write_private(options.out / "accounts.csv", register_accounts(target, options.accounts, password))
             summary.append(f"{options.accounts} accounts in {options.out / 'accounts.csv'}")
-    except SetupError as error:
+    except (SetupError, voice_data.VoiceError) as error:
         print(f"create_test_data: error: {error}", file=sys.stderr)
         return 2
     print("; ".join(summary))

@@ -134,6 +134,12 @@ def audio_section(environment: Any, duration_s: float) -> dict[str, Any] | None:
     return section
 
 
+def run_values(environment: Any) -> dict[str, float | None]:
+    """The audio SLO metrics known for a whole run: ``call_setup`` (calls set up / tried)."""
+    report = records.existing(environment, AudioReport)
+    return {"call_setup": report.stats.outcomes.setup_success()} if report is not None else {}
+
+
 FREEZE_HEAP_AT_START = True
 """Move everything alive at test start out of the garbage collector's reach when audio callers run.
 

@@ -17,7 +17,7 @@ from locust.runners import WorkerRunner
 from core.book_measure import BookMeasure, request_figures, total_figures
 from core.metric_book import MetricBook
 from core.slo import SLO
-from plugins.metrics import arrival_report, llm_metrics, plenary_report
+from plugins.metrics import arrival_report, audio_report, llm_metrics, plenary_report
 from plugins.metrics.merged import MergedOverWorkers
 from plugins.output.run_folder import add_section
 from plugins.setup.options import configured_slos
@@ -96,14 +96,14 @@ def keeper(environment: Any) -> BookKeeper:
 
 
 def run_measure(environment: Any, duration_s: float) -> BookMeasure:
-    """measure(metric, name) over the whole run: the book, arrival lateness, plenary delivery."""
+    """measure(metric, name) over the whole run: the book, arrival lateness, plenary delivery, call setup."""
     book = keeper(environment).book.copy()
     arrivals = records.existing(environment, arrival_report.ArrivalReport)
     if arrivals is not None:
         arrivals.collect(pacing.current(environment))  # a local runner's counts still on its pacer
         if arrivals.merged.scheduled:
             book.add_lateness("arrival", arrivals.merged.to_message()["lateness"])
-    return BookMeasure(book, duration_s, plenary_values(environment))
+    return BookMeasure(book, duration_s, plenary_values(environment) | audio_report.run_values(environment))
 
 
 def plenary_values(environment: Any) -> dict[str, float | None]:

@@ -7,7 +7,8 @@ the run at its end; better to say so at once, in one line (exit 2). What each ki
 - StreamingChatUser and WebSocketChatUser: streamed answers (``ttft_ itl_ tpot_ e2e_``, ``tokens_per_s``,
   ``goodput``);
 - PlenaryUser: ``fanout_``, and for a whole run ``lost``, ``completeness``, ``duplicates``;
-- AudioStreamUser: ``ttfa_``, ``lateness_`` (``[audio]``); --arrival-rate: ``lateness_`` (``[arrival]``, whole run).
+- AudioStreamUser: ``ttfa_``, ``lateness_`` (``[audio]``), and for a whole run ``call_setup``;
+- --arrival-rate: ``lateness_`` (``[arrival]``, whole run).
 
 The breakpoint and PID shapes judge windows: plenary delivery and arrival lateness are counted for the whole
 run only, so they are refused there. Request names are mostly not known before the run (an unknown one reads no
@@ -36,8 +37,9 @@ ANSWERS = ("ttft", "itl", "tpot", "e2e", "tokens", "goodput")
 PRODUCERS: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(ANSWERS, (StreamingChatUser, WebSocketChatUser)),
     "fanout": (PlenaryUser,),
-    **dict.fromkeys(RUN_ONLY_METRICS, (PlenaryUser,)),
+    **dict.fromkeys(RUN_ONLY_METRICS - {"call_setup"}, (PlenaryUser,)),
     "ttfa": (AudioStreamUser,),
+    "call": (AudioStreamUser,),
 }
 """Metric family → the user classes that produce it; a family not listed is every exchange's."""
 
@@ -68,10 +70,13 @@ def why_unmeasurable(slo: SLO, environment: Any, windowed: bool) -> str | None:
             )
         return None
     if slo.metric in RUN_ONLY_METRICS:
+        plenary = slo.metric != "call_setup"
         if slo.name is not None:
-            return f"{slo.metric} is the plenary's as a whole; it takes no [name]"
+            whose = "plenary's" if plenary else "calls'"
+            return f"{slo.metric} is the {whose} as a whole; it takes no [name]"
         if windowed:
-            return f"{slo.metric} is counted as members leave, for a whole run: a shape's window cannot judge it"
+            counted = "as members leave" if plenary else "as calls end"
+            return f"{slo.metric} is counted {counted}, for a whole run: a shape's window cannot judge it"
     producers = PRODUCERS.get(family)
     if producers and not _runs(environment, producers):
         return f"{slo.metric} needs {' or '.join(p.__name__ for p in producers)} among the users"

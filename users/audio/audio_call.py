@@ -203,14 +203,15 @@ class AudioCall(InjectedFaults):
         """Wait for the response to start and to end, keeping the line open with silence if asked."""
         assert turn.speech_end_at is not None
         plan = self.plan
-        first_audio_due = turn.speech_end_at + plan.response_timeout_s
+        first_audio_due = turn.speech_end_at + plan.first_audio_wait_s
         silence = self.utterance.silence
         while True:
             self._check_line()
             now = time.perf_counter()
             if turn.first_audio_at is None:
                 if now >= first_audio_due:
-                    raise CallFailed("response audio timeout")  # a stable name: the limit is --response-timeout
+                    turn.finished_at = now  # the caller gave up waiting: its silence ends here
+                    raise CallFailed(plan.gave_up_as)  # a stable name: the limit is --patience or --response-timeout
                 wake = first_audio_due
             else:
                 played = self.playback.end or now  # when the answer so far has finished playing

@@ -36,43 +36,43 @@ MAX_UTTERANCE_S = 60.0
 audio is under 6 MB), and one turn of a call is a sentence or two, not a recording."""
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+def read_wav(path: str | Path, option: str = "--audio-file") -> tuple[np.ndarray, int]:
     """The samples (int16) and sample rate of a mono 16-bit PCM WAV file of at most MAX_UTTERANCE_S seconds.
 
     Raises InputError naming the file and what to give instead when it is missing, not a WAV file, not mono
     16-bit PCM (mixing stereo down could cancel the voice out), at a rate outside WAV_RATES, too long or empty;
-    the header is checked before any audio is read.
+    the header is checked before any audio is read. Messages start with ``option``, the flag that named the file.
     """
     try:
         with wave.open(str(path), "rb") as wav:
-            _check_wav_header(path, wav.getsampwidth(), wav.getnchannels(), wav.getframerate(), wav.getnframes())
+            _check_wav_header(
+                f"{option}: {path}", wav.getsampwidth(), wav.getnchannels(), wav.getframerate(), wav.getnframes()
+            )
             rate = wav.getframerate()
             data = wav.readframes(wav.getnframes())
     except FileNotFoundError:
-        raise InputError(f"--audio-file: no such file {str(path)!r}") from None
+        raise InputError(f"{option}: no such file {str(path)!r}") from None
     except (wave.Error, EOFError) as error:
-        raise InputError(f"--audio-file: {path} is not a PCM WAV file ({error})") from None
+        raise InputError(f"{option}: {path} is not a PCM WAV file ({error or 'it ends early'})") from None
     except OSError as error:
-        raise InputError(f"--audio-file: cannot read {path} ({error.strerror or error})") from None
+        raise InputError(f"{option}: cannot read {path} ({error.strerror or error})") from None
     samples = np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").astype(np.int16)
     if not len(samples):
-        raise InputError(f"--audio-file: {path} holds no audio")
+        raise InputError(f"{option}: {path} holds no audio")
     return samples, rate
 
 
-def _check_wav_header(path: str | Path, width: int, channels: int, rate: int, frames: int) -> None:
+def _check_wav_header(named: str, width: int, channels: int, rate: int, frames: int) -> None:
     give = "give a mono 16-bit PCM WAV"
     if width != 2:
-        raise InputError(f"--audio-file: {path} has {8 * width}-bit samples; 16-bit PCM is needed")
+        raise InputError(f"{named} has {8 * width}-bit samples; 16-bit PCM is needed")
     if channels != 1:
-        raise InputError(f"--audio-file: {path}: {'stereo' if channels == 2 else f'{channels} channels'}; {give}")
+        raise InputError(f"{named}: {'stereo' if channels == 2 else f'{channels} channels'}; {give}")
     low, high = WAV_RATES
     if not low <= rate <= high:
-        raise InputError(f"--audio-file: {path}: {rate} Hz; {give} at {low}-{high} Hz")
+        raise InputError(f"{named}: {rate} Hz; {give} at {low}-{high} Hz")
     if frames / rate > MAX_UTTERANCE_S:
-        raise InputError(
-            f"--audio-file: {path}: {frames / rate:.0f} s of audio; give at most {MAX_UTTERANCE_S:.0f} s (one turn)"
-        )
+        raise InputError(f"{named}: {frames / rate:.0f} s of audio; give at most {MAX_UTTERANCE_S:.0f} s (one turn)")
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:

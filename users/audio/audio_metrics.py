@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.histogram import Histogram
+from users.audio.call_outcomes import CallOutcomes
+from users.audio.call_plan import ABANDONED
+from users.audio.dead_air import DeadAir, Silences
 
 UNDERRUN_TOLERANCE_MS = 10.0
 """A chunk later than this after the end of the audio before it is a gap the caller hears."""
@@ -72,7 +75,10 @@ class TurnRecord:
     done: bool = False
     """The bot said the response is complete (raw ``done``, Realtime ``response.done``)."""
     finished_at: float | None = None
+    """When the answer ended, or the caller gave up waiting for it."""
     error: str | None = None
+    silences: Silences = field(default_factory=Silences)
+    """Gaps inside the answer (users/audio/dead_air.py)."""
 
     @property
     def ttfa_ms(self) -> float | None:
@@ -95,6 +101,7 @@ class TurnRecord:
         self.audio_ms += duration_ms
         self.last_chunk_ms = duration_ms
         self.chunks += 1
+        self.silences.heard(now, duration_ms / 1000)
 
 
 @dataclass(slots=True)
@@ -132,6 +139,8 @@ class CallRecord:
     """This call checks that the bot still works right after an injected fault."""
     cut_short: bool = False
     """The end of the test hung up this call; what it measured counts, but it neither passed nor failed."""
+    dead_air: DeadAir | None = None
+    """The silences the caller sat through (set when the call ends)."""
 
     def sent(self, size: int, lateness_ms: float, audio_ms: float) -> None:
         """Count one frame sent ``lateness_ms`` after its scheduled time."""
@@ -142,6 +151,11 @@ class CallRecord:
         self.frames_sent += 1
         self.bytes_sent += size
         self.audio_sent_ms += audio_ms
+
+    @property
+    def abandoned(self) -> bool:
+        """The caller ran out of --patience waiting for an answer and hung up: its choice, not a failure."""
+        return self.error == ABANDONED
 
     @property
     def completed(self) -> bool:
@@ -186,12 +200,14 @@ class AudioStats:
         self.errors: Counter[str] = Counter()
         """Real failures by name."""
         self.protocols: Counter[str] = Counter()
+        self.outcomes = CallOutcomes()
 
     def add(self, call: CallRecord) -> None:
         """Count one finished call."""
         h, c = self.histograms, self.counts
         c["calls"] += 1
         self.protocols[call.protocol] += 1
+        self.outcomes.add(call)
         if call.connect_ms is not None:
             h["connect_ms"].add(call.connect_ms)
         h["send_lateness_ms"].merge(call.lateness.counts)
@@ -215,6 +231,8 @@ class AudioStats:
         elif call.fault is not None:
             self.faults[call.fault] += 1
             self.reactions[f"{call.fault}: {call.fault_reaction or 'none'}"] += 1
+        elif call.abandoned:
+            pass  # counted by self.outcomes: neither a failure nor a completed call
         elif call.error is not None:
             c["failed"] += 1
             c["connect_failures"] += call.connect_failed
@@ -237,6 +255,7 @@ class AudioStats:
             "reactions": dict(self.reactions),
             "errors": dict(self.errors),
             "protocols": dict(self.protocols),
+            "outcomes": self.outcomes.to_message(),
         }
 
     def merge_message(self, message: dict[str, Any]) -> None:
@@ -252,6 +271,7 @@ class AudioStats:
         self.reactions.update(message["reactions"])
         self.errors.update(message["errors"])
         self.protocols.update(message["protocols"])
+        self.outcomes.merge_message(message["outcomes"])
 
     def summary(self, duration_s: float) -> dict[str, Any]:
         """The ``audio`` section of summary.json."""
@@ -265,6 +285,7 @@ class AudioStats:
                 "connect_failures": c["connect_failures"],
                 "injected_faults": sum(self.faults.values()),
                 "cut_short": c["cut_short"],
+                "abandoned": self.outcomes.counts["abandoned"],
                 "completed_per_s": round(c["completed"] / duration_s, 3) if duration_s > 0 else None,
             },
             "turns": c["turns"],
@@ -288,4 +309,4 @@ class AudioStats:
             "not_recovered": c["not_recovered"],
         }
         section["real_failures"] = dict(self.errors)
-        return section
+        return section | self.outcomes.summary()

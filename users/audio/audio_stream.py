@@ -7,6 +7,7 @@ or go silent, wait for the bot's spoken answer, maybe speak again, hang up. Stat
 - ``CONNECT``: the WebSocket handshake (refused calls fail here).
 - ``TTFA``: the end of the caller's speech → the first response audio, once per turn (the headline).
 - ``CALL``: the whole call, where failures of connected calls are counted.
+- ``ABANDON``: a call the caller hung up out of --patience, waiting for an answer (never a failure).
 - ``FAULT`` (``audio:<protocol> <kind>``): calls that misbehave on purpose (``--fault-rate``), timed
   until the bot reacted; never failures, so real failures stay apart.
 
@@ -25,7 +26,6 @@ from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from gevent import GreenletExit
 from locust import User, task
@@ -46,12 +46,16 @@ from users.audio.audio_protocols import (
     prepare_utterance,
 )
 from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
+from users.audio.caller_settings import CallerSettings, folder_utterances
+from users.audio.dead_air import dead_air
+from users.audio.utterances import Deck
 from users.common import records
 from users.common.chat_base import RhythmSettings
 from users.common.in_flight import record_cut_short
 from users.common.probe import judged, run_probe
 from users.llm.streaming_chat import API_KEY_VARIABLES
 from users.ws.handshake import ws_headers
+from users.ws.ws_connection import websocket_url
 from users.ws.ws_limits import WsLimitSettings
 
 DEFAULT_AUDIO_FILE = Path(__file__).resolve().parents[2] / "datasets" / "speech_sample_16k.wav"
@@ -174,6 +178,7 @@ class AudioSettings(Settings):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register AudioStreamUser's options."""
     AudioSettings.add_arguments(parser)
+    CallerSettings.add_arguments(parser)
 
 
 def caller_pacing(options: Any) -> tuple[tuple[float, float], int | None]:
@@ -184,9 +189,10 @@ def caller_pacing(options: Any) -> tuple[tuple[float, float], int | None]:
 
 def check_options(options: Any) -> None:
     """Raise InputError for a bad audio option (reading and encoding the audio file on the way)."""
-    settings = AudioSettings.read(options)
+    settings, caller = AudioSettings.read(options), CallerSettings.read(options)
     caller_pacing(options)
-    utterance_for(settings)
+    caller.check_with(settings.audio_file, settings.response_timeout)
+    utterances_for(settings, caller)
 
 
 @lru_cache(maxsize=8)
@@ -200,13 +206,11 @@ def utterance_for(settings: AudioSettings) -> Utterance:
     return _utterance(settings.utterance_file, settings.audio_protocol, settings.sample_rate, settings.frame_bytes)
 
 
-def websocket_url(host: str, path: str) -> str:
-    """The ws(s):// URL of ``path`` on ``host`` (http → ws, https → wss; ws(s) hosts are kept); a full URL as is."""
-    if path.startswith(("ws://", "wss://")):
-        return path
-    parts = urlsplit(host)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/{path.lstrip('/')}"
+def utterances_for(settings: AudioSettings, caller: CallerSettings) -> tuple[Utterance, ...]:
+    """What callers say, one per turn: every file of --audio-dir, else --audio-file (encoded once per process)."""
+    if not caller.audio_dir:
+        return (utterance_for(settings),)
+    return folder_utterances(caller.audio_dir, settings.audio_protocol, settings.sample_rate, settings.frame_bytes)
 
 
 class AudioStreamUser(User):
@@ -232,10 +236,12 @@ class AudioStreamUser(User):
         self.settings = settings
         self.audio_path, self.protocol, self.turns = settings.audio_path, settings.audio_protocol, settings.turns
         self.think_time, seed = caller_pacing(environment.parsed_options)
-        self.utterance = utterance_for(settings)
+        self.caller = CallerSettings.read(environment.parsed_options)
+        self.utterances = utterances_for(settings, self.caller)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
         self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
+        self.deck = Deck(len(self.utterances), self.rng)
         self.name = f"audio:{settings.audio_protocol}"
         self.after_fault = False
         self.call: AudioCall | None = None
@@ -250,6 +256,7 @@ class AudioStreamUser(User):
             headers=self._headers(),
             insecure=insecure_option(environment.parsed_options),
             limits=WsLimitSettings.read(environment.parsed_options),
+            patience_s=self.caller.patience_s,
         )
 
     def _headers(self) -> tuple[str, ...]:
@@ -301,11 +308,11 @@ class AudioStreamUser(User):
         self.call = AudioCall(
             self.plan,
             protocol,
-            self.utterance,
+            self.utterances[self.deck.deal()],
             record,
             fault,
             on_connect=self._connected,
-            on_turn=lambda _turn: self._report_turns(record),
+            on_turn=lambda _turn: self._turn_over(record),
         )
         try:
             self.call.run()
@@ -336,6 +343,12 @@ class AudioStreamUser(User):
             start_time=record.started_at,
         )
 
+    def _turn_over(self, record: CallRecord) -> None:
+        """A turn was answered: report its TTFA, and give the caller its next utterance to say."""
+        self._report_turns(record)
+        if self.call is not None and len(self.utterances) > 1:
+            self.call.utterance = self.utterances[self.deck.deal()]
+
     def _report_turns(self, record: CallRecord) -> None:
         """A TTFA row for each turn answered since the last report."""
         for turn in record.turns[self.reported_turns :]:
@@ -353,6 +366,7 @@ class AudioStreamUser(User):
             )
 
     def _publish(self, record: CallRecord) -> None:
+        record.dead_air = dead_air(record, self.caller.dead_air_ms, time.perf_counter())
         records.publish(self.environment, record)  # once per call, finished or cut short by the end of the test
 
     def _report(self, record: CallRecord) -> None:
@@ -372,11 +386,11 @@ class AudioStreamUser(User):
             )
             return
         request.fire(
-            request_type="CALL",
+            request_type="ABANDON" if record.abandoned else "CALL",  # the caller's choice: never a failure
             name=self.name,
             response_time=record.duration_ms,
             response_length=record.bytes_received,
-            exception=CallFailure(record.error) if record.error else None,
+            exception=CallFailure(record.error) if record.error and not record.abandoned else None,
             context={},
             start_time=record.started_at,
         )

@@ -3,12 +3,16 @@ the faults it may inject. Plain data, read by users/audio/audio_call.py."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from users.ws.ws_limits import WsLimitSettings
 
 SILENCE, STOP, COMMIT = "silence", "stop", "commit"
 """How the caller ends its speech: keep sending silence (a phone line), stop sending, or commit (Realtime)."""
+
+ABANDONED = "abandoned"
+"""How a call ends when the caller runs out of --patience waiting for an answer (not a failure)."""
 
 FAULTS = ("drop", "malformed", "silence")
 """Faults a call can inject: drop the connection, send a malformed frame, go silent past the server's timeout."""
@@ -36,3 +40,15 @@ class CallPlan:
     connect_timeout_s: float = 10.0
     limits: WsLimitSettings = field(default_factory=WsLimitSettings)
     """What the bot may send: the longest message, the pings a second (--ws-max-message-mb, --ws-max-pings)."""
+    patience_s: float = math.inf
+    """The caller hangs up when no answer audio came this long after its speech ended (--patience)."""
+
+    @property
+    def first_audio_wait_s(self) -> float:
+        """How long the caller waits for an answer to start: its patience, at most --response-timeout."""
+        return min(self.patience_s, self.response_timeout_s)
+
+    @property
+    def gave_up_as(self) -> str:
+        """What a call that waited first_audio_wait_s in vain ended as: abandoned, or a response timeout."""
+        return ABANDONED if self.patience_s < self.response_timeout_s else "response audio timeout"

@@ -316,6 +316,7 @@ def test_stats_keep_faults_apart_from_failures_and_merge() -> None:
         "connect_failures": 0,
         "injected_faults": 1,
         "cut_short": 0,
+        "abandoned": 0,
         "completed_per_s": 0.2,
     }
     assert summary["faults"]["injected"] == {"drop": 1}

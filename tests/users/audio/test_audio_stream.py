@@ -27,10 +27,13 @@ BOT = (
 )  # fmt: skip
 TTFA_TOLERANCE_MS = 30
 """The measured TTFA may exceed demobot's configured delay by at most this (network, timers, scheduling)."""
+VOICE_DIR = ROOT / "datasets" / "voice"
+"""The shipped spoken questions (create_test_data.py --voice): the raw preset's callers say them, one per turn."""
 
 
 def caller(wav: str, *extra: str) -> tuple[str, ...]:
-    return ("--user-mix", "AudioStreamUser", "--audio-file", wav, "--think-time", "0.05", "-r", "20", *extra)
+    said = ("--audio-file", wav) if wav else ()
+    return ("--user-mix", "AudioStreamUser", *said, "--think-time", "0.05", "-r", "20", *extra)
 
 
 def audio_stats(url: str) -> dict:
@@ -43,7 +46,9 @@ def rows(run: LocustRun, kind: str) -> dict[str, dict]:
 
 
 PRESETS = {
-    "raw": ["--audio-protocol", "raw"],
+    "raw": [
+        "--audio-protocol", "raw", "--audio-dir", str(VOICE_DIR), "--dead-air-ms", "200", "--slo", "call_setup>=100%",
+    ],
     "twilio": ["--audio-protocol", "twilio"],
     "openai-realtime": ["--audio-protocol", "openai-realtime"],
     "openai-realtime-beta-server-vad": [
@@ -61,7 +66,8 @@ def preset_runs(short_wav: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
     def run(preset: str) -> tuple[LocustRun, dict]:
         with DemobotProcess(*BOT) as bot:
-            args = caller(short_wav, "-u", "3", "-t", "8s", "--turns", "2", "--response-gap-ms", "300", "--skip-probe")
+            said = "" if "--audio-dir" in PRESETS[preset] else short_wav  # a folder of utterances, or one file
+            args = caller(said, "-u", "3", "-t", "8s", "--turns", "2", "--response-gap-ms", "300", "--skip-probe")
             done = locust_run(tmp_path_factory.mktemp(preset), "--host", bot.url, *args, *PRESETS[preset])
             return done, audio_stats(bot.url)
 
@@ -111,6 +117,33 @@ def test_ttfa_matches_the_bots_reply_delay(preset_runs: dict[str, tuple[LocustRu
         assert abs(served["mark_rtt_mean_ms"] - marks["mean"]) < 5, (served, marks)
     else:
         assert audio["mark_ms"]["count"] == 0
+    if "--audio-dir" in PRESETS[preset]:
+        check_spoken_questions(audio, served, run.summary)
+
+
+def check_spoken_questions(audio: dict, served: dict, summary: dict) -> None:
+    """Callers said different questions turn by turn, each answered after demobot's delay, and every wait for an
+    answer (demobot's 250 ms) was dead air by the run's --dead-air-ms 200."""
+    said = [json.loads(line) for line in (VOICE_DIR / "utterances.jsonl").read_text().splitlines()]
+    # demobot heard each turn's speech from its first to its last voice frame: an utterance's length, less a frame.
+    heard = served["speech_ms"]
+    assert len(heard) >= audio["turns"] - 3, served  # the last turns may be cut short mid-speech
+    for length in heard:
+        assert min(abs(length - (u["speech_ms"] - 20)) for u in said) <= 40, (length, said)
+    assert len({round(length, -2) for length in heard}) >= 3, heard  # different questions, not one
+    by_turn = audio["ttfa_by_turn_ms"]
+    assert set(by_turn) == {"1", "2"} and by_turn["2"]["count"] >= 3, by_turn
+    for turn in by_turn.values():  # every utterance's answer, on every turn, after the bot's delay
+        assert turn["p50"] >= REPLY_MS - 1 and turn["p99"] <= REPLY_MS + TTFA_TOLERANCE_MS, by_turn
+    dead_air = audio["dead_air"]
+    assert dead_air["threshold_ms"] == 200
+    # Each answered turn was one silence of 250 ms; a turn cut short while waiting may add one (3 callers).
+    assert audio["responses"] <= dead_air["silences_over_threshold"] <= audio["responses"] + 3, dead_air
+    assert REPLY_MS - 1 <= dead_air["longest_silence_ms"]["p50"] <= REPLY_MS + TTFA_TOLERANCE_MS, dead_air
+    setup = audio["setup"]
+    assert setup["success_rate"] == 1.0 and setup["set_up"] == setup["tried"] >= 3, setup
+    assert audio["calls"]["abandoned"] == 0
+    assert summary["slo"] == [{"slo": "call_setup>=100%", "value": 1.0, "passed": True}], summary["slo"]
 
 
 def test_injected_faults_are_counted_apart_from_real_failures(demobot, run_locust, short_wav) -> None:
