@@ -130,12 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--retry-after", type=_number(int, 0, None, "a non-negative integer"), default=1, help="seconds, on 429")
     add("--ttft-ms", type=_number(float, 0, None, "a non-negative number"), default=100.0, help="time to 1st token")
     add("--token-ms", type=_number(float, 0, None, "a non-negative number"), default=10.0, help="time per next token")
-    add(
-        "--token-ms-per-stream",
-        type=_number(float, 0, 1000, "0 to 1000"),
-        default=0.0,
-        help="added to --token-ms for every other answer generated at the same time (batching)",
-    )
+    per_stream = "added to --token-ms for every other answer generated at the same time (batching)"
+    add("--token-ms-per-stream", type=_number(float, 0, 1000, "0 to 1000"), default=0.0, help=per_stream)
     add("--answer-tokens", type=_number(int, 1, None, "a positive integer"), default=40, help="words per answer")
     add("--reasoning-tokens", type=_number(int, 0, 100_000, "0 to 100000"), default=0, help="thinking before answers")
     add("--error-rate", type=_number(float, 0, 1, "a number from 0 to 1"), default=0.0, help="injected 500s")

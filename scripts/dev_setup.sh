@@ -6,19 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing Debian's chromium for the web UI test ..."
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "Installing Debian's ${missing[*]} (the web UI test's browser, the spoken questions' synthesizer) ..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "note: chromium is not installed (sudo apt-get install chromium); the web UI test will be skipped" >&2
-  fi
-fi
-if ! command -v espeak-ng >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing Debian's espeak-ng for the spoken questions (create_test_data.py --voice) ..."
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
-  else
-    echo "note: espeak-ng is not installed (sudo apt-get install espeak-ng); rendering voices will be skipped" >&2
+    echo "note: ${missing[*]} not installed (sudo apt-get install ${missing[*]}); the tests that need them skip" >&2
   fi
 fi
