@@ -29,6 +29,7 @@ try:
     )
     from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
     from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select
+    from plugins.web import form
     from users.audio.audio_stream import AudioStreamUser
     from users.http.health_check import HealthCheckUser
     from users.http.rest_chat import RestChatUser
@@ -64,6 +65,7 @@ PLUGINS = (
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
     shape_select,
+    form,  # the web UI's form: the options of the picked users and shape
     config_files,  # every plugin has added its options when it checks the config files
     run_end,  # last: on SIGTERM or Ctrl-C its quitting listeners stop the users before any other plugin writes
 )

@@ -26,7 +26,18 @@ RAMP = {"startUsers": "2", "stepUsers": "2", "stepTime": "2", "maxUsers": "6", "
 def web_ui(demobot, tmp_path: Path) -> Iterator[str]:
     bot = demobot("--ttft-ms", "10", "--token-ms", "1")
     port = free_port()
-    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", bot.url, "--class-picker"]
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        "locustfile.py",
+        "--host",
+        bot.url,
+        "--class-picker",
+        "--shape",
+        "ramp",
+    ]
     command += ["--web-host", "127.0.0.1", "--web-port", str(port), "--report-dir", str(tmp_path / "ui")]
     locust = subprocess.Popen(command, cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
