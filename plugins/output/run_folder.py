@@ -152,6 +152,11 @@ class RunFolder:
 
     def write(self) -> None:
         """Write the whole folder: Locust's HTML and CSV, summary.json, the answer, index.html."""
+        if self.interrupted:
+            note = f"interrupted after {self.duration_s:.0f} s: the report holds what was measured until then"
+            add_note(self.environment, note)
+            logger.warning("Run interrupted: writing what was measured to %s", self.path)
+            self.environment.process_exit_code = INTERRUPTED_EXIT_CODE
         self.write_html()
         self.finish_csv()
         content = self.write_summary()
@@ -235,12 +240,6 @@ def _on_quitting(environment: Any, **_kwargs: Any) -> None:
         return
     if folder.stopped_at is None and folder.started_at is not None:
         folder.stopped_at = time.time()
-    if folder.interrupted:
-        add_note(
-            environment, f"interrupted after {folder.duration_s:.0f} s: the report holds what was measured until then"
-        )
-        logger.warning("Run interrupted: writing what was measured to %s", folder.path)
-        environment.process_exit_code = INTERRUPTED_EXIT_CODE
     folder.write()
 
 

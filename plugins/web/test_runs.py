@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from flask import abort, send_from_directory
 from locust import Events
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner
 
+from core.paths import default_report_dir
 from plugins.metrics.resource_monitor import ResourceMonitor
 from plugins.output import run_folder
 from plugins.output.request_log import RequestLog
@@ -44,11 +46,7 @@ class TestRuns:
 
 def test_folder(base: Path, test_type: str, started: float) -> Path:
     """A new folder for a test started at ``started``: <base>/<type>-<YYYYmmdd-HHMMSS>[-N]."""
-    name = f"{test_type}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"
-    path, number = base / name, 1
-    while path.exists():
-        number += 1
-        path = base / f"{name}-{number}"
+    path = default_report_dir(test_type, datetime.fromtimestamp(started), root=base)
     path.mkdir(parents=True)
     return path
 

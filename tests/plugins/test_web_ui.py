@@ -121,6 +121,9 @@ def test_the_form_a_live_breakpoint_and_one_run_folder_per_test(web_ui: tuple[st
         began = int(history[1].split(",")[0])
         assert abs(began - time.mktime(time.strptime(folder.name[-15:], "%Y%m%d-%H%M%S"))) <= 2, (folder, began)
         assert summary["duration_s"] < 15 and summary["shape"]["name"] == "breakpoint"
+        samples = [float(line.split(",")[0]) for line in (folder / "resources.csv").read_text().splitlines()[1:]]
+        assert all(began - 1 <= t <= began + summary["duration_s"] + 2 for t in samples), samples
+        assert samples or folder == second, folder  # the monitor samples every 2 s; the second test is short
     assert f"started {summaries[1]['started']}" in last_report  # the link serves the last test's page
     # What the tab showed at the first test's end is what its summary.json holds.
     steps = summaries[0]["shape"]["steps"]
