@@ -6,7 +6,7 @@ Locust as ``include_in_web_ui``). Locust builds the form's "Custom parameters" f
 sorted by name, with no groups and no reaction to the shape or users ticked on the page; so, through Flask's
 public ``context_processor`` and Locust's ``template_args``, this plugin keeps the fields of the users and shape
 picked when the page loads (--user-mix, --shape, or the last test's picks), names each field's group in its
-label, adds a note saying where the rest live, and ticks only the picked users in the class picker.
+label, adds notes saying where the rest live, and ticks only the picked users in the class picker.
 """
 
 from __future__ import annotations
@@ -27,15 +27,18 @@ ALWAYS_SHOWN = ("Target, API and every user", "SLOs, reports and the run")
 
 SHAPES_GROUP = "Load shapes"
 
-NOTE_KEY = "about_these_fields"
-"""A one-choice field that carries the form's note (Locust ignores a posted field it has no option for)."""
-
-NOTE = (
-    "only the main options of the users and shape picked when this page loaded, each labelled with its group; "
-    "a shape picked from the list above reads its options from the command line until it has run once (then "
-    "reload), or start with --shape NAME. Every other option: on the command line, in a --config file or as a "
-    "LOCUST_* variable; 'locust -f locustfile.py --chatswarm-help' lists them all by group"
-)
+NOTES = {
+    "about_these_fields": (
+        "main options only; the rest: command line, --config file, LOCUST_* (--chatswarm-help)",
+        "see locust -f locustfile.py --chatswarm-help",
+    ),
+    "about_the_shape_list": (
+        "the shape fields are those of --shape NAME or of the last test's shape",
+        "a shape picked in the list shows its fields after its first run (reload)",
+    ),
+}
+"""One-choice fields that carry the form's notes (label, value): Locust sorts the fields by name, so these come
+first, and ignores a posted field it has no option for. A label longer than ~100 characters is cut on screen."""
 
 
 def option_names(settings: type[Settings]) -> set[str]:
@@ -69,14 +72,9 @@ def form_fields(extra_options: dict[str, dict[str, Any]], shown: set[str]) -> di
         if name in shown or name not in GROUP_OF_OPTION:  # an option of another plugin's stays as Locust shows it
             group = GROUP_OF_OPTION.get(name)
             kept[name] = {**field, "help_text": f"{group}: {field['help_text']}" if group else field["help_text"]}
-    kept[NOTE_KEY] = {
-        "default_value": "see the label",
-        "choices": ["see the label"],
-        "help_text": NOTE,
-        "is_secret": False,
-        "is_required": False,
-        "is_multiple": False,
-    }
+    for name, (label, value) in NOTES.items():
+        note = {"default_value": value, "choices": [value], "help_text": label}
+        kept[name] = {**note, "is_secret": False, "is_required": False, "is_multiple": False}
     return kept
 
 

@@ -57,7 +57,7 @@ def slo_rows(environment: Any, duration_s: float) -> Iterator[Row]:
         yield row("SLO", str(result.slo), result.value, verdict)
 
 
-def shape_rows(shape: Any) -> Iterator[Row]:
+def shape_rows(shape: Any, running: bool) -> Iterator[Row]:
     """Breakpoint: every step judged so far and the last passing one; PID: target, measured, users."""
     if not isinstance(shape, ChatswarmShape) or shape.options is None:
         return
@@ -67,7 +67,8 @@ def shape_rows(shape: Any) -> Iterator[Row]:
         yield row(f"breakpoint step {number}", f"{step['users']} users", figures, "pass" if step["passed"] else "fail")
     if "max_sustainable_users" in outcome:
         users, rps = outcome["max_sustainable_users"], outcome["max_sustainable_rps"]
-        yield row("breakpoint", "last passing step", f"{shown(users)} users, {shown(rps)} req/s", outcome["reason"])
+        verdict = "so far (the test runs)" if running else outcome["reason"]
+        yield row("breakpoint", "last passing step", f"{shown(users)} users, {shown(rps)} req/s", verdict)
     if "target_latency_ms" in outcome:
         last = outcome["trace"][-1] if outcome["trace"] else {}
         yield row("pid", f"target {outcome['latency_metric']}", outcome["target_latency_ms"], unit=" ms")
@@ -114,7 +115,8 @@ def tab_rows(environment: Any) -> list[Row]:
     """Every row of the tab, now."""
     folder = run_folder.current(environment)
     duration = folder.duration_s if folder else 0.0
-    rows = [*slo_rows(environment, duration), *shape_rows(environment.shape_class)]
+    running = folder is not None and folder.started_at is not None and folder.stopped_at is None
+    rows = [*slo_rows(environment, duration), *shape_rows(environment.shape_class, running)]
     rows += [*protocol_rows(environment, duration), *trust_rows(environment)]
     last = last_test(environment)
     if last is not None:

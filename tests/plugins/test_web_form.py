@@ -40,7 +40,7 @@ def test_the_form_shows_the_picked_users_and_shape_options_with_their_group_and_
     assert len(default) <= 15 and {"chat_path", "answer_field", "think_time", "request_timeout"} <= set(default)
     assert not {"model", "ws_path", "start_users", "settle_time", "target_latency"} & set(default)
     assert default["chat_path"]["help_text"].startswith("REST chat and health users: ")
-    assert "--chatswarm-help" in default["about_these_fields"]["help_text"]
+    assert "--chatswarm-help" in default["about_these_fields"]["help_text"] and "about_the_shape_list" in default
     assert {"model", "stream_path", "start_users", "step_users", "max_users", "settle_time"} <= set(breakpoint)
     assert not {"chat_path", "target_latency", "waves", "arrival_rate"} & set(breakpoint)
     assert len(breakpoint) <= 25, sorted(breakpoint)
