@@ -11,12 +11,14 @@ The tab is Locust's public extension point (``extended_tabs``/``extended_tables`
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from flask import request
 from locust import Events
 
+from core.redaction import redact
 from core.slo import evaluate
 from plugins.metrics import audio_report, book_keeper, plenary_report, ws_report
 from plugins.metrics.llm_metrics import metrics as llm_metrics
@@ -26,6 +28,8 @@ from plugins.setup.options import configured_slos
 from plugins.web.test_runs import LAST_TEST_URL, last_test
 from shapes.base import ChatswarmShape
 from users.common import records
+
+logger = logging.getLogger("chatswarm")
 
 TAB_KEY = "chatswarm"
 COLUMNS = [
@@ -124,6 +128,15 @@ def tab_rows(environment: Any) -> list[Row]:
     return rows
 
 
+def safe_rows(environment: Any) -> list[Row]:
+    """The tab's rows; a figure that cannot be read is one row saying so, never a broken stats page."""
+    try:
+        return tab_rows(environment)
+    except Exception as error:  # Locust's own statistics ride in the same response
+        logger.exception("Chatswarm tab")
+        return [row("tab", "could not read the figures", redact(str(error))[:200], "see the log")]
+
+
 def _on_init(environment: Any, **_kwargs: Any) -> None:
     web_ui = environment.web_ui
     if web_ui is None:
@@ -134,7 +147,7 @@ def _on_init(environment: Any, **_kwargs: Any) -> None:
     @web_ui.app.after_request
     def _add_rows(response: Any) -> Any:
         if request.path.endswith("/stats/requests") and response.is_json:
-            extended = [*response.json.get("extended_stats", []), {"key": TAB_KEY, "data": tab_rows(environment)}]
+            extended = [*response.json.get("extended_stats", []), {"key": TAB_KEY, "data": safe_rows(environment)}]
             response.set_data(json.dumps({**response.json, "extended_stats": extended}))
         return response
 
