@@ -29,6 +29,7 @@ try:
     )
     from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
     from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select
+    from plugins.web import form, tab, test_runs
     from users.audio.audio_stream import AudioStreamUser
     from users.http.health_check import HealthCheckUser
     from users.http.rest_chat import RestChatUser
@@ -46,6 +47,7 @@ PLUGINS = (
     preflight,  # the first init listener: bad input ends the run before any plugin acts on it
     probe,  # after the checks, before the run folder: one exchange per user kind stops a misconfigured run
     run_folder,
+    test_runs,  # the web UI: one run folder per test (after the run folder: it stamps the start first)
     arrival_report,
     audio_report,
     resource_monitor,
@@ -61,9 +63,11 @@ PLUGINS = (
     progress,
     request_log,
     trust,  # after every metrics plugin: it judges their figures
+    tab,  # the web UI's live Chatswarm tab: the figures the run folder will hold
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
     shape_select,
+    form,  # the web UI's form: the options of the picked users and shape
     config_files,  # every plugin has added its options when it checks the config files
     run_end,  # last: on SIGTERM or Ctrl-C its quitting listeners stop the users before any other plugin writes
 )

@@ -50,6 +50,9 @@ GROUP_ORDER = (
 OPTION_GROUPS: dict[str, list[argparse.Action]] = {}
 """Chatswarm's options by group, as registered (what ``chatswarm_help`` lists)."""
 
+GROUP_OF_OPTION: dict[str, str] = {}
+"""Each Chatswarm option's group by its dest (``chat_path`` → "REST chat and health users"): the web UI's form."""
+
 
 def env_var_for(flag: str) -> str:
     """The LOCUST_* environment variable that sets an option: ``--think-time`` → ``LOCUST_THINK_TIME``."""
@@ -76,6 +79,7 @@ def add_option(parser: argparse.ArgumentParser, flag: str, group: str = "", **kw
         listed = OPTION_GROUPS.setdefault(group, [])
         if all(known.option_strings != action.option_strings for known in listed):
             listed.append(action)
+        GROUP_OF_OPTION.setdefault(action.dest, group)
 
 
 def chatswarm_help(prog: str = "locust -f locustfile.py") -> str:

@@ -37,13 +37,15 @@ def setting(
     flag: str = "",
     choices: tuple[str, ...] | None = None,
     secret: bool = False,
-    web_ui: bool = True,
+    web_ui: bool = False,
 ) -> Any:
     """One option: its default, its help line, and how it is offered.
 
     ``flag`` overrides the option name made from the field's name; ``choices`` limits the values;
-    ``secret`` keeps the value out of the web UI (and marks it for redaction); ``web_ui=False`` leaves it to
-    the command line, config files and LOCUST_* variables. Values richer than str, int, float, bool and a
+    ``secret`` keeps the value out of the web UI (and marks it for redaction); ``web_ui=True`` offers it in the
+    web UI's form (a main option: the target's, a user kind's or a shape's; the form shows those of the picked
+    users and shape, plugins/web/form.py); every option is set on the command line, in config files and as
+    a LOCUST_* variable. Values richer than str, int, float, bool and a
     tuple of str (a repeatable option) are made from these by the module, e.g. in a property.
     """
     meta = {"help": help, "flag": flag, "choices": choices, "secret": secret, "web_ui": web_ui}

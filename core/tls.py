@@ -60,7 +60,7 @@ class ConnectionSettings(Settings):
         "Do not verify the TLS certificate of an https/wss target (e.g. a self-signed test server)",
         web_ui=False,  # decided at start, where the target's certificate is checked and the warning logged
     )
-    request_timeout: float = setting(60.0, "Seconds before a request times out")
+    request_timeout: float = setting(60.0, "Seconds before a request times out", web_ui=True)
 
     def check(self) -> None:
         require_positive(self.request_timeout, "--request-timeout")

@@ -27,11 +27,11 @@ DEFAULT_SPAWN_RATE = 10.0
 class UserCounts(Settings):
     """The user counts several shapes read: where they start, how they step, the lowest and the highest."""
 
-    start_users: int = setting(10, "Users at the first step (ramp, breakpoint)")
-    step_users: int = setting(10, "Users added per step (ramp, breakpoint)")
-    step_time: float = setting(30.0, "Seconds per step (ramp, breakpoint)")
-    min_users: int = setting(1, "Lowest users (wave valley, burst/stability base, pid)")
-    max_users: int = setting(100, "Highest users (ramp top, wave/stability peak, pid)")
+    start_users: int = setting(10, "Users at the first step (ramp, breakpoint)", web_ui=True)
+    step_users: int = setting(10, "Users added per step (ramp, breakpoint)", web_ui=True)
+    step_time: float = setting(30.0, "Seconds per step (ramp, breakpoint)", web_ui=True)
+    min_users: int = setting(1, "Lowest users (wave valley, burst/stability base, pid)", web_ui=True)
+    max_users: int = setting(100, "Highest users (ramp top, wave/stability peak, pid)", web_ui=True)
 
 
 def run_time(options: Any) -> float | None:

@@ -19,7 +19,7 @@ from shapes.controllers.breakpoint import DUE, OPEN, BreakpointJudge
 class BreakpointSettings(Settings):
     """The breakpoint shape's own option (it also reads the step options of UserCounts and --slo)."""
 
-    settle_time: float = setting(10.0, "breakpoint: seconds ignored at each step start")
+    settle_time: float = setting(10.0, "breakpoint: seconds ignored at each step start", web_ui=True)
 
 
 def check_steps(counts: UserCounts, settings: BreakpointSettings) -> None:

@@ -14,11 +14,11 @@ from shapes.schedules import Burst
 class BurstSettings(Settings):
     """The burst shape's own options (it also reads --min-users, the load between bursts)."""
 
-    burst_users: int = setting(50, "burst: users added by each burst")
-    burst_ramp_ms: float = setting(1000.0, "burst: milliseconds to start them all")
-    burst_hold: float = setting(20.0, "burst: seconds each burst lasts")
-    burst_rest: float = setting(20.0, "burst: seconds of rest after each burst")
-    bursts: int = setting(3, "burst: number of bursts")
+    burst_users: int = setting(50, "burst: users added by each burst", web_ui=True)
+    burst_ramp_ms: float = setting(1000.0, "burst: milliseconds to start them all", web_ui=True)
+    burst_hold: float = setting(20.0, "burst: seconds each burst lasts", web_ui=True)
+    burst_rest: float = setting(20.0, "burst: seconds of rest after each burst", web_ui=True)
+    bursts: int = setting(3, "burst: number of bursts", web_ui=True)
 
 
 class BurstShape(ScheduleShape):

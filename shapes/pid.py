@@ -22,10 +22,10 @@ MAX_PID_SPAWN_RATE = 100
 class PIDSettings(Settings):
     """The PID shape's own options (it also reads --min-users, --max-users, --start-users and --run-time)."""
 
-    target_latency: float = setting(1000.0, "pid: latency (ms) to hold")
-    latency_percentile: str = setting("p95", "pid: statistic to hold, e.g. p95, p50, ttft_p95")
-    control_window: float = setting(10.0, "pid: seconds between decisions")
-    max_fail_ratio: float = setting(0.05, "pid: failure ratio that makes it back off")
+    target_latency: float = setting(1000.0, "pid: latency (ms) to hold", web_ui=True)
+    latency_percentile: str = setting("p95", "pid: statistic to hold, e.g. p95, p50, ttft_p95", web_ui=True)
+    control_window: float = setting(10.0, "pid: seconds between decisions", web_ui=True)
+    max_fail_ratio: float = setting(0.05, "pid: failure ratio that makes it back off", web_ui=True)
 
     def check(self) -> None:
         """Named as the user typed them (the controller's own checks cannot)."""

@@ -14,7 +14,7 @@ from shapes.schedules import Ramp
 class RampSettings(Settings):
     """The ramp shape's own options (it also reads --start-users, --step-users, --step-time, --max-users)."""
 
-    hold_time: float = setting(60.0, "ramp: seconds to hold at the top")
+    hold_time: float = setting(60.0, "ramp: seconds to hold at the top", web_ui=True)
 
 
 class RampShape(ScheduleShape):

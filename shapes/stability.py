@@ -14,8 +14,8 @@ from shapes.schedules import Stability
 class StabilitySettings(Settings):
     """The stability shape's own options (it also reads --min-users, --max-users and --run-time)."""
 
-    peak_every: float = setting(300.0, "stability: seconds from peak to peak")
-    peak_time: float = setting(60.0, "stability: seconds each peak lasts")
+    peak_every: float = setting(300.0, "stability: seconds from peak to peak", web_ui=True)
+    peak_time: float = setting(60.0, "stability: seconds each peak lasts", web_ui=True)
 
 
 class StabilityShape(ScheduleShape):

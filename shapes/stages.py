@@ -14,7 +14,7 @@ from shapes.schedules import Stages
 class StagesSettings(Settings):
     """The stages shape's one option: its plan."""
 
-    stages: str = setting("", "stages: DURATION:USERS:SPAWN_RATE,... e.g. 60s:10:5,2m:50:10")
+    stages: str = setting("", "stages: DURATION:USERS:SPAWN_RATE,... e.g. 60s:10:5,2m:50:10", web_ui=True)
 
 
 class StagesShape(ScheduleShape):

@@ -14,9 +14,9 @@ from shapes.schedules import Wave
 class WaveSettings(Settings):
     """The wave shape's own options (it also reads --min-users and --max-users)."""
 
-    waves: int = setting(3, "wave: number of waves")
-    wave_time: float = setting(60.0, "wave: seconds per wave")
-    wave_form: str = setting("sine", "wave: smooth or square", choices=("sine", "square"))
+    waves: int = setting(3, "wave: number of waves", web_ui=True)
+    wave_time: float = setting(60.0, "wave: seconds per wave", web_ui=True)
+    wave_form: str = setting("sine", "wave: smooth or square", choices=("sine", "square"), web_ui=True)
 
 
 class WaveShape(ScheduleShape):

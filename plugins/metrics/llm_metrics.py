@@ -118,13 +118,14 @@ def _extend_web_ui(environment: Any) -> None:
     columns = [{"key": "metric", "title": "Metric"}, {"key": "count", "title": "Samples"}]
     columns += [{"key": "mean", "title": "Mean"}]
     columns += [{"key": f"p{p}", "title": f"p{p}"} for p in PERCENTILES]
-    web_ui.template_args["extended_tabs"] = [{"title": "LLM metrics", "key": "llm-metrics"}]
-    web_ui.template_args["extended_tables"] = [{"key": "llm-metrics", "structure": columns}]
+    web_ui.template_args.setdefault("extended_tabs", []).append({"title": "LLM metrics", "key": "llm-metrics"})
+    web_ui.template_args.setdefault("extended_tables", []).append({"key": "llm-metrics", "structure": columns})
 
     @web_ui.app.after_request
     def _add_llm_rows(response: Any) -> Any:
         if request.path.endswith("/stats/requests") and response.is_json:
-            extended = [{"key": "llm-metrics", "data": web_rows(metrics(environment).stats)}]
+            extended = [*response.json.get("extended_stats", [])]  # other tabs' rows (plugins/web/tab.py)
+            extended.append({"key": "llm-metrics", "data": web_rows(metrics(environment).stats)})
             response.set_data(json.dumps({**response.json, "extended_stats": extended}))
         return response
 

@@ -154,6 +154,11 @@ class ResourceMonitor:
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._run)
 
+    def flush(self) -> None:
+        """Write the samples taken so far to resources.csv (the web UI copies each test's slice)."""
+        if self._file:
+            self._file.flush()
+
     def stop(self) -> None:
         with contextlib.suppress(psutil.Error):  # the peaks since the last sample
             for label, process in self._targets():

@@ -156,8 +156,13 @@ class RequestLog(MergedOverWorkers):
         self.dropped += message["dropped"]
 
     def on_quitting(self, **_kwargs: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write what is buffered and close requests.csv (the next test start opens one in its own folder)."""
         if self.flusher is not None:
             self.flusher.kill(block=False)
+            self.flusher = None
         self.flush()
         if self.file is not None:
             self.file.close()

@@ -52,6 +52,12 @@ def add_note(environment: Any, note: str) -> None:
         folder.notes.append(note)
 
 
+def one_folder_per_test(environment: Any) -> bool:
+    """Whether each test started in the web UI writes a folder of its own (headless, --autostart: one per run)."""
+    options = environment.parsed_options
+    return environment.web_ui is not None and not (options.headless or options.autostart)
+
+
 def current(environment: Any) -> RunFolder | None:
     """This Environment's run folder (None on workers and before init)."""
     return records.existing(environment, RunFolder)
@@ -66,6 +72,8 @@ class RunFolder:
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self.interrupted = False
+        self.written = False
+        """Whether this folder was written (the web UI's tests each write theirs when they stop)."""
         self.answer_lines: list[str] = []
         """The run's answer and headline figures, logged last (after Locust's own tables)."""
         self.notes: list[str] = []
@@ -142,6 +150,29 @@ class RunFolder:
         for line in self.answer_lines:
             logger.info(line)
 
+    def write(self) -> None:
+        """Write the whole folder: Locust's HTML and CSV, summary.json, the answer, index.html."""
+        if self.interrupted:
+            note = f"interrupted after {self.duration_s:.0f} s: the report holds what was measured until then"
+            add_note(self.environment, note)
+            logger.warning("Run interrupted: writing what was measured to %s", self.path)
+            self.environment.process_exit_code = INTERRUPTED_EXIT_CODE
+        self.write_html()
+        self.finish_csv()
+        content = self.write_summary()
+        self.written = True
+        self.answer_lines = [*verdict.headline(content), f"ANSWER: {content['verdict']['answer']}"]
+        if getattr(self.environment.parsed_options, "skip_report_page", False):
+            logger.info("Run folder: %s (index.html skipped: scripts/report.py %s builds it)", self.path, self.path)
+            return
+        try:
+            from report.page import build_report  # pandas and matplotlib only when the run ends
+
+            build_report(self.path)
+        except Exception as error:  # the run's numbers are saved already; a page problem must not hide them
+            logger.error("Could not build index.html (scripts/report.py %s rebuilds it): %s", self.path, error)
+        logger.info("Run folder: %s", self.path)
+
     def write_summary(self) -> dict[str, Any]:
         """Write summary.json and return its content."""
         content = self.summary()
@@ -160,7 +191,8 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     if not options.html_file:
         options.html_file = str(path / "report.html")
     folder = records.state(environment, RunFolder, lambda: RunFolder(environment, path))
-    folder.start_csv()
+    if not one_folder_per_test(environment):  # else each test starts its own (plugins/web/test_runs.py)
+        folder.start_csv()
     log_file = logging.FileHandler(path / "run.log", encoding="utf-8")
     log_file.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s/%(name)s: %(message)s"))
     logging.getLogger().addHandler(log_file)
@@ -204,30 +236,11 @@ def _on_test_stop(environment: Any, **_kwargs: Any) -> None:
 
 def _on_quitting(environment: Any, **_kwargs: Any) -> None:
     folder = current(environment)
-    if folder is None:
+    if folder is None or folder.written:  # the web UI's last test wrote its own folder when it stopped
         return
     if folder.stopped_at is None and folder.started_at is not None:
         folder.stopped_at = time.time()
-    if folder.interrupted:
-        add_note(
-            environment, f"interrupted after {folder.duration_s:.0f} s: the report holds what was measured until then"
-        )
-        logger.warning("Run interrupted: writing what was measured to %s", folder.path)
-        environment.process_exit_code = INTERRUPTED_EXIT_CODE
-    folder.write_html()
-    folder.finish_csv()
-    content = folder.write_summary()
-    folder.answer_lines = [*verdict.headline(content), f"ANSWER: {content['verdict']['answer']}"]
-    if getattr(environment.parsed_options, "skip_report_page", False):
-        logger.info("Run folder: %s (index.html skipped: scripts/report.py %s builds it)", folder.path, folder.path)
-        return
-    try:
-        from report.page import build_report  # pandas and matplotlib only when the run ends
-
-        build_report(folder.path)
-    except Exception as error:  # the run's numbers are saved already; a page problem must not hide them
-        logger.error("Could not build index.html (scripts/report.py %s rebuilds it): %s", folder.path, error)
-    logger.info("Run folder: %s", folder.path)
+    folder.write()
 
 
 def register(events: Events) -> None:

@@ -83,14 +83,14 @@ class CallFailure(Exception):
 class AudioSettings(Settings):
     """AudioStreamUser's options, and the calls they describe (frames, pacing, end of speech, faults)."""
 
-    audio_path: str = setting("/ws/audio", "Path of the voice WebSocket on --host (or a full ws:// URL)")
-    audio_protocol: str = setting("raw", "Wire protocol of the voice calls", choices=PROTOCOLS)
-    audio_file: str = setting("", "16-bit PCM WAV the caller says (default: a sample)")
+    audio_path: str = setting("/ws/audio", "Path of the voice WebSocket on --host (or a full ws:// URL)", web_ui=True)
+    audio_protocol: str = setting("raw", "Wire protocol of the voice calls", choices=PROTOCOLS, web_ui=True)
+    audio_file: str = setting("", "16-bit PCM WAV the caller says (default: a sample)", web_ui=True)
     chunk_ms: float = setting(20.0, "Milliseconds of audio per frame")
     chunk_size: float = setting(0.0, "KB of audio per frame instead of --chunk-ms")
     interval: float = setting(0.0, "ms between frames (0 = real time for the frame)")
     sample_rate: int = setting(16000, "raw: sample rate of the PCM16 sent")
-    turns: int = setting(1, "Times the caller speaks and waits for an answer per call")
+    turns: int = setting(1, "Times the caller speaks and waits for an answer per call", web_ui=True)
     end_of_speech: str = setting(
         "auto",
         "After speaking: keep sending silence, stop sending, or commit (openai-realtime); auto picks",

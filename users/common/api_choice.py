@@ -27,4 +27,5 @@ class ApiSettings(Settings):
         "Chat API to speak, setting paths, bodies, headers and stream formats: openai-chat, openai-responses, "
         "anthropic, ollama, or the generic sse, ndjson, text (streaming users); rasa (REST chat users)",
         choices=(*STREAM_APIS, *REST_APIS),
+        web_ui=True,
     )

@@ -51,7 +51,7 @@ class RhythmSettings(Settings):
     """When a simulated person acts: the think time between questions and the seed of its choices (read by
     every user, the voice callers included)."""
 
-    think_time: str = setting("1-3", "Seconds a user waits between questions: 0, 2 or 1-3")
+    think_time: str = setting("1-3", "Seconds a user waits between questions: 0, 2 or 1-3", web_ui=True)
     seed: str = setting("", "Seed for prompt picking and think times (empty = random)")
 
     def check(self) -> None:
@@ -77,11 +77,13 @@ class ChatSettings(RhythmSettings):
     """The options every chat user reads (pacing's and Cognito's are their modules' own)."""
 
     prompts: str = setting(
-        "", 'JSONL file or folder of them, one {"prompt": ...} per line; empty = the built-in sample questions'
+        "",
+        'JSONL file or folder of them, one {"prompt": ...} per line; empty = the built-in sample questions',
+        web_ui=True,
     )
     prompt_weights: str = setting("", "How often each prompt category is asked, e.g. simple=3,common=5,complex=2")
     max_samples: int = setting(0, "Use at most this many prompts (0 = all)")
-    auth: str = setting("none", "How users sign in", choices=AUTH_KINDS)
+    auth: str = setting("none", "How users sign in", choices=AUTH_KINDS, web_ui=True)
     login_path: str = setting("/api/auth/login", "Login endpoint for --auth login")
     login_user_field: str = setting("email", "JSON field that carries the account name")
     accounts: str = setting("", "CSV of accounts (email,password), one per user; else LOGIN_EMAIL")
@@ -91,7 +93,7 @@ class ChatSettings(RhythmSettings):
     token_refresh_margin: float = setting(
         DEFAULT_REFRESH_MARGIN_S, "Log in again this many seconds before a token expires"
     )
-    conversation_turns: int = setting(5, "Questions per conversation before a user starts a new one")
+    conversation_turns: int = setting(5, "Questions per conversation before a user starts a new one", web_ui=True)
 
     def check(self) -> None:
         """Raise InputError naming the first bad option; loads the prompts and the accounts on the way."""

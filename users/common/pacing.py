@@ -30,11 +30,11 @@ LATE_TOLERANCE_S = 0.01
 class PacingSettings(Settings):
     """The pacing options: the arrival rate, its kind and ramp, and how late a start may run."""
 
-    arrival_rate: float = setting(0.0, "Requests started per second (0 = closed loop)")
-    arrival_kind: str = setting("constant", "Evenly spaced or Poisson starts", choices=KINDS)
-    arrival_ramp_to: float = setting(-1.0, "Rate to ramp to (-1 = no ramp)")
-    arrival_ramp_time: float = setting(0.0, "Seconds the ramp takes")
-    arrival_max_lateness: float = setting(1.0, "Seconds a start may run late, then dropped")
+    arrival_rate: float = setting(0.0, "Requests started per second (0 = closed loop)", web_ui=True)
+    arrival_kind: str = setting("constant", "Evenly spaced or Poisson starts", choices=KINDS, web_ui=True)
+    arrival_ramp_to: float = setting(-1.0, "Rate to ramp to (-1 = no ramp)", web_ui=True)
+    arrival_ramp_time: float = setting(0.0, "Seconds the ramp takes", web_ui=True)
+    arrival_max_lateness: float = setting(1.0, "Seconds a start may run late, then dropped", web_ui=True)
 
     def check(self) -> None:
         if self.arrival_max_lateness <= 0:

@@ -26,7 +26,7 @@ CHECK_INTERVAL_S = 2.0
 class HealthSettings(Settings):
     """HealthCheckUser's options."""
 
-    health_path: str = setting("/healthcheck", "Health endpoint checked by HealthCheckUser")
+    health_path: str = setting("/healthcheck", "Health endpoint checked by HealthCheckUser", web_ui=True)
     docs_path: str = setting("/docs", "Docs page checked by HealthCheckUser (empty = skip)")
 
     def check(self) -> None:

@@ -31,9 +31,9 @@ class RestChatSettings(BotSettings):
     """RestChatUser's options: the many-bots ones, then the endpoint and its JSON fields."""
 
     check_answers: bool = setting(False, 'Fail an answer that does not contain the prompt\'s "answer" field')
-    chat_path: str = setting("/api/chat", "Path of the chat endpoint")
-    question_field: str = setting("message", "JSON field that carries the question")
-    answer_field: str = setting("answer", "JSON field (dotted path, e.g. data.answer) of the answer")
+    chat_path: str = setting("/api/chat", "Path of the chat endpoint", web_ui=True)
+    question_field: str = setting("message", "JSON field that carries the question", web_ui=True)
+    answer_field: str = setting("answer", "JSON field (dotted path, e.g. data.answer) of the answer", web_ui=True)
     session_field: str = setting("session_id", "JSON field of the conversation id")
     body_template: str = setting(
         "",

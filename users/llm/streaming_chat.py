@@ -116,14 +116,14 @@ class StreamSettings(ApiSettings):
     """StreamingChatUser's options: the API (--api, shared), its endpoint and wire format, the request body and the
     time limits."""
 
-    stream_path: str = setting("", "Path of the streaming chat endpoint (default: the --api preset's)")
+    stream_path: str = setting("", "Path of the streaming chat endpoint (default: the --api preset's)", web_ui=True)
     stream_format: str = setting(
         "", f"Wire format of the stream (default: the --api preset's): {', '.join(ALL_FORMATS)}"
     )
     stream_text_path: str = setting("", "Dotted JSON path of the text delta (sse, ndjson)")
     stream_usage_path: str = setting("", "Dotted JSON path of the output token count")
-    model: str = setting("demobot", "Model name sent with each request")
-    max_tokens: int = setting(0, "Most tokens per answer (0 = the server's default; Anthropic: 1024)")
+    model: str = setting("demobot", "Model name sent with each request", web_ui=True)
+    max_tokens: int = setting(0, "Most tokens per answer (0 = the server's default; Anthropic: 1024)", web_ui=True)
     temperature: str = setting("", "Sampling temperature to send (empty = not sent)")
     system_prompt: str = setting("", "System message put before every conversation")
     extra_body: str = setting("", 'JSON object merged into every request, e.g. {"top_p": 0.9}')

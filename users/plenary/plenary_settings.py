@@ -59,11 +59,11 @@ PROTOCOLS = {
 class PlenarySettings(Settings):
     """PlenaryUser's options, and what they mean for a run (the protocol, the interval, the usernames)."""
 
-    plenary_protocol: str = setting("demobot", "Group-chat protocol", choices=tuple(PROTOCOLS))
+    plenary_protocol: str = setting("demobot", "Group-chat protocol", choices=tuple(PROTOCOLS), web_ui=True)
     plenary_path: str = setting("", "WebSocket path of a room, {room} = its name (default: preset)")
-    room: str = setting("plenary", "Room everyone joins (with --rooms N: ROOM_0 … ROOM_N-1)")
-    rooms: int = setting(1, "Spread the users over this many rooms")
-    chat_interval: str = setting("5", "Seconds between a user's messages: 5 or 3-7")
+    room: str = setting("plenary", "Room everyone joins (with --rooms N: ROOM_0 … ROOM_N-1)", web_ui=True)
+    rooms: int = setting(1, "Spread the users over this many rooms", web_ui=True)
+    chat_interval: str = setting("5", "Seconds between a user's messages: 5 or 3-7", web_ui=True)
     message_size: int = setting(100, "Characters per chat message")
     leave_probability: float = setting(0.0, "Chance per message to leave and rejoin")
     drain_time: float = setting(2.0, "Seconds a message may take to reach everyone")

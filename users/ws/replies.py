@@ -27,9 +27,9 @@ NOT_JSON, NOT_AN_OBJECT, NOT_TEXT = "reply is not JSON", "reply is not a JSON ob
 class WsFieldSettings(Settings):
     """The chat protocol's options: its JSON field names and the fixed part of every prompt."""
 
-    ws_prompt_field: str = setting("message", "JSON field that carries the prompt")
+    ws_prompt_field: str = setting("message", "JSON field that carries the prompt", web_ui=True)
     ws_id_field: str = setting("id", "JSON field of the request id (empty = send none)")
-    ws_reply_field: str = setting("answer", "Dotted JSON path of a whole reply")
+    ws_reply_field: str = setting("answer", "Dotted JSON path of a whole reply", web_ui=True)
     ws_delta_field: str = setting("delta", "Dotted JSON path of a streamed reply's piece")
     ws_done_field: str = setting("done", "JSON field that marks the end of a reply")
     ws_error_field: str = setting("error", "JSON field of an error reply")

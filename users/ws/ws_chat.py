@@ -57,7 +57,7 @@ CLEAN_CLOSE_PREFIX = "closed by the server"
 class WebSocketChatSettings(Settings):
     """WebSocketChatUser's own options (the handshake's and the protocol's are in handshake.py, replies.py)."""
 
-    ws_path: str = setting("/ws/chat", "Path (or full ws:// URL) of the chat WebSocket")
+    ws_path: str = setting("/ws/chat", "Path (or full ws:// URL) of the chat WebSocket", web_ui=True)
     queue_size: int = setting(1, "Prompts kept in flight per connection")
     reply_timeout: float = setting(60.0, "Seconds a reply may take")
 
