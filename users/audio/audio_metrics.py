@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.histogram import Histogram
+from users.audio.barge_in_metrics import BargeIn, BargeInStats
 
 UNDERRUN_TOLERANCE_MS = 10.0
 """A chunk later than this after the end of the audio before it is a gap the caller hears."""
@@ -132,6 +133,8 @@ class CallRecord:
     """This call checks that the bot still works right after an injected fault."""
     cut_short: bool = False
     """The end of the test hung up this call; what it measured counts, but it neither passed nor failed."""
+    barge_ins: list[BargeIn] = field(default_factory=list)
+    """The answers the caller speaks over (--barge-in-rate), planned before the call, timed during it."""
 
     def sent(self, size: int, lateness_ms: float, audio_ms: float) -> None:
         """Count one frame sent ``lateness_ms`` after its scheduled time."""
@@ -186,6 +189,7 @@ class AudioStats:
         self.errors: Counter[str] = Counter()
         """Real failures by name."""
         self.protocols: Counter[str] = Counter()
+        self.barge_in = BargeInStats()
 
     def add(self, call: CallRecord) -> None:
         """Count one finished call."""
@@ -200,6 +204,7 @@ class AudioStats:
             c[name] += getattr(call, name)
         self.audio_sent_ms += call.audio_sent_ms
         h["mark_ms"].add_all(call.marks_ms)
+        self.barge_in.add(call.barge_ins)
         for turn in call.turns:
             c["turns"] += 1
             if turn.ttfa_ms is not None:
@@ -237,6 +242,7 @@ class AudioStats:
             "reactions": dict(self.reactions),
             "errors": dict(self.errors),
             "protocols": dict(self.protocols),
+            "barge_in": self.barge_in.to_message(),
         }
 
     def merge_message(self, message: dict[str, Any]) -> None:
@@ -252,6 +258,7 @@ class AudioStats:
         self.reactions.update(message["reactions"])
         self.errors.update(message["errors"])
         self.protocols.update(message["protocols"])
+        self.barge_in.merge_message(message.get("barge_in") or {})
 
     def summary(self, duration_s: float) -> dict[str, Any]:
         """The ``audio`` section of summary.json."""
@@ -288,4 +295,6 @@ class AudioStats:
             "not_recovered": c["not_recovered"],
         }
         section["real_failures"] = dict(self.errors)
+        if (barge_in := self.barge_in.summary()) is not None:
+            section["barge_in"] = barge_in
         return section

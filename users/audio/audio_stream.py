@@ -45,6 +45,7 @@ from users.audio.audio_protocols import (
     make_protocol,
     prepare_utterance,
 )
+from users.audio.barge_in import BargeInSettings, barge_in_settings, plan_barge_ins, report_barge_ins
 from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
 from users.common import records
 from users.common.chat_base import RhythmSettings
@@ -174,6 +175,7 @@ class AudioSettings(Settings):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register AudioStreamUser's options."""
     AudioSettings.add_arguments(parser)
+    BargeInSettings.add_arguments(parser)
 
 
 def caller_pacing(options: Any) -> tuple[tuple[float, float], int | None]:
@@ -186,6 +188,7 @@ def check_options(options: Any) -> None:
     """Raise InputError for a bad audio option (reading and encoding the audio file on the way)."""
     settings = AudioSettings.read(options)
     caller_pacing(options)
+    barge_in_settings(options, settings.turns)
     utterance_for(settings)
 
 
@@ -233,6 +236,7 @@ class AudioStreamUser(User):
         self.audio_path, self.protocol, self.turns = settings.audio_path, settings.audio_protocol, settings.turns
         self.think_time, seed = caller_pacing(environment.parsed_options)
         self.utterance = utterance_for(settings)
+        self.barge_in = barge_in_settings(environment.parsed_options, settings.turns)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
         self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
@@ -297,6 +301,7 @@ class AudioStreamUser(User):
         )
         record = CallRecord(protocol=settings.audio_protocol, started_at=time.time(), user=self.user_number)
         record.after_fault = self.after_fault
+        record.barge_ins = plan_barge_ins(self.barge_in, self.plan.turns, self.rng)
         self.reported_turns = 0
         self.call = AudioCall(
             self.plan,
@@ -354,6 +359,7 @@ class AudioStreamUser(User):
 
     def _publish(self, record: CallRecord) -> None:
         records.publish(self.environment, record)  # once per call, finished or cut short by the end of the test
+        report_barge_ins(self.environment, self.name, record)
 
     def _report(self, record: CallRecord) -> None:
         self._publish(record)
