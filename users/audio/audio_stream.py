@@ -7,6 +7,8 @@ or go silent, wait for the bot's spoken answer, maybe speak again, hang up. Stat
 - ``CONNECT``: the WebSocket handshake (refused calls fail here).
 - ``TTFA``: the end of the caller's speech → the first response audio, once per turn (the headline).
 - ``CALL``: the whole call, where failures of connected calls are counted.
+- ``BARGE``: how fast the bot stopped talking when the caller spoke over its answer (--barge-in-rate,
+  users/audio/barge_in.py); a bot that talked on is the failure ``bot did not stop``.
 - ``FAULT`` (``audio:<protocol> <kind>``): calls that misbehave on purpose (``--fault-rate``), timed
   until the bot reacted; never failures, so real failures stay apart.
 

@@ -110,7 +110,9 @@ class BargeInCalls:
     def _planned(self, turn_index: int) -> BargeIn | None:
         record: CallRecord = self.record
         for barge_in in record.barge_ins:
-            if barge_in.turn == turn_index and barge_in.outcome is None and barge_in is not self.barge_in:
+            if barge_in.turn < turn_index and barge_in.started_at is None and barge_in.outcome is None:
+                barge_in.outcome = ANSWER_OVER  # that answer had played out before the moment to speak over it
+            elif barge_in.turn == turn_index and barge_in.outcome is None and barge_in is not self.barge_in:
                 return barge_in
         return None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from core.book_measure import BookMeasure
@@ -146,8 +147,6 @@ def test_planned_barge_ins_are_seeded_and_never_the_last_turn() -> None:
 def test_the_interruption_starts_at_the_first_frame_loud_enough_to_be_speech() -> None:
     import base64
 
-    import numpy as np
-
     quiet, loud = np.full(160, 100, dtype=np.int16), np.full(160, -2000, dtype=np.int16)
     assert not has_voice(pcm16_bytes(quiet), WireFormat("pcm16", 8000))
     assert has_voice(pcm16_bytes(loud), WireFormat("pcm16", 8000))
@@ -162,3 +161,36 @@ def test_demobot_answer_lengths_vary_within_their_bounds_and_repeat_with_the_see
     assert min(lengths) == 15 and max(lengths) == 35 and len(set(lengths)) > 10
     assert lengths == [varying.reply_frames(random.Random(seed)) for seed in range(200)]
     assert {AudioConfig(reply_len_ms=310.0).reply_frames(random.Random(s)) for s in range(20)} == {16}
+
+
+def test_a_call_speaks_over_the_planned_answers_and_follows_the_bot_until_it_stops() -> None:
+    from gevent.event import Event
+
+    from users.audio.audio_metrics import TurnRecord
+    from users.audio.audio_protocols import RawProtocol
+    from users.audio.barge_in import BargeInCalls
+
+    class Call(BargeInCalls):
+        def __init__(self) -> None:
+            self.record = CallRecord("raw", 0.0, barge_ins=[BargeIn(0, 0.2), BargeIn(1, 0.2)])
+            self.plan, self.protocol = SimpleNamespace(response_gap_s=QUIET_S), RawProtocol()
+            self.changed, self.turn = Event(), None
+
+    call, silence, voice = Call(), bytes(640), pcm16_bytes(np.full(320, 3000, dtype=np.int16))
+    first = TurnRecord(speech_end_at=1.0, first_audio_at=1.2)
+    call.record.turns.append(first)
+    assert not call._interrupts(first, 1.39) and call.wake_for is call.record.barge_ins[0]  # a timer will wake it
+    assert call._interrupts(first, 1.4)
+    call.turn = TurnRecord()
+    call.record.turns.append(call.turn)
+    call._heard("audio", 640, "", 1.41)  # before the caller's voice: not counted
+    call._spoke(silence, 1.42)
+    call._spoke(voice, 1.44)
+    call._heard("audio", 640, "", 1.46)
+    call._heard("done", 0, "cancelled", 1.59)
+    barge_in = call.record.barge_ins[0]
+    assert barge_in.latency_ms == pytest.approx(150.0) and barge_in.audio_after_ms == 20.0
+    # The second answer had played out before the caller's moment came: the third turn finds it over.
+    call.record.turns.append(TurnRecord(speech_end_at=3.0, first_audio_at=3.1))
+    assert not call._interrupts(call.record.turns[-1], 3.2)
+    assert call.record.barge_ins[1].outcome == ANSWER_OVER
