@@ -8,7 +8,7 @@ the same in both and is computed the same way. Metrics, in SLO names (``[NAME]``
   timings of an exchange, not exchanges); ``fail_ratio``: failed / all exchanges; ``rps``: exchanges / s.
 - ``ttft_ itl_ tpot_ e2e_``: each streamed answer's own values (successful answers, as the ``llm`` section);
   ``tokens_per_s``: output tokens / s; ``goodput``: answers that met every per-answer SLO / s.
-- ``fanout_ ttfa_``: the successful FANOUT and TTFA rows.
+- ``fanout_ ttfa_ bargein_``: the successful FANOUT, TTFA and BARGE rows (BARGE: audio interruption latency).
 - ``lateness_``: audio frames' send lateness and arrival starts' lateness; ``[audio]`` or ``[arrival]`` picks one.
 - ``lost completeness duplicates``: plenary delivery, and ``call_setup`` (voice calls set up / tried), known for
   the whole run only (``run_values``).
@@ -25,7 +25,7 @@ from core.metric_book import EXTRA_ROWS, MetricBook, RowTally, merged
 from core.slo import RATIO_METRICS
 
 ANSWER_FAMILIES = {"ttft", "itl", "tpot", "e2e"}
-ROW_FAMILIES = {"fanout": "FANOUT", "ttfa": "TTFA"}
+ROW_FAMILIES = {"fanout": "FANOUT", "ttfa": "TTFA", "bargein": "BARGE"}
 RUN_ONLY_METRICS = frozenset(RATIO_METRICS) - {"fail_ratio"}
 """Plenary delivery is counted when members leave their rooms, call setup as calls end: known for a whole run,
 not for a window."""

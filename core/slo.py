@@ -3,7 +3,7 @@
 Grammar: ``METRIC[NAME] OP VALUE[UNIT]`` with optional whitespace between the parts.
 
 - METRIC: ``p50 p90 p95 p99 avg max`` (ms, over the successful exchanges); ``fail_ratio``; ``rps``;
-  ``ttft_ itl_ tpot_ e2e_ fanout_ ttfa_ lateness_`` + ``p50|p90|p95|p99|avg`` (ms); ``tokens_per_s``;
+  ``ttft_ itl_ tpot_ e2e_ fanout_ ttfa_ bargein_ lateness_`` + ``p50|p90|p95|p99|avg`` (ms); ``tokens_per_s``;
   ``goodput``; plenary delivery ``lost``, ``completeness``, ``duplicates`` (ratios of the expected receptions);
   ``call_setup`` (voice calls connected and answered / tried).
 - ``[NAME]`` (optional) restricts the metric to one request name; it may hold colons, spaces, slashes.
@@ -33,7 +33,7 @@ from core.settings import Settings, setting
 
 LATENCY_STATS = ("p50", "p90", "p95", "p99", "avg", "max")
 FAMILY_STATS = ("p50", "p90", "p95", "p99", "avg")
-FAMILIES = ("ttft", "itl", "tpot", "e2e", "fanout", "ttfa", "lateness")
+FAMILIES = ("ttft", "itl", "tpot", "e2e", "fanout", "ttfa", "bargein", "lateness")
 RATIO_METRICS = ("fail_ratio", "lost", "completeness", "duplicates", "call_setup")
 RATE_METRICS = ("rps", "tokens_per_s", "goodput")
 

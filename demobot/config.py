@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from demobot.audio_config import AudioConfig
+from demobot.audio_config import LONGEST_REPLY_MS, AudioConfig
 from demobot.faults import Fault, parse_fault
 
 AUTH_MODES = ("off", "required", "cognito")
@@ -178,7 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
     add("--audio-reply-len-ms", type=_number(float, 20, None, "20 or more"), default=1500.0, help="reply length")
     add("--audio-lead-ms", type=_number(float, 0, None, "0 or more"), default=60.0, help="reply audio sent ahead")
     add("--audio-idle-timeout", type=_number(float, 0.01, None, "a positive number"), default=10.0, help="s, hang up")
+    _add_reply_length_and_barge_in(add)
     return parser
+
+
+def _add_reply_length_and_barge_in(add: Callable[..., object]) -> None:
+    """demobot's options for answers that vary in length and callers who speak over them."""
+    add(
+        "--audio-reply-len-max-ms",
+        type=_number(float, 0, LONGEST_REPLY_MS, f"0-{LONGEST_REPLY_MS:g}"),
+        default=0.0,
+        help="longest reply: lengths drawn from --audio-reply-len-ms to this (seeded); 0 = all the same",
+    )
+    add(
+        "--audio-barge-in-ms",
+        type=_number(float, 0, 60000, "0-60000"),
+        default=0.0,
+        help="caller speaking over a reply this long stops it (0 = at once)",
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
@@ -228,5 +245,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BotConfig:
             reply_len_ms=ns.audio_reply_len_ms,
             lead_ms=ns.audio_lead_ms,
             idle_timeout_s=ns.audio_idle_timeout,
+            reply_len_max_ms=ns.audio_reply_len_max_ms,
+            barge_in_ms=ns.audio_barge_in_ms,
         ),
     )

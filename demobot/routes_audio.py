@@ -9,8 +9,9 @@ Every call follows the same rules, whatever its protocol (demobot/audio_presets.
   frames and no frames at all count alike), or when a Realtime caller commits its audio.
 - The reply starts ``--audio-reply-ms`` after the last frame with voice arrived (never before the end
   of speech is known) and is ``--audio-reply-len-ms`` of synthetic speech sent in 20 ms frames at
-  real-time pace, ``--audio-lead-ms`` ahead. Deadlines are absolute, so a late wake-up never shifts
-  the frames after it. Speech during a reply interrupts it (barge-in).
+  real-time pace, ``--audio-lead-ms`` ahead (``--audio-reply-len-max-ms``: lengths drawn per reply, seeded).
+  Deadlines are absolute, so a late wake-up never shifts the frames after it. Speech during a reply
+  stops it ``--audio-barge-in-ms`` later (barge-in, demobot/audio_barge_in.py).
 - A call that sends nothing for ``--audio-idle-timeout`` seconds while demobot is not speaking is hung up.
 - The ``ws-close`` fault (``--fault``, demobot/faults.py) drops a share of calls halfway through demobot's
   first reply; ``ws-silent`` takes a share of calls and never says anything on them.
@@ -20,17 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from aiohttp import WSMsgType, web
 
+from demobot.audio_barge_in import BargeIn
 from demobot.audio_config import AudioConfig
 from demobot.audio_presets import Message, Preset, RealtimePreset, detect_preset
 from demobot.audio_signal import FRAME_MS, reply_frames_b64
 from demobot.faults import WS_FAULTS, pick_fault, reset_connection
 from demobot.state import STATE
+from demobot.timing_log import TimingLog
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_HEARD = 1000
@@ -77,6 +81,9 @@ class AudioService:
 
     config: AudioConfig
     counters: AudioCounters = field(default_factory=AudioCounters)
+    seed: int = 0
+    """Each call draws its reply lengths from a generator seeded with this and the call's number."""
+    timing_log: TimingLog | None = None
 
 
 AUDIO = web.AppKey("demobot_audio", AudioService)
@@ -103,6 +110,8 @@ class VoiceCall:
         self.ended = False
         self.cut_mid_reply: Callable[[], None] | None = None
         """Set for a ``ws-close`` fault: drops the connection halfway through the reply."""
+        self.barge_in = BargeIn(self, service.timing_log)
+        self.rng = random.Random(service.seed * 1_000_003 + service.counters.accepted)
 
     # -- what the presets call --------------------------------------------------------------------
 
@@ -125,7 +134,7 @@ class VoiceCall:
         self.counters.voice_frames += 1
         self.last_voice_at = now
         if self.reply_task is not None:
-            await self.interrupt()
+            await self.barge_in.heard(now)
         if not self.speaking:
             self.speaking, self.speech_started_at = True, now
             for message in self.preset.speech_started():
@@ -205,7 +214,8 @@ class VoiceCall:
 
     async def _reply(self, speech_end: float, number: int) -> None:
         config = self.config
-        frames = self.preset.reply(number, config.reply_len_ms)  # built before the deadline, never after
+        # built before the deadline, never after; a prefix of the longest reply when lengths vary
+        frames = self.preset.reply(number, config.longest_reply_ms)[: config.reply_frames(self.rng)]
         start = max(speech_end + config.reply_ms / 1000, time.perf_counter())
         while (wait := start - time.perf_counter()) > 0:  # the loop's timers may fire a little early
             await asyncio.sleep(wait)
@@ -338,10 +348,11 @@ async def audio_stats(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     """Register the voice routes (and synthesise the replies in each protocol's format now, not mid-call)."""
-    config = app[STATE].config.audio
-    app[AUDIO] = AudioService(config)
+    state = app[STATE]
+    config = state.config.audio
+    app[AUDIO] = AudioService(config, seed=state.config.seed, timing_log=state.timing_log)
     for encoding, rate in (("pcm16", 16000), ("mulaw", 8000), ("pcm16", 24000)):
-        reply_frames_b64(encoding, rate, config.reply_len_ms)
+        reply_frames_b64(encoding, rate, config.longest_reply_ms)
     app.router.add_get("/ws/audio", voice_call)
     app.router.add_get("/v1/realtime", realtime_call)
     app.router.add_get("/stats/audio", audio_stats)

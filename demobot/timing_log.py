@@ -1,4 +1,5 @@
-"""The optional JSONL log of every generation's true server-side timings, for checking client measurements."""
+"""The optional JSONL log of every generation's (and voice barge-in's) true server-side timings, for checking
+client measurements."""
 
 from __future__ import annotations
 
@@ -24,6 +25,21 @@ class GenerationTiming:
     tokens: int = 0
 
 
+@dataclass
+class BargeInTiming:
+    """A voice reply demobot stopped because the caller spoke over it (route "audio-barge-in")."""
+
+    id: str
+    protocol: str
+    heard: float
+    """Wall-clock time the first frame with the caller's voice over the reply arrived."""
+    stopped: float
+    """Wall-clock time demobot stopped the reply (Twilio ``clear``, raw/Realtime ``done`` cancelled were sent)."""
+    reaction_ms: float
+    """``stopped - heard``, measured on the monotonic clock."""
+    route: str = "audio-barge-in"
+
+
 class TimingLog:
     """Appends one JSON object per generation to a file, flushed line by line so readers see it at once."""
 
@@ -31,8 +47,8 @@ class TimingLog:
         self.path = Path(path)
         self._file = self.path.open("a", encoding="utf-8")
 
-    def record(self, timing: GenerationTiming) -> None:
-        """Write one generation's timings as a line (a no-op once closed)."""
+    def record(self, timing: GenerationTiming | BargeInTiming) -> None:
+        """Write one generation's (or barge-in's) timings as a line (a no-op once closed)."""
         if self._file.closed:
             return
         self._file.write(json.dumps(asdict(timing), separators=(",", ":")) + "\n")

@@ -7,7 +7,8 @@ the run at its end; better to say so at once, in one line (exit 2). What each ki
 - StreamingChatUser and WebSocketChatUser: streamed answers (``ttft_ itl_ tpot_ e2e_``, ``tokens_per_s``,
   ``goodput``);
 - PlenaryUser: ``fanout_``, and for a whole run ``lost``, ``completeness``, ``duplicates``;
-- AudioStreamUser: ``ttfa_``, ``lateness_`` (``[audio]``), and for a whole run ``call_setup``;
+- AudioStreamUser: ``ttfa_``, ``lateness_`` (``[audio]``), ``bargein_`` (with --barge-in-rate above 0), and for a
+  whole run ``call_setup``;
 - --arrival-rate: ``lateness_`` (``[arrival]``, whole run).
 
 The breakpoint and PID shapes judge windows: plenary delivery and arrival lateness are counted for the whole
@@ -25,6 +26,7 @@ from core.slo import SLO, parse_slo
 from shapes.options import selected_shape
 from shapes.pid import PIDSettings
 from users.audio.audio_stream import AudioStreamUser
+from users.audio.barge_in import BargeInSettings
 from users.common.chat_base import ChatSettings
 from users.common.pacing import PacingSettings
 from users.llm.streaming_chat import StreamingChatUser
@@ -40,6 +42,7 @@ PRODUCERS: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(RUN_ONLY_METRICS - {"call_setup"}, (PlenaryUser,)),
     "ttfa": (AudioStreamUser,),
     "call": (AudioStreamUser,),
+    "bargein": (AudioStreamUser,),
 }
 """Metric family → the user classes that produce it; a family not listed is every exchange's."""
 
@@ -80,6 +83,8 @@ def why_unmeasurable(slo: SLO, environment: Any, windowed: bool) -> str | None:
     producers = PRODUCERS.get(family)
     if producers and not _runs(environment, producers):
         return f"{slo.metric} needs {' or '.join(p.__name__ for p in producers)} among the users"
+    if family == "bargein" and not BargeInSettings.read(environment.parsed_options).barge_in_rate:
+        return f"{slo.metric} needs callers that speak over answers: --barge-in-rate above 0"
     names = answer_names(environment) if family in ANSWERS and slo.name is not None else None
     if names is not None and slo.name not in names:
         return f"no request is named {slo.name!r} (StreamingChatUser's answers are {', '.join(sorted(names))})"

@@ -81,8 +81,8 @@ def test_exact_messages() -> None:
     assert message("p95<<3") == "--slo 'p95<<3': expected METRIC[NAME] OP VALUE, e.g. p95<2500"
     assert message("p42<3") == (
         "--slo 'p42<3': unknown metric p42 (known: p50, p90, p95, p99, avg, max, fail_ratio, lost, completeness, "
-        "duplicates, call_setup, rps, tokens_per_s, goodput; ttft_, itl_, tpot_, e2e_, fanout_, ttfa_, lateness_ + "
-        "p50/p90/p95/p99/avg)"
+        "duplicates, call_setup, rps, tokens_per_s, goodput; ttft_, itl_, tpot_, e2e_, fanout_, ttfa_, bargein_, "
+        "lateness_ + p50/p90/p95/p99/avg)"
     )
     assert message("fail_ratio<5") == "--slo 'fail_ratio<5': fail_ratio is a ratio from 0 to 1; write 5% for percent"
 

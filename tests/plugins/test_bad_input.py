@@ -117,6 +117,8 @@ BAD_LOCUST_INPUTS = [
     (["--audio-file", "{bad}/1hz.wav"], "1hz.wav: 1 Hz; give a mono 16-bit PCM WAV at 8000-48000 Hz"),
     (["--chunk-ms", "1e9"], "--chunk-ms: 1e+09 ms of audio per frame; give 1-1000 ms"),
     (["--chunk-size", "1e9"], "--chunk-size: 1e+09 KB is 3.2e+10 ms of audio per frame"),
+    (["--barge-in-rate", "0.5"], "--barge-in-rate: the caller speaks over an answer with its next turn"),
+    (["--barge-in-after-ms", "inf"], "--barge-in-after-ms: inf is not a finite number"),
     (["--interval", "1e12"], "--interval: 1e+12 ms between frames; give at most 60000 ms"),
     (["--fault-kinds", "drop,explode"], "--fault-kinds: unknown explode"),
     # shapes and SLOs

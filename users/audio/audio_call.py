@@ -26,6 +26,7 @@ from gevent.event import Event
 from core.tls import websocket_sslopt
 from users.audio.audio_metrics import CallRecord, Playback, TurnRecord
 from users.audio.audio_protocols import AUDIO, CLEAR, DONE, ERROR, MARK, READY, AudioProtocol, Message, Utterance
+from users.audio.barge_in import BargeInCalls
 from users.audio.call_faults import InjectedFaults
 from users.audio.call_plan import SILENCE, CallPlan
 from users.common.http_failures import connection_failure, status_failure
@@ -42,6 +43,7 @@ from users.ws.ws_frames import (
     close_code,
     close_frame,
 )
+from users.ws.ws_frames import client_frame as wire_frame
 from users.ws.ws_limits import PING_FLOOD, REDIRECT_LOOP, PingMeter
 
 SOCKET_TIMEOUT_S = 30.0
@@ -61,12 +63,7 @@ class CallFailed(Exception):
     """A call that went wrong; the message is its failure name."""
 
 
-def wire_frame(message: Message) -> bytes:
-    """The masked WebSocket frame of one message, ready to write (text for str, binary for bytes)."""
-    return client_frame(message)
-
-
-class AudioCall(InjectedFaults):
+class AudioCall(InjectedFaults, BargeInCalls):
     """One call: ``run()`` places it and returns its CallRecord; ``hang_up()`` ends it from outside."""
 
     def __init__(
@@ -192,6 +189,7 @@ class AudioCall(InjectedFaults):
             if index == fault_at and self.fault is not None and self._inject_fault():
                 return False
             sent_at = self._send_frame(wire_frame(protocol.audio_message(payload)))
+            self._spoke(payload, sent_at)  # the first frame with voice may start speaking over an answer
             if index == utterance.last_voiced:
                 turn.speech_end_at = sent_at
             self._check_line()
@@ -208,6 +206,8 @@ class AudioCall(InjectedFaults):
         while True:
             self._check_line()
             now = time.perf_counter()
+            if self._interrupts(turn, now):  # the caller speaks over the answer: its next turn starts now
+                return
             if turn.first_audio_at is None:
                 if now >= first_audio_due:
                     turn.finished_at = now  # the caller gave up waiting: its silence ends here
@@ -230,8 +230,7 @@ class AudioCall(InjectedFaults):
         """Send a prepared frame at its scheduled time; returns when it was written."""
         deadline = self.t0 + self.frame_number * self.plan.interval_s
         self.frame_number += 1
-        delay = deadline - time.perf_counter()
-        gevent.sleep(delay if delay > 0 else 0)
+        gevent.sleep(max(0.0, deadline - time.perf_counter()))
         start = time.perf_counter()
         self._write(frame)
         end = time.perf_counter()
@@ -318,6 +317,7 @@ class AudioCall(InjectedFaults):
         self.changed.set()
 
     def _on_event(self, kind: str, audio_bytes: int, name: str, now: float) -> None:
+        self._heard(kind, audio_bytes, name, now)
         turn = self.turn
         if kind == AUDIO:
             duration_ms = self.protocol.wire.duration_ms(audio_bytes)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.histogram import Histogram
+from users.audio.barge_in_metrics import BargeIn, BargeInStats
 from users.audio.call_outcomes import CallOutcomes
 from users.audio.call_plan import ABANDONED
 from users.audio.dead_air import DeadAir, Silences
@@ -141,6 +142,8 @@ class CallRecord:
     """The end of the test hung up this call; what it measured counts, but it neither passed nor failed."""
     dead_air: DeadAir | None = None
     """The silences the caller sat through (set when the call ends)."""
+    barge_ins: list[BargeIn] = field(default_factory=list)
+    """The answers the caller speaks over (--barge-in-rate), planned before the call, timed during it."""
 
     def sent(self, size: int, lateness_ms: float, audio_ms: float) -> None:
         """Count one frame sent ``lateness_ms`` after its scheduled time."""
@@ -201,6 +204,7 @@ class AudioStats:
         """Real failures by name."""
         self.protocols: Counter[str] = Counter()
         self.outcomes = CallOutcomes()
+        self.barge_in = BargeInStats()
 
     def add(self, call: CallRecord) -> None:
         """Count one finished call."""
@@ -216,6 +220,7 @@ class AudioStats:
             c[name] += getattr(call, name)
         self.audio_sent_ms += call.audio_sent_ms
         h["mark_ms"].add_all(call.marks_ms)
+        self.barge_in.add(call.barge_ins)
         for turn in call.turns:
             c["turns"] += 1
             if turn.ttfa_ms is not None:
@@ -256,6 +261,7 @@ class AudioStats:
             "errors": dict(self.errors),
             "protocols": dict(self.protocols),
             "outcomes": self.outcomes.to_message(),
+            "barge_in": self.barge_in.to_message(),
         }
 
     def merge_message(self, message: dict[str, Any]) -> None:
@@ -272,6 +278,7 @@ class AudioStats:
         self.errors.update(message["errors"])
         self.protocols.update(message["protocols"])
         self.outcomes.merge_message(message["outcomes"])
+        self.barge_in.merge_message(message.get("barge_in") or {})
 
     def summary(self, duration_s: float) -> dict[str, Any]:
         """The ``audio`` section of summary.json."""
@@ -309,4 +316,6 @@ class AudioStats:
             "not_recovered": c["not_recovered"],
         }
         section["real_failures"] = dict(self.errors)
+        if (barge_in := self.barge_in.summary()) is not None:
+            section["barge_in"] = barge_in
         return section | self.outcomes.summary()

@@ -356,6 +356,8 @@ class OpenAIRealtimeProtocol(AudioProtocol):
             return [ServerEvent(DONE, name=status)]
         if kind == "session.updated":
             return [ServerEvent(READY)]
+        if kind in ("output_audio_buffer.cleared", "response.cancelled"):  # the bot stopped speaking (barge-in)
+            return [ServerEvent(CLEAR)]
         if kind == "error":
             error = data.get("error")
             text = (error.get("message") or error.get("code")) if isinstance(error, dict) else error

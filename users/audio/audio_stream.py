@@ -8,6 +8,8 @@ or go silent, wait for the bot's spoken answer, maybe speak again, hang up. Stat
 - ``TTFA``: the end of the caller's speech → the first response audio, once per turn (the headline).
 - ``CALL``: the whole call, where failures of connected calls are counted.
 - ``ABANDON``: a call the caller hung up out of --patience, waiting for an answer (never a failure).
+- ``BARGE``: how fast the bot stopped talking when the caller spoke over its answer (--barge-in-rate,
+  users/audio/barge_in.py); a bot that talked on is the failure ``bot did not stop``.
 - ``FAULT`` (``audio:<protocol> <kind>``): calls that misbehave on purpose (``--fault-rate``), timed
   until the bot reacted; never failures, so real failures stay apart.
 
@@ -23,7 +25,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +37,16 @@ from core.options import require_positive
 from core.settings import Settings, setting
 from core.tls import insecure_option
 from users.audio.audio_call import AudioCall
-from users.audio.audio_codec import read_wav
 from users.audio.audio_metrics import CallRecord
 from users.audio.audio_protocols import (
     PROTOCOLS,
     REALTIME_APIS,
-    Utterance,
     WireFormat,
     make_protocol,
-    prepare_utterance,
 )
+from users.audio.barge_in import BargeInSettings, barge_in_settings, plan_barge_ins, report_barge_ins
 from users.audio.call_plan import COMMIT, FAULTS, SILENCE, STOP, CallPlan
-from users.audio.caller_settings import CallerSettings, folder_utterances
+from users.audio.caller_settings import CallerSettings, utterances_for
 from users.audio.dead_air import dead_air
 from users.audio.utterances import Deck
 from users.common import records
@@ -179,6 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register AudioStreamUser's options."""
     AudioSettings.add_arguments(parser)
     CallerSettings.add_arguments(parser)
+    BargeInSettings.add_arguments(parser)
 
 
 def caller_pacing(options: Any) -> tuple[tuple[float, float], int | None]:
@@ -193,24 +194,7 @@ def check_options(options: Any) -> None:
     caller_pacing(options)
     caller.check_with(settings.audio_file, settings.response_timeout)
     utterances_for(settings, caller)
-
-
-@lru_cache(maxsize=8)
-def _utterance(path: Path, protocol: str, sample_rate: int, frame_bytes: int) -> Utterance:
-    samples, rate = read_wav(path)
-    return prepare_utterance(samples, rate, make_protocol(protocol, sample_rate), frame_bytes)
-
-
-def utterance_for(settings: AudioSettings) -> Utterance:
-    """The caller's utterance in the run's protocol, encoded once per process."""
-    return _utterance(settings.utterance_file, settings.audio_protocol, settings.sample_rate, settings.frame_bytes)
-
-
-def utterances_for(settings: AudioSettings, caller: CallerSettings) -> tuple[Utterance, ...]:
-    """What callers say, one per turn: every file of --audio-dir, else --audio-file (encoded once per process)."""
-    if not caller.audio_dir:
-        return (utterance_for(settings),)
-    return folder_utterances(caller.audio_dir, settings.audio_protocol, settings.sample_rate, settings.frame_bytes)
+    barge_in_settings(options, settings.turns)
 
 
 class AudioStreamUser(User):
@@ -238,6 +222,7 @@ class AudioStreamUser(User):
         self.think_time, seed = caller_pacing(environment.parsed_options)
         self.caller = CallerSettings.read(environment.parsed_options)
         self.utterances = utterances_for(settings, self.caller)
+        self.barge_in = barge_in_settings(environment.parsed_options, settings.turns)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
         self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
@@ -304,6 +289,7 @@ class AudioStreamUser(User):
         )
         record = CallRecord(protocol=settings.audio_protocol, started_at=time.time(), user=self.user_number)
         record.after_fault = self.after_fault
+        record.barge_ins = plan_barge_ins(self.barge_in, self.plan.turns, self.rng)
         self.reported_turns = 0
         self.call = AudioCall(
             self.plan,
@@ -368,6 +354,7 @@ class AudioStreamUser(User):
     def _publish(self, record: CallRecord) -> None:
         record.dead_air = dead_air(record, self.caller.dead_air_ms, time.perf_counter())
         records.publish(self.environment, record)  # once per call, finished or cut short by the end of the test
+        report_barge_ins(self.environment, self.name, record)
 
     def _report(self, record: CallRecord) -> None:
         self._publish(record)

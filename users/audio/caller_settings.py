@@ -6,12 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import InputError
 from core.options import require_positive
 from core.settings import Settings, setting
+from users.audio.audio_codec import read_wav
 from users.audio.audio_protocols import Utterance, make_protocol, prepare_utterance
 from users.audio.utterances import read_folder
+
+if TYPE_CHECKING:  # audio_stream.py imports this module
+    from users.audio.audio_stream import AudioSettings
 
 DEAD_AIR_MS = (100.0, 600_000.0)
 """Shortest and longest --dead-air-ms: a silence under 0.1 s is a breath (users/audio/dead_air.py keeps gaps from
@@ -60,3 +65,17 @@ def folder_utterances(folder: str, protocol: str, sample_rate: int, frame_bytes:
     return tuple(
         prepare_utterance(spoken.samples, spoken.rate, wire, frame_bytes) for spoken in read_folder(Path(folder))
     )
+
+
+@lru_cache(maxsize=8)
+def _file_utterance(path: Path, protocol: str, sample_rate: int, frame_bytes: int) -> Utterance:
+    samples, rate = read_wav(path)
+    return prepare_utterance(samples, rate, make_protocol(protocol, sample_rate), frame_bytes)
+
+
+def utterances_for(settings: AudioSettings, caller: CallerSettings) -> tuple[Utterance, ...]:
+    """What callers say, one per turn: every file of --audio-dir, else --audio-file (encoded once per process)."""
+    wire = (settings.audio_protocol, settings.sample_rate, settings.frame_bytes)
+    if not caller.audio_dir:
+        return (_file_utterance(settings.utterance_file, *wire),)
+    return folder_utterances(caller.audio_dir, *wire)
