@@ -172,18 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--access-log", action="store_true", help="log every HTTP request to stderr")
     add("--tls-cert", default="", metavar="PEM", help="serve https and wss with this certificate (needs --tls-key)")
     add("--tls-key", default="", metavar="PEM", help="private key of --tls-cert")
+    _add_voice_calls(add)
+    return parser
+
+
+def _add_voice_calls(add: Callable[..., object]) -> None:
+    """Voice calls on /ws/audio: their timing, answers that vary in length, callers speaking over them."""
     add("--audio-calls", type=_number(int, 1, None, "a positive integer"), default=100, help="concurrent voice calls")
     add("--audio-reply-ms", type=_number(float, 0, None, "0 or more"), default=500.0, help="speech end → reply audio")
     add("--audio-endpoint-ms", type=_number(float, 1, None, "1 or more"), default=300.0, help="silence ending a turn")
     add("--audio-reply-len-ms", type=_number(float, 20, None, "20 or more"), default=1500.0, help="reply length")
     add("--audio-lead-ms", type=_number(float, 0, None, "0 or more"), default=60.0, help="reply audio sent ahead")
     add("--audio-idle-timeout", type=_number(float, 0.01, None, "a positive number"), default=10.0, help="s, hang up")
-    _add_reply_length_and_barge_in(add)
-    return parser
-
-
-def _add_reply_length_and_barge_in(add: Callable[..., object]) -> None:
-    """demobot's options for answers that vary in length and callers who speak over them."""
     add(
         "--audio-reply-len-max-ms",
         type=_number(float, 0, LONGEST_REPLY_MS, f"0-{LONGEST_REPLY_MS:g}"),
