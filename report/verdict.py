@@ -149,6 +149,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
             f"{_percentiles('send lateness', audio.get('send_lateness_ms') or {})}  "
             f"calls {calls.get('started', 0)}, failed {calls.get('failed', 0)}"
         )
+        lines.append(_callers(audio))
     plenary = summary.get("plenary")
     if plenary:
         fanout = (plenary.get("fanout_ms") or {}).get("peers") or (plenary.get("fanout_ms") or {}).get("echo") or {}
@@ -157,6 +158,24 @@ def headline(summary: dict[str, Any]) -> list[str]:
             f"lost {plenary.get('lost', 0)} of {plenary.get('expected', 0)}, duplicated {plenary.get('duplicates', 0)}"
         )
     return lines
+
+
+def _callers(audio: dict[str, Any]) -> str:
+    """How the callers fared: calls set up, hung up out of patience, dead air, and barge-in when callers spoke over."""
+    setup = (audio.get("setup") or {}).get("success_rate")
+    dead_air = audio.get("dead_air") or {}
+    line = (
+        f"callers  set up {'-' if setup is None else f'{setup:.1%}'}, "
+        f"abandoned {(audio.get('calls') or {}).get('abandoned', 0)}, "
+        f"dead air {dead_air.get('silences_over_threshold', 0)} over {_ms(dead_air.get('threshold_ms'))} ms"
+    )
+    barge_in = audio.get("barge_in")
+    if barge_in:
+        line += (
+            f"  barge-in {_percentiles('stop', barge_in.get('latency_ms') or {})}, "
+            f"bot did not stop {barge_in.get('bot_did_not_stop', 0)}"
+        )
+    return line
 
 
 def _percentiles(label: str, figures: dict[str, Any]) -> str:
