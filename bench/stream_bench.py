@@ -8,11 +8,19 @@ with the true one from demobot's timing log (first token written - request recei
 (throughput): with zero server delays, the most completed streams per second one client core drives,
 next to a minimal FastHttpUser that reads lines (bench/baseline_locustfile.py) measured in the same
 run. Prints Markdown tables for docs/PERFORMANCE.md. Not part of the test suite.
+
+    .venv/bin/python bench/stream_bench.py --ladder --levels 50,100,150,200,300 --token-ms 10 --rounds 2
+
+The ladder (issue 20): at each level StreamingChatUser and the bare reader (BareTimingUser: reads lines, times
+TTFT and E2E only) run one after the other, in alternating order, each against a fresh demobot; both are judged
+against demobot's timing log the same way (TTFT p50 and p99 of the answers matched by request id, minus the
+true ones), and each client's knee is the most streams with a TTFT p50 error of at most KNEE_ERROR_MS.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -21,6 +29,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -60,6 +70,36 @@ def run_locust(args: list[str], report_dir: Path, duration_s: int) -> tuple[subp
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return result, cpu
+
+
+def run_sampled(args: list[str], report_dir: Path, duration_s: int, server_pid: int) -> tuple[str, float, float]:
+    """Run Locust pinned to the client core; returns its stderr and the CPU % of the client and of the server over
+    the middle half of the run (start-up, the probe and the run folder's writing left out)."""
+    command = [sys.executable, "-m", "locust", "--headless", "-t", f"{duration_s}s", "--stop-timeout", "2", *args]
+    command += ["--csv", str(report_dir / "locust"), "--only-summary"]
+    env = {**os.environ, "CHATSWARM_ENV_FILE": os.devnull}
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CORE}),
+    ) as process:
+        client, server, samples = psutil.Process(process.pid), psutil.Process(server_pid), []
+        stderr = threading.Thread(target=lambda: samples.append(process.stderr.read()), daemon=True)  # type: ignore[union-attr]
+        stderr.start()
+        while process.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                samples.append((time.monotonic(), sum(client.cpu_times()[:2]), sum(server.cpu_times()[:2])))
+            time.sleep(0.25)
+        stderr.join(10)
+    text = next((s for s in samples if isinstance(s, str)), "")
+    timed = [s for s in samples if isinstance(s, tuple)]
+    first, last = timed[len(timed) // 4], timed[3 * len(timed) // 4]
+    wall = last[0] - first[0]
+    return text, 100 * (last[1] - first[1]) / wall, 100 * (last[2] - first[2]) / wall
 
 
 def demobot(*flags: str) -> DemobotProcess:
@@ -138,6 +178,99 @@ def throughput(locustfile: str, user: str, duration_s: int, work: Path) -> dict:
     }
 
 
+LADDER_CLIENTS = {
+    "bare reader": ["-f", "bench/baseline_locustfile.py", "BareTimingUser"],
+    "StreamingChatUser": ["-f", "locustfile.py", "--user-mix", "StreamingChatUser", "--think-time", "0"],
+}
+KNEE_ERROR_MS = 2.0
+"""A client measures honestly at a level while its TTFT p50 reads at most this much above the server's log."""
+
+
+def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work: Path) -> dict:
+    """One client at one level against a fresh demobot: its TTFT error against the timing log, CPU and loop lag."""
+    name = f"{client.split()[0]}-{streams}-{len(list(work.iterdir()))}"
+    log, report, answers_log = work / f"{name}.jsonl", work / name, work / f"{name}-answers.json"
+    report.mkdir()
+    flags = ("--ttft-ms", "50", "--token-ms", str(token_ms), "--answer-tokens", str(ANSWER_TOKENS))
+    with demobot(*flags, "--slots", "1000", "--queue-limit", "1000", "--timing-log", str(log)) as bot:
+        args = [*LADDER_CLIENTS[client], "--host", bot.url, "-u", str(streams), "-r", str(min(streams, 100))]
+        if client == "StreamingChatUser":
+            args += ["--report-dir", str(report)]
+        os.environ["BARE_READER_LOG"] = str(answers_log)
+        stderr, cpu_percent, server_cpu_percent = run_sampled(args, report, duration_s, bot.pid)
+    if client == "StreamingChatUser":
+        with (report / "requests.csv").open() as file:
+            rows = [r for r in csv.DictReader(file) if r["type"] == "E2E" and r["ttft_ms"] and r["status"] == "ok"]
+        answers = [
+            (r["request_id"], datetime.fromisoformat(r["timestamp"]).timestamp(), float(r["ttft_ms"])) for r in rows
+        ]
+        loop_lag_p99 = json.loads((report / "summary.json").read_text())["generator"]["loop_lag_ms"]["p99"]
+    else:
+        bare = json.loads(answers_log.read_text())
+        answers = bare["answers"]
+        loop_lag_p99 = percentile(bare["loop_lag_ms"], 99)
+    truth = {}
+    for line in log.read_text().splitlines():
+        t = json.loads(line)
+        if t["status"] == 200 and t["first_token"]:
+            truth[t["id"]] = t
+    matched = [(started, ttft, truth[request_id]) for request_id, started, ttft in answers if request_id in truth]
+    reported = [ttft for _, ttft, _ in matched]
+    true = [(t["first_token"] - t["received"]) * 1000 for _, _, t in matched]
+    send = [(t["received"] - started) * 1000 for started, _, t in matched]
+    return {
+        "client": client,
+        "streams": streams,
+        "answers": len(matched),
+        "answers_per_s": len(matched) / duration_s,
+        "error_p50": statistics.median(reported) - statistics.median(true),
+        "error_p99": percentile(reported, 99) - percentile(true, 99),
+        "send_p50": statistics.median(send),
+        "cpu_percent": cpu_percent,
+        "server_cpu_percent": server_cpu_percent,
+        "cpu_warning": "CPU usage above" in stderr,
+        "loop_lag_p99": loop_lag_p99,
+    }
+
+
+def knee(results: list[dict]) -> int:
+    """The most streams at which the TTFT p50 error stayed within KNEE_ERROR_MS (0: not even the lowest level)."""
+    return max((r["streams"] for r in results if r["error_p50"] <= KNEE_ERROR_MS), default=0)
+
+
+def ladder(levels: list[int], token_ms: float, duration_s: int, rounds: int, work: Path) -> None:
+    """Both clients at every level, side by side in alternating order; prints the table and each client's knee."""
+    print(
+        "| round | streams | client | answers/s | TTFT error p50 / p99 (ms) | vs bare reader p50 / p99 (ms) "
+        "| of which send p50 (ms) | client CPU | server CPU | loop lag p99 (ms) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    results: dict[str, list[dict]] = {client: [] for client in LADDER_CLIENTS}
+    for round_number in range(1, rounds + 1):
+        for index, streams in enumerate(levels):
+            order = list(LADDER_CLIENTS)[:: 1 if (index + round_number) % 2 else -1]
+            pair = {client: ladder_run(client, streams, token_ms, duration_s, work) for client in order}
+            for client in LADDER_CLIENTS:
+                r, bare = pair[client], pair["bare reader"]
+                results[client].append(r)
+                print(
+                    f"| {round_number} | {streams} | {client} | {r['answers_per_s']:.0f} "
+                    f"| {r['error_p50']:+.2f} / {r['error_p99']:+.1f} "
+                    f"| {r['error_p50'] - bare['error_p50']:+.2f} / {r['error_p99'] - bare['error_p99']:+.1f} "
+                    f"| {r['send_p50']:.2f} | {r['cpu_percent']:.0f}%{' (warned)' if r['cpu_warning'] else ''} "
+                    f"| {r['server_cpu_percent']:.0f}% "
+                    f"| {r['loop_lag_p99']:.1f} |",
+                    flush=True,
+                )
+    for round_number in range(1, rounds + 1):
+        knees = {
+            c: knee([r for r in rs[(round_number - 1) * len(levels) :][: len(levels)]]) for c, rs in results.items()
+        }
+        bare_knee = knees["bare reader"]
+        ratio = f"{knees['StreamingChatUser'] / bare_knee:.2f}x" if bare_knee else "n/a"
+        print(f"\nround {round_number}: knees (TTFT p50 error <= {KNEE_ERROR_MS} ms): {knees}; ratio {ratio}")
+
+
 SATURATED_CPU_PERCENT = 90
 """Above this much of its core the load generator's timings are not trustworthy (Locust's own threshold)."""
 
@@ -153,9 +286,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per run")
     parser.add_argument("--levels", default=",".join(map(str, ACCURACY_LEVELS)), help="concurrent streams to try")
     parser.add_argument("--accuracy-only", action="store_true", help="skip the throughput part")
+    parser.add_argument("--ladder", action="store_true", help="StreamingChatUser beside the bare reader (issue 20)")
+    parser.add_argument("--token-ms", type=float, default=10.0, help="ladder: demobot's time between tokens")
+    parser.add_argument("--rounds", type=int, default=1, help="ladder: how many times to climb it")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
+        if options.ladder:
+            levels = [int(text) for text in options.levels.split(",")]
+            ladder(levels, options.token_ms, options.duration, options.rounds, work)
+            return
         print(
             "| concurrent streams | answers | true TTFT p50 / p99 (ms) | reported TTFT p50 / p99 (ms) "
             "| error p50 / p99 (ms) | of which send / receive p50 (ms) | ITL p50 (ms) | client CPU "
