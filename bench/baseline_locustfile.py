@@ -3,6 +3,11 @@
 ``LineReadingUser`` posts a streaming chat request and reads the body line by line until ``data: [DONE]``,
 with no parsing and no metrics beyond Locust's own row (time to headers): the throughput baseline.
 
+``RawSocketUser`` is the floor of any gevent reader: a plain socket, the request written as ready-made bytes,
+each read taken whole (waiting for the socket as users/common/http_body.py does), TTFT found by a byte search, no
+HTTP parser, no events; it writes the same log as BareTimingUser. What it costs per token is the event loop's
+wake-up and the system calls, the part no Python code on top can save.
+
 ``BareTimingUser`` is the accuracy baseline, the bare reader: the same line-by-line read, plus the two
 timings a load test cannot do without, TTFT (the first line carrying answer text, found by a byte search)
 and E2E, each fired as a Locust request event. For the ladder it also writes, at the end of the test, one
@@ -11,10 +16,13 @@ line per answer (request id, start time, TTFT) and its event loop's lag, as the 
 
 import json
 import os
+import socket
 import time
+from urllib.parse import urlsplit
 
 import gevent
-from locust import FastHttpUser, events, task
+from gevent.socket import create_connection
+from locust import FastHttpUser, User, events, task
 
 BODY = json.dumps(
     {
@@ -66,6 +74,42 @@ class BareTimingUser(FastHttpUser):
             fire(request_type="TTFT", name="chat", response_time=ttft_ms, response_length=0, exception=None)
             ANSWERS.append((request_id, started_at, ttft_ms))
         fire(request_type="E2E", name="chat", response_time=e2e_ms, response_length=0, exception=None)
+
+
+class RawSocketUser(User):
+    """Reads each answer from a plain keep-alive socket: the least work per token a gevent reader can do."""
+
+    sock = None
+
+    @task
+    def ask(self) -> None:
+        if self.sock is None:
+            url = urlsplit(self.host)
+            self.sock = create_connection((url.hostname, url.port))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.request = (
+                f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(BODY)}\r\n\r\n{BODY}"
+            ).encode()
+        sock, ttft_ms, request_id, tail = self.sock, None, "", b""
+        started_at, start = time.time(), time.perf_counter()
+        sock.sendall(self.request)
+        while not tail.endswith(b"\r\n0\r\n\r\n"):  # the last chunk of a chunked body
+            sock._wait(sock._read_event)
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("demobot closed the connection")
+            if ttft_ms is None:
+                at = data.find(CONTENT)
+                while at >= 0 and data[at + len(CONTENT)] == 34:  # an empty content: the role chunk
+                    at = data.find(CONTENT, at + 1)
+                if at >= 0:
+                    ttft_ms = (time.perf_counter() - start) * 1000
+            if not request_id and (at := data.find(b"X-Request-Id: ")) >= 0:
+                request_id = data[at + 14 : data.find(b"\r\n", at)].decode()
+            tail = (tail + data)[-7:]
+        if ttft_ms is not None:
+            ANSWERS.append((request_id, started_at, ttft_ms))
 
 
 def _probe_loop_lag() -> None:
