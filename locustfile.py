@@ -28,7 +28,7 @@ try:
         ws_report,
     )
     from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
-    from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select
+    from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select, stop_warmup
     from users.audio.audio_stream import AudioStreamUser
     from users.http.health_check import HealthCheckUser
     from users.http.rest_chat import RestChatUser
@@ -63,6 +63,7 @@ PLUGINS = (
     trust,  # after every metrics plugin: it judges their figures
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
+    stop_warmup,  # Locust's stop walks the stack: done once at the start, it no longer stalls answers in flight
     shape_select,
     config_files,  # every plugin has added its options when it checks the config files
     run_end,  # last: on SIGTERM or Ctrl-C its quitting listeners stop the users before any other plugin writes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from users.llm.fast_json import loads
+from core.fast_json import loads
 from users.llm.stream_parsers import MALFORMED_JSON, UNEXPECTED_SHAPE, StreamEvent, _SSEParser, _tokens
 
 

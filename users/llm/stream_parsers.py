@@ -31,7 +31,7 @@ Formats (``make_parser``): ``openai`` (chat and legacy completions SSE, as OpenA
 
 Speed: lines are found with ``bytes.find``/``split`` on whole chunks and decoded once per completed
 line batch, never per byte; an unfinished line waits in a list of pieces (no quadratic re-joins).
-JSON is parsed by users/llm/fast_json.py (orjson, with the standard library as the judge of what is malformed).
+JSON is parsed by core/fast_json.py (orjson, with the standard library as the judge of what is malformed).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.errors import InputError
-from users.llm.fast_json import loads
+from core.fast_json import loads
 from users.llm.stream_framing import JsonPath, SSEDecoder
 
 __all__ = [

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from users.llm.fast_json import loads
+from core.fast_json import loads
 
 CHUNKS = [
     '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1733300000,"model":"m","choices":[{"index":0,'
@@ -49,3 +49,10 @@ def test_loads_agrees_with_json(chunk: str) -> None:
 def test_bytes_that_are_not_utf8_fail() -> None:
     with pytest.raises(ValueError):
         loads(b'{"a":"\xff"}')
+
+
+def test_utf16_and_utf32_bytes_parse_as_json_loads_parses_them() -> None:
+    """A WebSocket server may send UTF-16 or -32 JSON, which json.loads reads from bytes and orjson refuses."""
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):
+        payload = '{"text": "hé"}'.encode(encoding)
+        assert loads(payload) == json.loads(payload) == {"text": "hé"}
