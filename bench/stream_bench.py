@@ -199,6 +199,8 @@ LADDER_CLIENTS = {
     "StreamingChatUser": ["-f", "locustfile.py", "--user-mix", "StreamingChatUser", "--think-time", "0"],
 }
 LADDER_ATTEMPTS = 2
+STEADY_AFTER_SPAWN_S = 1.0
+"""Answers count from this long after the last user was spawned."""
 KNEE_ERROR_MS = 2.0
 """A client measures honestly at a level while its TTFT p50 reads at most this much above the server's log."""
 
@@ -231,7 +233,14 @@ def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work
         t = json.loads(line)
         if t["status"] == 200 and t["first_token"]:
             truth[t["id"]] = t
-    matched = [(started, ttft, truth[request_id]) for request_id, started, ttft in answers if request_id in truth]
+    # Steady state only: while Locust spawns a batch of users its loop is busy for milliseconds (more for users
+    # that carry more), which is the ramp's error, not the level's.
+    steady = min(started for _, started, _ in answers) + streams / min(streams, 100) + STEADY_AFTER_SPAWN_S
+    matched = [
+        (started, ttft, truth[request_id])
+        for request_id, started, ttft in answers
+        if request_id in truth and started >= steady
+    ]
     reported = [ttft for _, ttft, _ in matched]
     true = [(t["first_token"] - t["received"]) * 1000 for _, _, t in matched]
     send = [(t["received"] - started) * 1000 for started, _, t in matched]
@@ -239,7 +248,7 @@ def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work
         "client": client,
         "streams": streams,
         "answers": len(matched),
-        "answers_per_s": len(matched) / duration_s,
+        "answers_per_s": len(matched) / (duration_s - (steady - min(started for _, started, _ in answers))),
         "error_p50": statistics.median(reported) - statistics.median(true),
         "error_p99": percentile(reported, 99) - percentile(true, 99),
         "send_p50": statistics.median(send),
