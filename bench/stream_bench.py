@@ -9,12 +9,13 @@ with the true one from demobot's timing log (first token written - request recei
 next to a minimal FastHttpUser that reads lines (bench/baseline_locustfile.py) measured in the same
 run. Prints Markdown tables for docs/PERFORMANCE.md. Not part of the test suite.
 
-    .venv/bin/python bench/stream_bench.py --ladder --levels 50,100,150,200,300 --token-ms 10 --rounds 2
+    .venv/bin/python bench/stream_bench.py --ladder --levels 50,100,200,300,450,600 --duration 10 --rounds 2
 
-The ladder (issue 20): at each level StreamingChatUser and the bare reader (BareTimingUser: reads lines, times
-TTFT and E2E only) run one after the other, in alternating order, each against a fresh demobot; both are judged
-against demobot's timing log the same way (TTFT p50 and p99 of the answers matched by request id, minus the
-true ones), and each client's knee is the most streams with a TTFT p50 error of at most KNEE_ERROR_MS.
+The ladder (issue 20): at each level three clients run one after the other, the order rotating, each against a
+fresh demobot: the raw-socket floor (RawSocketUser), the bare reader (BareTimingUser: reads lines, times TTFT and
+E2E only) and StreamingChatUser. All are judged against demobot's timing log the same way (TTFT p50 and p99 of the
+steady state's answers, matched by request id, minus the true ones); each client's knee is the most streams with a
+TTFT p50 error of at most KNEE_ERROR_MS. A run the rest of the shared machine disturbed is run again.
 """
 
 from __future__ import annotations
