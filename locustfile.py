@@ -28,7 +28,7 @@ try:
         ws_report,
     )
     from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
-    from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select
+    from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select, stop_warmup
     from plugins.web import form, tab, test_runs
     from users.audio.audio_stream import AudioStreamUser
     from users.http.health_check import HealthCheckUser
@@ -66,6 +66,7 @@ PLUGINS = (
     tab,  # the web UI's live Chatswarm tab: the figures the run folder will hold
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
+    stop_warmup,  # Locust's stop walks the stack: done once at the start, it no longer stalls answers in flight
     shape_select,
     form,  # the web UI's form: the options of the picked users and shape
     config_files,  # every plugin has added its options when it checks the config files

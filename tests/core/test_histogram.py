@@ -77,3 +77,14 @@ def test_stream_stats_merge_unequal_workers_exactly() -> None:
     itl = merged.histograms["itl_ms"]  # pooled over all gaps: 27 of 5 ms, 9 of 40 ms
     assert (itl.total, itl.percentile(75), itl.percentile(76)) == (36, 5, 40)
     assert merged.histograms["tpot_ms"].mean() == pytest.approx((3 * 5 + 40) / 4)
+
+
+def test_add_all_puts_values_in_the_buckets_add_does() -> None:
+    """add_all inlines bucket(): the same keys for every magnitude, the edges of each scale included."""
+    values = [10 ** (exponent / 50) for exponent in range(-250, 451)] + [0.0, 0.9995, 9.9995, 99.9995, 999.9995]
+    one_by_one, all_at_once = Histogram(), Histogram()
+    for value in values:
+        one_by_one.add(value)
+    all_at_once.add_all(values)
+    assert all_at_once.counts == one_by_one.counts
+    assert all_at_once.total == one_by_one.total == len(values)

@@ -12,6 +12,7 @@ import zlib
 from typing import Any
 
 import brotli
+from gevent.socket import socket as PlainSocket
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 
@@ -28,6 +29,12 @@ def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
 
     Chunked transfer framing is removed by the response's parser, so a read that brings only framing
     bytes waits for the next read. (Locust's ``iter_content(n)`` waits for n bytes instead.)
+
+    On a plain socket the read first waits until the socket is readable: the buffer is empty, so the last
+    read took all there was, and a read tried at once would almost always fail (a system call and an
+    exception per streamed token, for nothing). Waiting costs no time: the wait ends the moment bytes
+    arrive, as the failed read's wait would. A TLS socket may hold decrypted bytes the kernel does not see, so it
+    is read at once as before.
     """
     while True:
         buffered = response._body_buffer
@@ -39,6 +46,8 @@ def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
         if response.message_complete or sock is None:
             return b""
         try:
+            if _plain(sock):
+                sock._wait(sock._read_event)
             received = sock.recv(response.block_size)
         except BaseException:
             response.release()
@@ -51,6 +60,11 @@ def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
         if not response.message_complete:
             response.release()
             raise ConnectionResetError("connection closed before the end of the response")
+
+
+def _plain(sock: Any) -> bool:
+    """Whether ``sock`` is a plain gevent socket (not TLS), whose readability the kernel knows exactly."""
+    return type(sock) is PlainSocket
 
 
 def abandon(response: HTTPSocketPoolResponse) -> None:

@@ -8,16 +8,16 @@ as users.llm.stream_parsers describes them; framing is SSEDecoder's.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from core.fast_json import loads
 from users.llm.stream_parsers import MALFORMED_JSON, UNEXPECTED_SHAPE, StreamEvent, _SSEParser, _tokens
 
 
 def _load(data: str, out: list[StreamEvent]) -> dict[str, Any] | None:
     """One message's JSON object, or None after appending the error that says why not (nothing for no data)."""
     try:
-        obj = json.loads(data)
+        obj = loads(data)
     except ValueError:
         if data.strip():
             out.append(StreamEvent("error", MALFORMED_JSON))

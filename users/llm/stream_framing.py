@@ -75,6 +75,16 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[tuple[str, str]]:
         """Take the next piece of the body; return the messages it completed, in order."""
+        if (
+            data.endswith(b"\n\n")
+            and data.startswith(b"data: ")
+            and data.count(b"\n") == 2
+            and not (self._pending or self._data or self._event or self._skip_lf or b"\r" in data)
+        ):
+            # fast path: exactly one whole one-line message, as a server sends one token (the BOM check is
+            # moot: the piece starts with "data")
+            self._at_start = False
+            return [("message", self._decode(data[6:-2]))]
         if ((data == b"\n" and not self._skip_lf) or data == b"\r\n") and not self._pending:
             # fast path: the blank line that ends a message, as a line-by-line reader delivers it
             self._skip_lf = False

@@ -31,18 +31,18 @@ Formats (``make_parser``): ``openai`` (chat and legacy completions SSE, as OpenA
 
 Speed: lines are found with ``bytes.find``/``split`` on whole chunks and decoded once per completed
 line batch, never per byte; an unfinished line waits in a list of pieces (no quadratic re-joins).
-JSON is ``json.loads`` from the standard library.
+JSON is parsed by core/fast_json.py (orjson, with the standard library as the judge of what is malformed).
 """
 
 from __future__ import annotations
 
 import codecs
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.errors import InputError
+from core.fast_json import loads
 from users.llm.stream_framing import JsonPath, SSEDecoder
 
 __all__ = [
@@ -98,7 +98,7 @@ class StreamParser(ABC):
 def _error_text(data: str) -> str:
     """The message of an SSE ``error`` event: from its JSON if it has one, else the raw data."""
     try:
-        obj = json.loads(data)
+        obj = loads(data)
     except ValueError:
         return data.strip() or "error event in stream"
     message = _error_message(obj) if isinstance(obj, dict) else None
@@ -162,7 +162,7 @@ class OpenAIChatParser(_SSEParser):
             out.append(StreamEvent("error", _error_text(data)))
             return
         try:  # JSON first: [DONE] costs one failed parse per stream instead of a compare per chunk
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             stripped = data.strip()
             if stripped == "[DONE]":
@@ -227,7 +227,7 @@ class JsonSSEParser(_SSEParser):
             out.append(StreamEvent("done"))
             return
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             if data.strip():
                 out.append(StreamEvent("error", MALFORMED_JSON))
@@ -313,7 +313,7 @@ class NDJSONParser(StreamParser):
 
     def _on_line(self, line: bytes, out: list[StreamEvent]) -> None:
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except ValueError:
             if line.strip():
                 out.append(StreamEvent("error", MALFORMED_JSON))

@@ -11,6 +11,7 @@ from typing import Any
 import gevent
 
 from core.errors import InputError
+from core.fast_json import loads
 from core.settings import Settings, setting
 from users.common.answers import MISSING, dig
 from users.llm.stream_metrics import StreamRecord
@@ -107,7 +108,7 @@ class Frame:
 def read_frame(payload: bytes, fields: WsFields) -> Frame:
     """Classify one server message (pure: no timing, no state)."""
     try:
-        body = json.loads(payload)  # bytes: UTF-8 (or -16/-32) JSON, as text or binary messages
+        body = loads(payload)  # bytes: UTF-8 (or -16/-32) JSON, as text or binary messages
     except ValueError:  # UnicodeDecodeError included
         return _plain_reply(payload, fields, NOT_JSON)
     if not isinstance(body, dict):

@@ -94,3 +94,28 @@ def test_json_path_rejects_bad_paths(path: str) -> None:
 
 
 # ---------------------------------------------------------------- make_parser
+
+
+def _byte_by_byte(chunks: list[bytes]) -> list[tuple[str, str]]:
+    """What the decoder gives when every byte arrives alone (no piece can take the one-message fast path)."""
+    decoder = SSEDecoder()
+    return [message for chunk in chunks for byte in chunk for message in decoder.feed(bytes([byte]))]
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b'data: {"a":1}\n\n', b'data: {"b":"\xc3\xa9"}\n\n', b"data: [DONE]\n\n"],
+        [b"event: error\n", b'data: {"error":"x"}\n\n', b"data: y\n\n"],  # an event name read in an earlier piece
+        [b"data: one\n", b"data: two\n\n"],  # a message whose first data line came earlier
+        [b"data: par", b"tial\n\n", b"data: next\n\n"],  # an unfinished line waiting
+        [b"data: a\r", b"\ndata: b\n\n"],  # a CR whose LF comes in the next piece
+        [b"\xef\xbb\xbfdata: bom\n\n", b"data: after\n\n"],
+        [b"data: two\n\ndata: in one piece\n\n", b"data:no space\n\n", b"data: x\ndata: y\n\n"],
+        [b"data: \xff\xfe\n\n"],  # not UTF-8
+    ],
+)
+def test_sse_decoder_one_message_pieces_decode_as_byte_by_byte(chunks: list[bytes]) -> None:
+    decoder = SSEDecoder()
+    assert [message for chunk in chunks for message in decoder.feed(chunk)] == _byte_by_byte(chunks)
+    assert decoder.not_utf8 == (b"\xff" in b"".join(chunks))
