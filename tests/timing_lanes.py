@@ -1,11 +1,13 @@
-"""How the suite shares this machine: tests marked ``timing`` run first, in two lanes with a core each, and the
-other tests wait for them, then run four at a time (a pytest plugin, loaded by tests/conftest.py).
+"""How the suite shares this machine, in three phases (a pytest plugin, loaded by tests/conftest.py): timing tests
+that need the whole machine, one at a time; the other timing tests in two lanes of a core each; then the rest, four
+at a time.
 
 A timing test compares a measured time with a known truth, so nothing else may run beside it. The squeeze check
 (scripts/squeeze_tests.sh) shows every one of them holds with pytest, demobot and Locust all on one core; so two
 lanes run side by side, each pinned to a core of its own (the pytest worker's affinity, which every process it
-starts inherits), and the timing phase takes about half as long as one lane. Ordinary tests start only once every
-selected timing test is done.
+starts inherits), and the timing phase takes about half as long as one lane. A test marked ``alone`` (real-time audio
+callers, or the 50 s PID run of three Locust processes, which the other lane's work slows past their bounds even on
+another core) runs before them, alone on the whole machine. Each phase starts once every selected test of the one before is done.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 TIMING_MARK = "timing"
+ALONE_MARK = "alone"
 """Tests that compare a measured time with a known truth. They run first, in lanes of one core each, while the other
 tests wait; then the other test files run, four at a time."""
 
@@ -44,10 +47,20 @@ LONGEST_FIRST = (
 )
 """After the timing tests, the files that take longest start first, so that no long file runs last alone."""
 
+LONGEST_TIMING_FIRST = (
+    "test_pid_holds_the_target_latency_across_two_workers",
+    "test_streaming_pid_across_two_workers_keeps_the_configured_timings",
+    "test_breakpoint_finds_the_knee",
+)
+"""The timing tests that take longest start first in their lanes, so that the lanes end together."""
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{TIMING_MARK}: compares measured times with a known truth, so it runs with no other test beside it"
+    )
+    config.addinivalue_line(
+        "markers", f"{ALONE_MARK}: a timing test that needs the whole machine, not a lane of one core"
     )
     config.addinivalue_line(
         "markers", "startup: needs processes to start and reach the target before a short run ends (squeeze check)"
@@ -55,22 +68,28 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Timing tests first, then the longest files; the order within a file stays."""
+    """The whole-machine timing tests first, then the other timing tests (longest first), then the longest files;
+    the order within a file stays."""
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, int]:
         if item.get_closest_marker(TIMING_MARK):
-            return -1
+            name = item.originalname if isinstance(item, pytest.Function) else item.name
+            longest = LONGEST_TIMING_FIRST.index(name) if name in LONGEST_TIMING_FIRST else len(LONGEST_TIMING_FIRST)
+            return (-2, 0) if item.get_closest_marker(ALONE_MARK) else (-1, longest)
         name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        return (0, LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST))
 
     items.sort(key=rank)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Work units for pytest-xdist's workers: a file's timing tests as one, its other tests as another.
+    """Work units for pytest-xdist's workers: each timing test function (its parameters together) as one, and a
+    file's other tests as one.
 
-    One unit per file runs a module's fixtures once. (xdist's own ``--dist loadgroup`` cannot be used: it renames
-    node ids, which pytest 9 no longer allows.)
+    A unit runs a module's fixtures once (the timing tests that share a module fixture are parameters of one
+    function). Units are handed out in collection order, so a worker's whole-machine tests come before its lane
+    tests, and those before its ordinary tests: no phase waits on work queued behind it. (xdist's own
+    ``--dist loadgroup`` cannot be used: it renames node ids, which pytest 9 no longer allows.)
     """
     from xdist.scheduler import LoadScopeScheduling
 
@@ -79,7 +98,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class TimingFirst(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path, _, rest = nodeid.partition("::")
-            return f"timing::{path}" if (path, rest.split("[")[0]) in timing else path
+            function = rest.split("[")[0]
+            return f"timing::{path}::{function}" if (path, function) in timing else path
 
     return TimingFirst(config, log)
 
@@ -97,33 +117,41 @@ def timing_tests(folder: Path) -> set[tuple[str, str]]:
 
 
 _lane: ExitStack | None = None
-"""On a pytest-xdist worker running a file's timing tests: its lane, held from the first to the last of them."""
+"""On a pytest-xdist worker running a timing test function: its lane (or every lane), held across its parameters."""
 
-_timing_over = False
-"""On a pytest-xdist worker: every selected timing test is known to be done."""
+_phases_over: set[str] = set()
+"""On a pytest-xdist worker: the phases known to be over ("alone", "timing")."""
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Setup, call and teardown of a timing test hold a lane; an ordinary test first waits for every timing test."""
+    """A whole-machine timing test holds every lane; a timing test waits for those, then holds a lane of one core;
+    an ordinary test waits for every timing test."""
     global _lane
     worker = getattr(item.config, "workerinput", None)
     if worker is None:  # one process runs everything: nothing to share
         return (yield)
     files = _Files(worker["testrunuid"])
     if not item.get_closest_marker(TIMING_MARK):
-        _wait_for_timing_tests(files, item.session)
+        _wait_for(files, item.session, "timing")
         return (yield)
+    alone = item.get_closest_marker(ALONE_MARK) is not None
     if _lane is None:
+        if not alone:
+            _wait_for(files, item.session, "alone")
         _lane = ExitStack()
-        _lane.enter_context(_timing_lane(files))
+        _lane.enter_context(_timing_lane(files, alone))
     try:
         return (yield)
     finally:
         files.mark_done(item.nodeid)
-        if nextitem is None or nextitem.path != item.path or not nextitem.get_closest_marker(TIMING_MARK):
+        if nextitem is None or _function(nextitem) != _function(item) or not nextitem.get_closest_marker(TIMING_MARK):
             _lane.close()
             _lane = None
+
+
+def _function(item: pytest.Item) -> tuple[Path, str]:
+    return item.path, item.originalname if isinstance(item, pytest.Function) else item.name
 
 
 class _Files:
@@ -156,34 +184,54 @@ class _Files:
 
 
 @contextmanager
-def _timing_lane(files: _Files) -> Iterator[None]:
-    """Take a free lane (waiting for one), and pin this worker, and every process it starts, to the lane's core."""
+def _timing_lane(files: _Files, alone: bool) -> Iterator[None]:
+    """Take a free lane and pin this worker, and every process it starts, to the lane's core; or, ``alone``, take
+    every lane (in order, so whole-machine tests go one at a time) and the whole machine."""
     cores = sorted(os.sched_getaffinity(0))
+    with ExitStack() as held:
+        if alone:
+            for path in files.lanes:
+                _lock(held, path, blocking=True)
+        else:
+            index = _take_a_lane(held, files)
+            os.sched_setaffinity(0, {cores[index % len(cores)]})
+            held.callback(os.sched_setaffinity, 0, cores)
+        yield
+
+
+def _take_a_lane(held: ExitStack, files: _Files) -> int:
+    """The index of the lane this worker now holds (waiting for one to be free)."""
     while True:
         for index, path in enumerate(files.lanes):
-            lane = open(path, "a")  # noqa: SIM115 - held across the yield below
-            try:
-                fcntl.flock(lane, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lane.close()
-                continue
-            try:
-                os.sched_setaffinity(0, {cores[index % len(cores)]})
-                yield
-            finally:
-                os.sched_setaffinity(0, cores)
-                fcntl.flock(lane, fcntl.LOCK_UN)
-                lane.close()
-            return
+            if _lock(held, path, blocking=False):
+                return index
         time.sleep(0.1)
 
 
-def _wait_for_timing_tests(files: _Files, session: pytest.Session) -> None:
-    """Return once every selected timing test is done, or no timing test has run for QUIET_S (a worker died)."""
-    global _timing_over
-    if _timing_over:
+def _lock(held: ExitStack, path: Path, blocking: bool) -> bool:
+    """Lock ``path`` for as long as ``held`` lasts; False when it is taken and ``blocking`` is off."""
+    lane = open(path, "a")  # noqa: SIM115 - closed by ``held``
+    try:
+        fcntl.flock(lane, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        lane.close()
+        return False
+    held.callback(lane.close)
+    held.callback(fcntl.flock, lane, fcntl.LOCK_UN)
+    return True
+
+
+def _wait_for(files: _Files, session: pytest.Session, phase: str) -> None:
+    """Return once every selected test of ``phase`` ("alone": the whole-machine timing tests; "timing": every timing
+    test) is done, or none has run for QUIET_S (their worker died)."""
+    if phase in _phases_over:
         return
-    expected = {item.nodeid for item in session.items if item.get_closest_marker(TIMING_MARK)}
+    marker = ALONE_MARK if phase == "alone" else TIMING_MARK
+    expected = {
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker(TIMING_MARK) and item.get_closest_marker(marker)
+    }
     quiet_since = time.monotonic()
     while not expected <= files.done_tests():
         if files.any_lane_held():
@@ -191,4 +239,4 @@ def _wait_for_timing_tests(files: _Files, session: pytest.Session) -> None:
         elif time.monotonic() - quiet_since > QUIET_S:
             break
         time.sleep(0.25)
-    _timing_over = True
+    _phases_over.add(phase)

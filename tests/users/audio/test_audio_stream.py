@@ -20,6 +20,8 @@ import websocket
 from demobot.launcher import DemobotProcess
 from tests.conftest import ROOT, LocustRun, clean_env, free_port, locust_run
 
+pytestmark = pytest.mark.alone  # real-time callers: their timing tests take the whole machine, not a lane
+
 REPLY_MS, ENDPOINT_MS, REPLY_LEN_MS, LEAD_MS = 250, 150, 300, 100
 BOT = (
     "--audio-reply-ms", str(REPLY_MS), "--audio-endpoint-ms", str(ENDPOINT_MS),

@@ -12,6 +12,8 @@ from demobot.launcher import DemobotProcess
 from demobot.timing_log import read_timing_log
 from tests.conftest import LocustRun, failure_counts, locust_run
 
+pytestmark = pytest.mark.alone  # real-time callers: their timing tests take the whole machine, not a lane
+
 BARGE_IN_MS, TOLERANCE_MS = 150, 30
 REPLY_MIN_MS, REPLY_MAX_MS = 800, 1200
 BOT = (
