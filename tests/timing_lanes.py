@@ -5,9 +5,10 @@ at a time.
 A timing test compares a measured time with a known truth, so nothing else may run beside it. The squeeze check
 (scripts/squeeze_tests.sh) shows every one of them holds with pytest, demobot and Locust all on one core; so two
 lanes run side by side, each pinned to a core of its own (the pytest worker's affinity, which every process it
-starts inherits), and the timing phase takes about half as long as one lane. A test marked ``alone`` (real-time audio
-callers, or the 50 s PID run of three Locust processes, which the other lane's work slows past their bounds even on
-another core) runs before them, alone on the whole machine. Each phase starts once every selected test of the one before is done.
+starts inherits), and the timing phase takes about half as long as one lane. A test marked ``alone`` (real-time
+audio callers, or the 50 s PID run of three Locust processes, which the other lane's work slows past their bounds
+even on another core) runs before them, alone on the whole machine. Each phase starts once every selected test of
+the one before is done.
 """
 
 from __future__ import annotations
