@@ -19,6 +19,7 @@ try:
         audio_report,
         book_keeper,
         cloudwatch,
+        heap_freeze,
         llm_metrics,
         loop_lag,
         plenary_report,
@@ -59,6 +60,7 @@ PLUGINS = (
     ws_report,
     loop_lag,
     trend,
+    heap_freeze,  # with thousands of idle participants, full garbage collections would stall the loop for ~1 s
     progress,
     request_log,
     trust,  # after every metrics plugin: it judges their figures

@@ -26,6 +26,7 @@ from locust import User, constant, events, task
 from locustfile import *  # noqa: F403 - the real users and plugins, registered as in a normal run
 
 ROOM_SIZE = 50
+HUB = "hub"
 _numbers = itertools.count()
 
 
@@ -51,6 +52,8 @@ class LoopHolds:
 
     def __init__(self) -> None:
         self.last = time.perf_counter()
+        self.running = "main"
+        """The kind of the greenlet switched into last, named then (a dying greenlet has forgotten its function)."""
         self.kinds: dict[str, list[float]] = {}
 
     def __call__(self, event: str, args: Any) -> None:
@@ -58,7 +61,10 @@ class LoopHolds:
             return
         now = time.perf_counter()
         held, self.last = now - self.last, now
-        figures = self.kinds.setdefault(_kind(args[0]), [0, 0.0, 0, 0.0])
+        kind, self.running = self.running, _kind(args[1])
+        if kind == HUB:
+            return  # the hub's turns include its waits for I/O: not a hold
+        figures = self.kinds.setdefault(kind, [0, 0.0, 0, 0.0])
         figures[0] += 1
         figures[1] = max(figures[1], held)
         if held > 0.001:
@@ -76,7 +82,7 @@ class LoopHolds:
 def _kind(glet: Any) -> str:
     """A greenlet's kind: the function it runs (the hub's own turns: loop callbacks and watchers)."""
     if isinstance(glet, gevent.hub.Hub):
-        return "hub: loop callbacks"
+        return HUB
     run = getattr(glet, "_run", None) or getattr(glet, "run", None)
     run = getattr(run, "func", run)  # functools.partial
     return getattr(run, "__qualname__", type(run).__name__)
@@ -94,17 +100,22 @@ def _start_probes(environment: Any, **_kwargs: Any) -> None:
 
     def sample_rss() -> None:
         gevent.sleep(float(os.environ.get("BENCH_RSS_AT_S", "30")))
+        if holds is not None:
+            greenlet.settrace(None)  # the collection below is the benchmark's, not the run's
+            found["holds"] = holds.report()
         gc.collect()
         found["rss"] = psutil.Process().memory_info().rss
         found["users"] = environment.runner.user_count
         found["greenlets"] = sum(1 for item in gc.get_objects() if isinstance(item, greenlet.greenlet))
 
     def write(**_kwargs: Any) -> None:
-        if holds is not None:
-            greenlet.settrace(None)
-            found["holds"] = holds.report()
         with open(out, "w", encoding="utf-8") as file:
             json.dump(found, file, indent=1)
 
+    def steady(**_kwargs: Any) -> None:
+        if holds is not None:
+            holds.kinds.clear()  # from here on: the run itself, not the spawning
+
     gevent.spawn(sample_rss)
+    environment.events.spawning_complete.add_listener(steady)
     environment.events.quitting.add_listener(write)
