@@ -126,9 +126,14 @@ def memory_table(results: dict[str, list[dict]]) -> None:
     base = per_participant(results["baseline"]) if "baseline" in results else None
     for client, runs in results.items():
         cost = per_participant(runs)
-        sizes = " | ".join(f"{run['rss'] / 2**20:.1f} ({run['greenlets']:,} greenlets)" for run in runs)
+        sizes = " | ".join(f"{run['rss'] / 2**20:.1f} ({_joined(run)}{run['greenlets']:,} greenlets)" for run in runs)
         ratio = f"{cost / base:.2f}x" if base else "-"
         print(f"| {NAMES[client]} | {sizes} | **{cost:.1f} KB** | {ratio} |", flush=True)
+
+
+def _joined(run: dict) -> str:
+    joins = run["summary"].get("plenary", {}).get("joins")
+    return "" if joins is None else f"{joins:,} joined, "
 
 
 def holds_tables(work: Path) -> None:

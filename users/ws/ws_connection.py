@@ -347,6 +347,8 @@ class WebSocketConnection:
         self._finish(ending)
 
     def _shut(self) -> None:
+        if self.sock is None:  # never opened
+            return
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
