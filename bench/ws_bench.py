@@ -126,24 +126,29 @@ def chat(duration_s: int, work: Path) -> dict:
     }
 
 
+def memory_table(idle: int, work: Path) -> None:
+    base, full = idle_memory(IDLE_BASELINE_USERS, work), idle_memory(idle, work)
+    per_connection = (full["rss"] - base["rss"]) / (full["users"] - base["users"])
+    print("| idle connections | joined | Locust RSS (MB) |")
+    print("|---|---|---|")
+    for run in (base, full):
+        print(f"| {run['users']} | {run['joins']} | {run['rss'] / 2**20:.1f} |")
+    print(f"\nClient memory per idle plenary connection: {per_connection / 1024:.1f} KB\n", flush=True)
+
+
 def saturated(result: dict) -> str:
     return "**yes**" if result["cpu_warning"] or result["client_cpu_percent"] >= SATURATED_CPU_PERCENT else "no"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--idle", type=int, default=5000, help="idle connections in the memory run")
+    parser.add_argument("--idle", type=int, default=5000, help="idle connections in the memory run (0: skip it)")
     parser.add_argument("--duration", type=int, default=20, help="seconds per throughput run")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        base, full = idle_memory(IDLE_BASELINE_USERS, work), idle_memory(options.idle, work)
-        per_connection = (full["rss"] - base["rss"]) / (full["users"] - base["users"])
-        print("| idle connections | joined | Locust RSS (MB) |")
-        print("|---|---|---|")
-        for run in (base, full):
-            print(f"| {run['users']} | {run['joins']} | {run['rss'] / 2**20:.1f} |")
-        print(f"\nClient memory per idle plenary connection: {per_connection / 1024:.1f} KB\n", flush=True)
+        if options.idle:
+            memory_table(options.idle, work)
         print(
             "| users in the room | broadcasts received/s | per client core | client CPU | server CPU "
             "| fan-out p50 / p99 (ms) | completeness | generator saturated |"

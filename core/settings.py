@@ -88,11 +88,27 @@ class Settings:
 
     @classmethod
     def read(cls, options: Any) -> Self:
-        """The values in ``options`` (Locust's parsed_options; None for all defaults), converted and checked."""
+        """The values in ``options`` (Locust's parsed_options; None for all defaults), converted and checked.
+
+        Equal values give the same (frozen) object: every user of a run reads its options when it starts, and
+        10,000 idle participants must not hold 10,000 copies of them and of what their properties made.
+        """
         values = {item.name: _value(item, getattr(options, _dest(item), None)) for item in fields(cls) if item.init}
-        settings = cls(**values)
-        settings.check()
-        return settings
+        key = (cls, *values.values())
+        shared = _read_cache.get(key)
+        if shared is None:
+            shared = cls(**values)
+            shared.check()
+            if len(_read_cache) >= READ_CACHE_SIZE:
+                _read_cache.clear()
+            _read_cache[key] = shared
+        return shared
+
+
+READ_CACHE_SIZE = 512
+"""Distinct (class, values) pairs remembered by ``Settings.read`` (a run has a few dozen)."""
+
+_read_cache: dict[tuple[Any, ...], Any] = {}
 
 
 def _flag(item: Any) -> str:

@@ -41,13 +41,15 @@ def _shared_context(insecure: bool, cafile: str | None) -> ssl.SSLContext:
     return context
 
 
+@functools.cache
 def context_factory(insecure: bool) -> Callable[..., ssl.SSLContext]:
-    """The ``ssl_context_factory`` for geventhttpclient and Locust's FastHttpUser."""
+    """The ``ssl_context_factory`` for geventhttpclient and Locust's FastHttpUser (one per policy, shared)."""
     return functools.partial(client_context, insecure)
 
 
+@functools.cache
 def websocket_sslopt(insecure: bool) -> dict[str, Any]:
-    """websocket-client's ``sslopt`` for wss:// URLs, with the same policy."""
+    """websocket-client's ``sslopt`` for wss:// URLs, with the same policy (shared: websocket-client copies it)."""
     return {"context": client_context(insecure)}
 
 

@@ -82,3 +82,15 @@ def test_registration_names_the_locust_variable_and_keeps_secrets_out_of_the_web
     )
     assert tolerant.added["--verbose"]["action"] == "store_true" and tolerant.added["--header"]["action"] == "append"
     assert "sk-secret" not in repr(ToySettings(api_key="sk-secret"))
+
+
+def test_equal_options_give_one_shared_object_and_a_change_a_new_one() -> None:
+    # Every user reads its options when it starts: 10,000 participants must share one frozen copy, not hold one each.
+    first, again = ToySettings.read(parsed("--turns", "3")), ToySettings.read(parsed("--turns", "3"))
+    assert first is again
+    changed = ToySettings.read(parsed("--turns", "4"))
+    assert changed is not first and (first.turns, changed.turns) == (3, 4)
+    with pytest.raises(InputError, match="--turns"):  # a bad value is refused every time, never remembered
+        ToySettings.read(parsed("--turns", "0"))
+    with pytest.raises(InputError, match="--turns"):
+        ToySettings.read(parsed("--turns", "0"))

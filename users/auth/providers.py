@@ -67,6 +67,8 @@ LoginFunction = Callable[[Credentials], Token]
 class TokenProvider(ABC):
     """Gives the value of the Authorization header, logging in when it has to."""
 
+    __slots__ = ()  # every user holds one; no instance dict (the subclasses that list theirs have none either)
+
     header: str = "Authorization"
     """The request header the value goes in."""
 
@@ -86,12 +88,16 @@ class TokenProvider(ABC):
 class NoAuth(TokenProvider):
     """For chatbots that need no authentication."""
 
+    __slots__ = ()
+
     def authorization(self) -> str | None:
         return None
 
 
 class LoginAuth(TokenProvider):
     """Logs in with one account, reuses the token, and logs in again before expiry or after a rejection."""
+
+    __slots__ = ("_clock", "_login", "_token", "credentials", "logins", "refresh_margin_s", "scheme")
 
     def __init__(
         self,

@@ -15,12 +15,13 @@ from typing import Any
 
 import gevent
 from locust import FastHttpUser
+from locust.contrib.fasthttp import FastHttpSession
 
 from core.errors import InputError
 from core.input_files import MAX_DATA_FILE_MB, MB
 from core.options import parse_seconds_range, require_path, require_positive
 from core.settings import Settings, setting
-from core.tls import ConnectionSettings, context_factory, insecure_option
+from core.tls import ConnectionSettings, context_factory
 from users.auth import cognito_auth
 from users.auth.providers import (
     AUTH_KINDS,
@@ -145,11 +146,17 @@ class ChatSetup:
     refresh_margin_s: float
     request_timeout_s: float
     conversation_turns: int
+    insecure: bool
 
 
 def chat_setup(options: Any) -> ChatSetup:
-    """Parse and check the chat options; raises InputError naming the first bad one."""
-    settings = ChatSettings.read(options)
+    """Parse and check the chat options; raises InputError naming the first bad one. Equal options give the
+    same object (every user holds one)."""
+    return _shared_setup(ChatSettings.read(options), ConnectionSettings.read(options))
+
+
+@lru_cache(maxsize=16)
+def _shared_setup(settings: ChatSettings, connection: ConnectionSettings) -> ChatSetup:
     return ChatSetup(
         prompts=settings.prompt_source,
         think_time=settings.think_time_s,
@@ -159,8 +166,9 @@ def chat_setup(options: Any) -> ChatSetup:
         login_user_field=settings.login_user_field,
         accounts=settings.credentials,
         refresh_margin_s=settings.token_refresh_margin,
-        request_timeout_s=ConnectionSettings.read(options).request_timeout,
+        request_timeout_s=connection.request_timeout,
         conversation_turns=settings.conversation_turns,
+        insecure=connection.insecure,
     )
 
 
@@ -184,6 +192,8 @@ def check_options(options: Any) -> None:
 
 class LatenessAwareEvent:
     """Locust's request event for one user, adding the current exchange's lateness to response times."""
+
+    __slots__ = ("event", "lateness_ms")
 
     def __init__(self, event: Any) -> None:
         self.event = event
@@ -212,12 +222,7 @@ class ChatUser(FastHttpUser):
         self.settings = chat_setup(environment.parsed_options)
         self.sent_headers = request_headers(environment.parsed_options, self.api_key_variables)
         """--header and --api-key: on every request of this user (the sign-in token wins for Authorization)."""
-        self.default_headers = self.sent_headers  # FastHttpSession sends them; a request's own headers win
         self.answer_settings = AnswerSettings.read(environment.parsed_options)
-        self.network_timeout = self.connection_timeout = self.settings.request_timeout_s
-        # FastHttpUser skips certificate checks unless told otherwise; ours check them unless --insecure.
-        self.insecure = insecure_option(environment.parsed_options)
-        self.ssl_context_factory = context_factory(self.insecure)
         super().__init__(environment)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
@@ -225,17 +230,66 @@ class ChatUser(FastHttpUser):
         seed = self.settings.seed
         self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
         self.auth = self._token_provider()
-        if self.settings.auth != "none" or "authorization" in {name.lower() for name in self.sent_headers}:
-            # Locust sends a URL's user:password as Basic auth over any Authorization a request carries; the one
-            # the user asked for (a sign-in token, --api-key, --header) wins instead.
-            self.client.auth_header = None
         self.scheduled_start: float | None = None
         self.request_event = LatenessAwareEvent(environment.events.request)
         """Where this user's exchanges are reported; adds a paced request's lateness to its times."""
-        self.client.request_event = self.request_event
+        self._adopt(self.client)
         self.in_flight = InFlight(self.exchange_type, "chat")
         """The exchange this user has in flight: recorded as cut short if the test ends during it."""
         self.retry_after = RetryAfterWaiter(environment, self.answer_settings.honor_retry_after)
+
+    def _adopt(self, session: FastHttpSession) -> FastHttpSession:
+        """Make an HTTP session this user's: its events carry the lateness, its sign-in wins over Basic auth."""
+        if self.settings.auth != "none" or "authorization" in {name.lower() for name in self.sent_headers}:
+            # Locust sends a URL's user:password as Basic auth over any Authorization a request carries; the one
+            # the user asked for (a sign-in token, --api-key, --header) wins instead.
+            session.auth_header = None
+        session.request_event = self.request_event
+        return session
+
+    def new_http_session(self) -> FastHttpSession:
+        """A session like the one FastHttpUser made at the start, for users that drop theirs while idle."""
+        session = FastHttpSession(
+            base_url=self.host,
+            request_event=self.request_event,
+            network_timeout=self.network_timeout,
+            connection_timeout=self.connection_timeout,
+            max_redirects=self.max_redirects,
+            max_retries=self.max_retries,
+            insecure=self.insecure,
+            concurrency=self.concurrency,
+            user=self,
+            client_pool=self.client_pool,
+            ssl_context_factory=self.ssl_context_factory,
+            headers=self.default_headers,
+            proxy_host=self.proxy_host,
+            proxy_port=self.proxy_port,
+        )
+        return self._adopt(session)
+
+    # What FastHttpUser reads while it builds the client, as properties: an instance keeps at most 28 attributes in
+    # a shared-key dict (~300 bytes); one more and its dict is a full table (~1.6 KB), and idle users are many.
+    @property
+    def default_headers(self) -> dict[str, str]:  # type: ignore[override]
+        """FastHttpSession sends them; a request's own headers win."""
+        return self.sent_headers
+
+    @property
+    def network_timeout(self) -> float:  # type: ignore[override]
+        return self.settings.request_timeout_s
+
+    @property
+    def connection_timeout(self) -> float:  # type: ignore[override]
+        return self.settings.request_timeout_s
+
+    @property
+    def insecure(self) -> bool:  # type: ignore[override]
+        """FastHttpUser skips certificate checks unless told otherwise; ours check them unless --insecure."""
+        return self.settings.insecure
+
+    @property
+    def ssl_context_factory(self) -> Any:  # type: ignore[override]
+        return context_factory(self.settings.insecure)
 
     def on_start(self) -> None:
         if pacing.current(self.environment) is not None:

@@ -40,6 +40,8 @@ def record_cut_short(environment: Any, request_type: str, name: str, started_at:
 class InFlight:
     """The exchange one user has in flight, if any."""
 
+    __slots__ = ("name", "request_type", "started")
+
     def __init__(self, request_type: str, name: str) -> None:
         self.request_type, self.name = request_type, name
         self.started: tuple[float, float] | None = None

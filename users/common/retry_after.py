@@ -59,6 +59,8 @@ def seconds_left(environment: Any) -> float:
 class RetryAfterWaiter:
     """One user's pending Retry-After wait: noted from a 429, waited before the next question."""
 
+    __slots__ = ("environment", "honor", "pending_s")
+
     def __init__(self, environment: Any, honor: bool) -> None:
         self.environment = environment
         self.honor = honor

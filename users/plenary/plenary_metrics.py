@@ -22,7 +22,6 @@ from __future__ import annotations
 import bisect
 import os
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,34 +116,38 @@ class ReceiverLog:
     stable (counts as delivered) or in transition (joined or leaving within the drain period).
     """
 
-    __slots__ = ("drain_s", "joined_at", "recent", "senders")
+    __slots__ = ("drain_s", "gaps", "highest", "joined_at", "recent")
 
     def __init__(self, drain_s: float) -> None:
         self.drain_s = drain_s
-        self.senders: dict[int, list[Any]] = {}
+        self.highest: dict[int, int] = {}
+        """Per sender, the highest sequence number received."""
+        self.gaps: dict[int, set[int]] = {}
+        """Per sender with a gap below its highest, the missing numbers. Only those: a participant hears every
+        other member of its room, and a list and an empty set per sender would cost it ~300 bytes each."""
         self.joined_at: float | None = None
-        self.recent: deque[float] | None = None
+        self.recent: list[float] | None = None
         """Send times of stable receptions within the last drain period (re-judged if we leave); made on
-        the first one, since an empty deque costs 600 bytes and idle participants are many."""
+        the first one. A list, not a deque: a deque takes 600 bytes for one entry, and idle participants are
+        many."""
 
     def receive(self, stamp: Stamp) -> Reception:
         """Judge one reception: a first copy or a duplicate, in order or not, stable or in transition."""
-        state = self.senders.get(stamp.sender)
-        seq = stamp.seq
+        sender, seq = stamp.sender, stamp.seq
+        highest = self.highest.get(sender)
         out_of_order = False
-        if state is None:
-            self.senders[stamp.sender] = [seq, set()]
+        if highest is None or seq > highest:
+            if highest is not None and 1 <= seq - highest - 1 <= MAX_TRACKED_GAP:
+                self.gaps.setdefault(sender, set()).update(range(highest + 1, seq))
+            self.highest[sender] = seq
         else:
-            highest, gaps = state
-            if seq > highest:
-                if seq - highest - 1 <= MAX_TRACKED_GAP:
-                    gaps.update(range(highest + 1, seq))
-                state[0] = seq
-            elif seq in gaps:
-                gaps.discard(seq)
-                out_of_order = True
-            else:
+            gaps = self.gaps.get(sender)
+            if gaps is None or seq not in gaps:
                 return Reception(first=False)
+            gaps.discard(seq)
+            if not gaps:
+                del self.gaps[sender]
+            out_of_order = True
         return Reception(first=True, out_of_order=out_of_order, stable=self._stable(stamp.sent_wall))
 
     def _stable(self, sent_wall: float) -> bool:
@@ -153,11 +156,12 @@ class ReceiverLog:
             return False
         recent = self.recent
         if recent is None:
-            recent = self.recent = deque()
+            recent = self.recent = []
         recent.append(sent_wall)
         horizon = sent_wall - 2 * self.drain_s - 5.0  # a margin for clocks of other machines
-        while recent and recent[0] < horizon:
-            recent.popleft()
+        if recent[0] < horizon:
+            expired = next((i for i, sent in enumerate(recent) if sent >= horizon), len(recent))
+            del recent[:expired]
         return True
 
     def join(self, now_wall: float) -> None:

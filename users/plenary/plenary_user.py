@@ -32,6 +32,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 from locust import task
+from locust.contrib.fasthttp import FastHttpSession
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
@@ -39,11 +40,13 @@ from users.auth.providers import AuthFailed, Credentials, LoginAuth
 from users.common import records
 from users.common.chat_base import ChatUser
 from users.common.http_failures import response_failure
+from users.common.light_user import lighten_task_queue
 from users.common.probe import judged, run_probe
 from users.plenary.plenary_metrics import PROCESS_TAG, Joined, MessageSent, ReceiverLog, read_stamp, stamp_text
 from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check_options: the options of this user
     RANGE_WAIT_S,
     USERNAME_PREFIX,
+    PlenaryProtocol,
     PlenarySettings,
     UserNumbers,
     add_arguments,
@@ -62,16 +65,24 @@ user_numbers = UserNumbers()
 """This process's usernames; plugins/metrics/plenary_report.py configures the slice when a test starts."""
 
 
+class JoinWait:
+    """A join waiting for the server's answer: set when it confirms, or when the connection is lost meanwhile."""
+
+    __slots__ = ("answered", "failure")
+
+    def __init__(self) -> None:
+        self.answered = Event()
+        self.failure: WebSocketFailure | None = None
+
+
 class PlenaryUser(ChatUser):
     """A participant of a group chat: joins a room, chats, receives everyone's messages, leaves and rejoins."""
 
     def __init__(self, environment: Any) -> None:
+        self._http: FastHttpSession | None = None
         super().__init__(environment)
         self.plenary = PlenarySettings.read(environment.parsed_options)
-        self.limits = WsLimitSettings.read(environment.parsed_options)
-        self.protocol = self.plenary.protocol
         self.number: int | None = None
-        self.username = ""
         self.room = self.plenary.room_name
         if self.settings.seed is None:
             self.rng = _shared_rng  # a Random per user costs 2.5 KB; idle participants are many
@@ -81,9 +92,35 @@ class PlenaryUser(ChatUser):
         self.in_room = False
         self.seq = 0
         self.log = ReceiverLog(self.plenary.drain_time)
-        self._joined = Event()
-        """Set when the server confirms a join, or the connection is lost while waiting for it."""
-        self._join_failure: WebSocketFailure | None = None
+        self._joining: JoinWait | None = None
+        """While a join waits for the server's answer."""
+
+    # Derived values are properties, not attributes: an instance with more than 28 attributes keeps a full dict
+    # (~1.6 KB instead of ~300 bytes), and idle participants are many.
+    @property
+    def protocol(self) -> PlenaryProtocol:
+        return self.plenary.protocol
+
+    @property
+    def username(self) -> str:
+        return "" if self.number is None else f"{USERNAME_PREFIX}{self.number}"
+
+    @property
+    def limits(self) -> WsLimitSettings:
+        return WsLimitSettings.read(self.environment.parsed_options)
+
+    @property
+    def client(self) -> FastHttpSession:  # type: ignore[override]
+        """The HTTP session that registers and signs in: dropped once in the room (it costs ~1.5 KB per idle
+        participant), made again when a later sign-in needs it."""
+        session = self._http
+        if session is None:
+            session = self._http = self.new_http_session()
+        return session
+
+    @client.setter
+    def client(self, session: FastHttpSession | None) -> None:
+        self._http = session
 
     def wait_time(self) -> float:
         low, high = self.plenary.chat_interval_s
@@ -101,6 +138,7 @@ class PlenaryUser(ChatUser):
         return judged(run_probe(cls, environment, join_once), cls.__name__, path=f"WebSocket {path}")
 
     def on_start(self) -> None:
+        lighten_task_queue(self)
         if isinstance(self.environment.runner, WorkerRunner):
             user_numbers.ready.wait(RANGE_WAIT_S)
         elif not user_numbers.configured:
@@ -110,7 +148,6 @@ class PlenaryUser(ChatUser):
             reason = "user range used up" if user_numbers.configured else "user range not assigned by the master"
             self._fire("WS", "join", None, WebSocketFailure(reason, CLIENT))
             return  # the first task stops this user
-        self.username = f"{USERNAME_PREFIX}{self.number}"
         self.room = room_for(self.plenary, self.number)
         if self.plenary.registration_path:
             self._register()
@@ -119,11 +156,17 @@ class PlenaryUser(ChatUser):
             self.auth = LoginAuth(self._login, credentials, self.settings.refresh_margin_s)
             with contextlib.suppress(AuthFailed):  # in the stats already; joining tries again
                 self.auth.authorization()
-        self.client.client.close()  # an idle participant needs no HTTP connection (a later login opens one)
+        self._drop_http()
         if self.enter():
             # Speak first after a random part of the interval, so people who join together do not
             # then talk in lockstep.
             gevent.sleep(self.rng.uniform(0, self.plenary.chat_interval_s[1]))
+
+    def _drop_http(self) -> None:
+        """Close and drop the HTTP session: an idle participant needs none (a later sign-in makes one)."""
+        session, self._http = self._http, None
+        if session is not None:
+            session.client.close()
 
     def on_stop(self) -> None:
         self.leave(closing=True)
@@ -178,16 +221,16 @@ class PlenaryUser(ChatUser):
 
     def _join(self) -> WebSocketFailure | None:
         """Ask to join and wait for the server's yes; fires ``WS join``; the failure, if it failed."""
-        self._joined.clear()
-        self._join_failure = None
+        joining = self._joining = JoinWait()
         started_at, start = time.time(), time.perf_counter()
         try:
             self.connection.send(json.dumps({"type": "join", "room": self.room}))
-            if not self._joined.wait(self.settings.request_timeout_s):
-                self._join_failure = WebSocketFailure("join timeout", UNEXPECTED)
+            if not joining.answered.wait(self.settings.request_timeout_s):
+                joining.failure = WebSocketFailure("join timeout", UNEXPECTED)
         except WebSocketFailure as failure:
-            self._join_failure = failure
-        failure = self._join_failure
+            joining.failure = failure
+        self._joining = None
+        failure = joining.failure
         elapsed_ms = None if failure else (time.perf_counter() - start) * 1000
         self._fire("WS", "join", elapsed_ms, failure, started_at)
         return failure
@@ -239,7 +282,7 @@ class PlenaryUser(ChatUser):
             return False
         self._fire("WS", name, elapsed_ms, None, started_at)
         self.connection = connection
-        connection.start(self._on_message, lambda ending: self._lost(connection, ending))
+        connection.start(self._on_message, self._lost)
         return True
 
     def _lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
@@ -251,9 +294,9 @@ class PlenaryUser(ChatUser):
         if self.in_room:
             self.in_room = False
             records.publish(self.environment, self.log.leave(self.room, time.time()))
-        elif self.protocol.joins_by_message and not self._joined.is_set():
-            self._join_failure = ending  # a refused join: reported as the join's failure
-            self._joined.set()
+        elif self._joining is not None and not self._joining.answered.is_set():
+            self._joining.failure = ending  # a refused join: reported as the join's failure
+            self._joining.answered.set()
             return
         self._fire("WS", "connection", None, ending)
 
@@ -265,8 +308,8 @@ class PlenaryUser(ChatUser):
         if not isinstance(body, dict):
             return
         if self.protocol.joins_by_message and body.get("type") != "message":
-            if body.get("type") == "joined":
-                self._joined.set()
+            if body.get("type") == "joined" and self._joining is not None:
+                self._joining.answered.set()
             return
         text = body.get(self.protocol.text_field)
         stamp = read_stamp(text) if isinstance(text, str) else None

@@ -35,6 +35,7 @@ from core.settings import Settings, setting
 from users.common import records
 from users.common.chat_base import ChatUser, chat_setup
 from users.common.in_flight import record_cut_short
+from users.common.light_user import lighten_task_queue
 from users.common.probe import judged, run_probe
 from users.llm.stream_metrics import StreamRecord
 from users.ws.handshake import HandshakeSettings, signed_handshake
@@ -129,6 +130,7 @@ class WebSocketChatUser(ChatUser):
         return judged(run_probe(cls, environment, ask_and_wait), cls.__name__, accounts, path=f"WebSocket {path}")
 
     def on_start(self) -> None:
+        lighten_task_queue(self)
         super().on_start()
         self.connect()
 
@@ -190,7 +192,7 @@ class WebSocketChatUser(ChatUser):
             return False
         self._fire("WS", "connect", elapsed_ms, None, started_at)
         self.connection = connection
-        connection.start(self._on_message, lambda ending: self._lost(connection, ending))
+        connection.start(self._on_message, self._lost)
         return True
 
     def _on_message(self, payload: bytes, arrived: float) -> None:

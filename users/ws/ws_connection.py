@@ -14,6 +14,7 @@ the WebSocket report counts apart (see ``failure_class``):
 from __future__ import annotations
 
 import contextlib
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -23,21 +24,40 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import gevent
 import websocket
-from websocket import ABNF
+from gevent.hub import Waiter
 
 from core.tls import websocket_sslopt
 from users.common.http_failures import connection_failure, status_failure
+from users.ws.ws_frames import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    TEXT,
+    FrameError,
+    FrameReader,
+    MessageTooLong,
+    client_frame,
+    close_frame,
+)
 from users.ws.ws_limits import PING_FLOOD, REDIRECT_LOOP, PingMeter, WsLimitSettings
 
 CLIENT, SERVER, UNEXPECTED = "client", "server", "unexpected"
 FAILURE_CLASSES = (CLIENT, SERVER, UNEXPECTED)
 """The three failure classes, in report order."""
 
+RECEIVER_LINGER_S = 1.0
+"""How long a receive greenlet waits for the next frame before it ends; the connection then waits for data
+with no greenlet at all (a parked greenlet's stack costs ~3 KB, and idle participants are many)."""
+
 CLOSE_TIMEOUT_S = 1.0
 """How long closing waits for the server's close frame before dropping the socket."""
 
-NO_LOCK = contextlib.nullcontext()
-"""Stands in for websocket-client's read lock (reusable: it holds no state)."""
+RECEIVE_BYTES = 65536
+"""Bytes asked for per socket read (a read returns what has arrived, up to this)."""
+
+FRAMES_PER_TURN = 16
+"""Frames handled before the receive loop yields to the other greenlets."""
 
 CLIENT_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
 SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013, 1014})
@@ -131,18 +151,36 @@ class Handshake:
 MessageHandler = Callable[[bytes, float], None]
 """Called with each message's payload and the ``perf_counter()`` instant it arrived."""
 
-CloseHandler = Callable[[WebSocketFailure | None], None]
-"""Called once when the connection ends: None when we closed it, else why it ended."""
+CloseHandler = Callable[["WebSocketConnection", WebSocketFailure | None], None]
+"""Called once when the connection ends, with the connection and None when we closed it, else why it ended
+(a bound method serves every connection of a user: no closure per connection)."""
 
 
 class WebSocketConnection:
-    """An open WebSocket and the one greenlet that reads it.
+    """An open WebSocket and the greenlet that reads it while frames come.
 
-    ``connect`` opens it and returns the connect time in ms; ``start`` spawns the receive loop;
-    ``send`` writes a text message from any greenlet; ``close`` kills the loop and closes the socket.
+    ``connect`` opens it (websocket-client does the HTTP upgrade) and returns the connect time in ms; after that
+    frames are written and read on the bare socket with users/ws/ws_frames.py (one read takes every frame that has
+    arrived; websocket-client's own objects, ~1.5 KB per connection, are let go). ``start`` starts receiving;
+    ``send`` writes a text message from any greenlet; ``close`` stops receiving and closes the socket. A connection
+    with nothing to read holds no greenlet: the event loop watches its socket and starts a receive greenlet when
+    data comes, which ends after RECEIVER_LINGER_S without a frame.
     """
 
-    __slots__ = ("_limits", "_on_close", "_on_message", "_on_open_change", "_open", "_receiver", "closed", "ws")
+    __slots__ = (
+        "_insecure",
+        "_limits",
+        "_on_close",
+        "_on_message",
+        "_on_open_change",
+        "_open",
+        "_readable",
+        "_reader",
+        "_receiver",
+        "_send_lock",
+        "closed",
+        "sock",
+    )
 
     def __init__(
         self,
@@ -153,11 +191,15 @@ class WebSocketConnection:
         """``on_open_change(+1)`` is called when the connection opens and ``(-1)`` when it closes (the WebSocket
         report plots latency against the connections open); ``limits`` bound what the server may send."""
         self._limits = limits or WsLimitSettings()
-        self.ws = websocket.WebSocket(sslopt=websocket_sslopt(insecure), skip_utf8_validation=True)
-        # Only the receive greenlet reads, so reads need no lock; sends keep theirs (the receive loop
-        # answers pings while a task may be sending).
-        self.ws.readlock = NO_LOCK
+        self._insecure = insecure
+        self.sock: Any = None
+        self._send_lock: Any = None
+        """Sends come from the user's greenlet and the receive loop's (pongs, the close): one frame at a time."""
         self._receiver: gevent.Greenlet | None = None
+        self._readable: Any = None
+        """The event loop's watch on the socket (libev io watcher), made by ``start``."""
+        self._reader: FrameReader | None = None
+        """A part of a frame kept between receive greenlets (None when nothing is buffered)."""
         self._on_message: MessageHandler | None = None
         self._on_close: CloseHandler | None = None
         self.closed = False
@@ -173,141 +215,169 @@ class WebSocketConnection:
             options["origin"] = handshake.origin
         if handshake.subprotocol:
             options["subprotocols"] = [handshake.subprotocol]
+        ws = websocket.WebSocket(sslopt=websocket_sslopt(self._insecure), skip_utf8_validation=True)
         start = time.perf_counter()
         try:
-            self.ws.connect(url, **options)
+            ws.connect(url, **options)
         except Exception as error:  # every way a handshake can fail becomes a named failure
             self.closed = True
-            self.ws.shutdown()
+            ws.shutdown()
             raise error_failure(error) from None
         elapsed_ms = (time.perf_counter() - start) * 1000
+        self.sock, self._send_lock = ws.sock, ws.lock
+        self.sock.settimeout(None)  # the receive loop waits as long as it takes; replies have their own timers
         self._open = True
         if self._on_open_change is not None:
             self._on_open_change(1)
-        self.ws.handshake_response = None  # its headers cost ~1 KB per connection and are never read again
-        self.ws.settimeout(None)  # the receive loop waits as long as it takes; replies have their own timers
         return elapsed_ms
 
     def start(self, on_message: MessageHandler, on_close: CloseHandler) -> None:
-        """Spawn the receive loop."""
+        """Start receiving: the loop watches the socket and calls ``on_message`` for each message."""
         self._on_message, self._on_close = on_message, on_close
-        self._receiver = gevent.spawn(self._receive)
+        self._readable = gevent.get_hub().loop.io(self.sock.fileno(), 1)
+        self._watch()
+
+    def _watch(self) -> None:
+        """Wait for data with no greenlet: the loop calls ``_wake`` once the socket is readable."""
+        if not self.closed:
+            self._readable.start(self._wake)
+
+    def _wake(self) -> None:
+        """Data came to a watched socket (called by the event loop): start a receive greenlet."""
+        self._readable.stop()
+        if not self.closed and self._receiver is None:
+            self._receiver = gevent.spawn(self._receive)
 
     def send(self, text: str) -> None:
         """Send one text message. Raises WebSocketFailure when the connection is gone."""
         if self.closed:
             raise WebSocketFailure("connection dropped", UNEXPECTED)
         try:
-            self.ws.send(text)
+            self._send(client_frame(text))
         except Exception as error:
             raise error_failure(error) from None
+
+    def _send(self, frame: bytes) -> None:
+        with self._send_lock:
+            self.sock.sendall(frame)
 
     def close(self) -> None:
         """Stop receiving and close the connection (a clean 1000 close when it is still open)."""
         receiver, self._receiver = self._receiver, None
         if receiver is not None and receiver is not gevent.getcurrent():
             receiver.kill(block=False)
+        if self._readable is not None:
+            self._readable.stop()
         self._uncount()
         if not self.closed:
             self.closed = True
             with contextlib.suppress(Exception):  # closing a broken socket must not fail a user's stop
                 self._close_handshake()
-            self.ws.shutdown()
+            self._shut()
 
     def _close_handshake(self) -> None:
-        """Send a 1000 close and read until the server's close frame, for CLOSE_TIMEOUT_S at most.
-
-        Not websocket-client's ``close``: that one reads whatever comes for the whole timeout without yielding and
-        without a bound on a frame's length; this one refuses long frames from their header and yields per frame.
-        """
-        ws = self.ws
-        ws.connected = False
-        ws.send(struct.pack("!H", 1000), ABNF.OPCODE_CLOSE)
-        ws.sock.settimeout(CLOSE_TIMEOUT_S)
+        """Send a 1000 close and read until the server's close frame, for CLOSE_TIMEOUT_S at most (frames longer
+        than --ws-max-message-mb are refused from their header; every read yields)."""
+        self._send(close_frame(1000))
+        self.sock.settimeout(CLOSE_TIMEOUT_S)
+        reader = self._reader or FrameReader(self._limits.max_message_bytes)
         deadline = time.perf_counter() + CLOSE_TIMEOUT_S
-        while time.perf_counter() < deadline and self._next_frame()[0] != ABNF.OPCODE_CLOSE:
+        while time.perf_counter() < deadline:
+            data = self.sock.recv(RECEIVE_BYTES)
+            if not data or any(opcode == CLOSE for opcode, _ in reader.feed(data)):
+                return
             gevent.sleep(0)
 
     def _receive(self) -> None:
-        ws, on_message = self.ws, self._on_message
+        """Read until nothing comes for RECEIVER_LINGER_S (then go back to watching) or the connection ends.
+
+        One read takes whatever has arrived; at most FRAMES_PER_TURN frames are handled before the loop yields to
+        the other greenlets, however fast the server sends. Only TLS may hold decrypted bytes (``pending``). Reads
+        take no lock: only this greenlet reads.
+        """
+        sock, on_message, readable = self.sock, self._on_message, self._readable
         assert on_message is not None
-        # Wait for data at the top of the loop rather than deep inside websocket-client's frame reader,
-        # so an idle connection's parked greenlet keeps a smaller stack. websocket-client reads exactly
-        # one frame's bytes, so no data waits in a buffer of its own; only TLS may hold decrypted bytes.
-        # Waiting (or sleeping) before every frame also yields to the other greenlets, however fast the
-        # server sends: a frame already readable is taken on the loop's next turn.
         hub = gevent.get_hub()
-        readable = hub.loop.io(ws.sock.fileno(), 1)
-        pending = getattr(ws.sock, "pending", None)
-        pings = PingMeter(self._limits.ws_max_pings)
-        ending: WebSocketFailure | None
+        linger = hub.loop.timer(RECEIVER_LINGER_S)
+        pending = getattr(sock, "pending", None)
+        reader, self._reader = self._reader or FrameReader(self._limits.max_message_bytes), None
+        pings = PingMeter(self._limits.ws_max_pings)  # a second without frames ends a window anyway
+        ending: WebSocketFailure | None = None
         try:
-            while True:
-                if pending is None or not pending():
-                    hub.wait(readable)
-                else:
-                    gevent.sleep(0)
-                opcode, data = self._next_frame()
-                if opcode == ABNF.OPCODE_CLOSE:
-                    with contextlib.suppress(OSError, websocket.WebSocketException):
-                        ws.send_close()  # the closing handshake's answer
-                    ending = _close_frame_failure(data)
-                    break
-                if opcode == ABNF.OPCODE_PING:
-                    if pings.flooded(time.perf_counter()):
-                        ending = WebSocketFailure(PING_FLOOD, UNEXPECTED)
+            while ending is None:
+                data = b""
+                if not reader.backlog:
+                    data = sock.recv(RECEIVE_BYTES)
+                    if not data:
+                        raise WebSocketFailure("connection dropped", UNEXPECTED)
+                arrived = time.perf_counter()
+                for opcode, payload in reader.feed(data, FRAMES_PER_TURN):
+                    if opcode in (TEXT, BINARY):
+                        on_message(payload, arrived)
+                    elif opcode == CLOSE:
+                        with contextlib.suppress(OSError):
+                            self._send(close_frame(1000))  # the closing handshake's answer
+                        ending = _close_frame_failure(payload)
                         break
-                    ws.pong(data)
-                elif opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY):
-                    on_message(data, time.perf_counter())
+                    elif opcode == PING:
+                        if len(payload) > 125:
+                            raise FrameError("ping message too long")
+                        if pings.flooded(arrived):
+                            ending = WebSocketFailure(PING_FLOOD, UNEXPECTED)
+                            break
+                        self._send(client_frame(payload, PONG))
+                if ending is not None:
+                    break
+                if reader.backlog or (pending is not None and pending()):
+                    gevent.sleep(0)
+                elif not _readable_within(hub, readable, linger):
+                    if reader.buffer or reader.fragments:
+                        self._reader = reader
+                    self._receiver = None
+                    self._watch()
+                    return
+        except MessageTooLong:
+            ending = WebSocketFailure(self._limits.over_cap, UNEXPECTED)
+        except FrameError:
+            ending = WebSocketFailure("protocol error", CLIENT)
         except WebSocketFailure as failure:
-            ending = failure
-        except (OSError, websocket.WebSocketException, struct.error) as error:
+            ending = None if self.closed else failure
+        except OSError as error:
             ending = None if self.closed else error_failure(error)
-        finally:
-            readable.close()
         self._finish(ending)
 
-    def _next_frame(self) -> tuple[int, bytes]:
-        """The next frame: a whole message (fragments joined), or a control frame; CONT for a fragment taken in.
-
-        A frame's length is checked against --ws-max-message-mb from its header, before any of its payload is
-        read, so an oversized answer costs nothing but its header. (websocket-client has no bound of its own.)
-        """
-        ws = self.ws
-        header, fragments = ws.frame_buffer, ws.cont_frame
-        if header.needs_header():
-            header.recv_header()
-        if header.needs_length():
-            header.recv_length()
-        so_far = len(fragments.cont_data[1]) if fragments.cont_data else 0
-        if (header.length or 0) + so_far > self._limits.max_message_bytes:
-            raise WebSocketFailure(self._limits.over_cap, UNEXPECTED)
-        frame = ws.recv_frame()
-        if frame.opcode not in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
-            if frame.opcode == ABNF.OPCODE_PING and len(frame.data) > 125:
-                raise websocket.WebSocketProtocolException("ping message too long")
-            return frame.opcode, frame.data
-        fragments.validate(frame)
-        fragments.add(frame)
-        if not fragments.is_fire(frame):
-            return ABNF.OPCODE_CONT, b""
-        opcode, whole = fragments.extract(frame)
-        return opcode, whole.data
+    def _shut(self) -> None:
+        if self.sock is None:  # never opened
+            return
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
 
     def _finish(self, ending: WebSocketFailure | None) -> None:
         was_closed, self.closed = self.closed, True
         self._receiver = None
         self._uncount()
-        self.ws.shutdown()
+        self._shut()
         if self._on_close is not None:
-            self._on_close(None if was_closed else ending)
+            self._on_close(self, None if was_closed else ending)
 
     def _uncount(self) -> None:
         if self._open:
             self._open = False
             if self._on_open_change is not None:
                 self._on_open_change(-1)
+
+
+def _readable_within(hub: Any, readable: Any, timer: Any) -> bool:
+    """Wait until ``readable`` fires (True) or ``timer`` does (False); both watchers are stopped afterwards."""
+    waiter = Waiter(hub)
+    readable.start(waiter.switch, True)
+    timer.start(waiter.switch, False)
+    try:
+        return waiter.get()
+    finally:
+        readable.stop()
+        timer.stop()
 
 
 def _close_frame_failure(data: bytes) -> WebSocketFailure:

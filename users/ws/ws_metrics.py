@@ -35,9 +35,21 @@ class ConnectionsChanged:
     delta: int
 
 
+class ConnectionCounter:
+    """Publishes each change of this process's open connections for the WebSocket report (one per Environment)."""
+
+    __slots__ = ("environment",)
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+
+    def __call__(self, delta: int) -> None:
+        records.publish(self.environment, ConnectionsChanged(delta))
+
+
 def count_connections(environment: Any) -> Callable[[int], None]:
-    """The ``on_open_change`` of a user's WebSocketConnection: publishes each change for the WebSocket report."""
-    return lambda delta: records.publish(environment, ConnectionsChanged(delta))
+    """The ``on_open_change`` of a user's WebSocketConnection (shared by every connection of the Environment)."""
+    return records.state(environment, ConnectionCounter, lambda: ConnectionCounter(environment))
 
 
 class Second:

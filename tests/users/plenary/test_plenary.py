@@ -250,3 +250,22 @@ def test_bad_plenary_options_are_one_line_errors(run_locust, tmp_path: Path) -> 
     run = run_locust("--host", "http://127.0.0.1:9", "--skip-host-check", *PLENARY, "--leave-probability", "2")
     assert run.returncode == 2 and "--leave-probability: must be a number from 0 to 1" in run.output
     assert "Traceback" not in run.output
+
+
+def test_idle_participants_share_their_settings_and_keep_a_small_instance_dict(monkeypatch) -> None:
+    """What 10,000 idle participants per process rests on (docs/PERFORMANCE.md): options read once and shared,
+    at most 28 attributes (a shared-key instance dict of ~300 bytes instead of a 1.6 KB table)."""
+    from locust.argument_parser import parse_options
+    from locust.env import Environment
+
+    import locustfile  # noqa: F401 - registers every option
+    from users.plenary.plenary_user import PlenaryUser
+
+    monkeypatch.setattr(PlenaryUser, "host", "http://127.0.0.1:9")
+    options = parse_options(["-f", "locustfile.py", "--host", "http://127.0.0.1:9"])
+    environment = Environment(user_classes=[PlenaryUser], parsed_options=options)
+    first, second = PlenaryUser(environment), PlenaryUser(environment)
+    assert first.plenary is second.plenary and first.settings is second.settings
+    assert first.answer_settings is second.answer_settings and first.limits is second.limits
+    locust_adds = {"_state", "_greenlet", "_taskset_instance"}  # when the user starts
+    assert len(vars(first).keys() | locust_adds) <= 28, sorted(vars(first))
