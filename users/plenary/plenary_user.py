@@ -40,7 +40,6 @@ from users.auth.providers import AuthFailed, Credentials, LoginAuth
 from users.common import records
 from users.common.chat_base import ChatUser
 from users.common.http_failures import response_failure
-from users.common.light_user import lighten_task_queue
 from users.common.probe import judged, run_probe
 from users.plenary.plenary_metrics import PROCESS_TAG, Joined, MessageSent, ReceiverLog, read_stamp, stamp_text
 from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check_options: the options of this user
@@ -138,7 +137,6 @@ class PlenaryUser(ChatUser):
         return judged(run_probe(cls, environment, join_once), cls.__name__, path=f"WebSocket {path}")
 
     def on_start(self) -> None:
-        lighten_task_queue(self)
         if isinstance(self.environment.runner, WorkerRunner):
             user_numbers.ready.wait(RANGE_WAIT_S)
         elif not user_numbers.configured:

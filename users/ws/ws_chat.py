@@ -35,7 +35,6 @@ from core.settings import Settings, setting
 from users.common import records
 from users.common.chat_base import ChatUser, chat_setup
 from users.common.in_flight import record_cut_short
-from users.common.light_user import lighten_task_queue
 from users.common.probe import judged, run_probe
 from users.llm.stream_metrics import StreamRecord
 from users.ws.handshake import HandshakeSettings, signed_handshake
@@ -130,7 +129,6 @@ class WebSocketChatUser(ChatUser):
         return judged(run_probe(cls, environment, ask_and_wait), cls.__name__, accounts, path=f"WebSocket {path}")
 
     def on_start(self) -> None:
-        lighten_task_queue(self)
         super().on_start()
         self.connect()
 
