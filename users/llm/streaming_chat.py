@@ -228,7 +228,6 @@ class StreamingChatUser(ChatUser):
         preset = self.stream_settings.preset
         if preset.key_header or preset.key_variables != OPENAI_KEY_VARIABLES:  # e.g. Anthropic's x-api-key
             self.sent_headers = request_headers(options, preset.key_variables, preset.key_header)
-            self.default_headers = self.sent_headers
         self.history: list[dict[str, str]] = []
         self.turn = 0
         self.stream_client = StreamingHttpClient(self.host, self.stream_settings.stream_timeout, insecure=self.insecure)
