@@ -76,23 +76,27 @@ def run_locust(args: list[str], report_dir: Path, duration_s: int) -> tuple[subp
     return result, cpu
 
 
+def pinned_locust(command: list[str]) -> subprocess.Popen:
+    """Start a Locust command line on the client core, with no .env read, its stderr piped (for its summary)."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "CHATSWARM_ENV_FILE": os.devnull},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CORE}),
+    )
+
+
 def run_sampled(args: list[str], report_dir: Path, duration_s: int, server_pid: int) -> tuple[str, dict]:
     """Run Locust pinned to the client core; returns its stderr and, over the middle half of the run (start-up,
     the probe and the run folder's writing left out), the CPU % of the client and of the server, the client's
     time ready to run but waiting for its core, and the CPU the rest of the machine used (it is shared)."""
     command = [sys.executable, "-m", "locust", "--headless", "-t", f"{duration_s}s", "--stop-timeout", "2", *args]
     command += ["--csv", str(report_dir / "locust"), "--only-summary"]
-    env = {**os.environ, "CHATSWARM_ENV_FILE": os.devnull}
     samples: list = []
-    with subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CORE}),
-    ) as process:
+    with pinned_locust(command) as process:
         server = psutil.Process(server_pid)
         stderr = threading.Thread(target=lambda: samples.append(process.stderr.read()), daemon=True)  # type: ignore[union-attr]
         stderr.start()

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_bench import CLIENT_CORE, SATURATED_CPU_PERCENT, demobot  # noqa: E402
+from bench.stream_bench import SATURATED_CPU_PERCENT, demobot, pinned_locust  # noqa: E402
 
 IDLE_BASELINE_USERS = 100
 SPAWN_RATE = 100
@@ -41,16 +39,7 @@ def locust(args: list[str], report: Path, duration_s: int, rss_at_s: float | Non
     CPU seconds over the run less the first 3 s and the last second (throughput runs)."""
     command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-t", f"{duration_s}s"]
     command += ["--stop-timeout", "2", "--report-dir", str(report), "--only-summary", *args]
-    env = {**os.environ, "CHATSWARM_ENV_FILE": os.devnull}
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CORE}),
-    )
+    process = pinned_locust(command)
     watched = psutil.Process(process.pid)
     result: dict = {}
     if rss_at_s is not None:
