@@ -8,12 +8,15 @@ rather than reused, so the rest of the body is never read.
 from __future__ import annotations
 
 import contextlib
+import time
 import zlib
 from typing import Any
 
 import brotli
 from gevent.socket import socket as PlainSocket
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+
+from users.common.arrival_clock import receive
 
 
 class AnswerTooLarge(Exception):
@@ -24,8 +27,9 @@ class UnknownEncoding(Exception):
     """The body came in a Content-Encoding this client cannot decode."""
 
 
-def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
-    """The body bytes that have arrived, waiting only until there is at least one; b"" at the end.
+def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
+    """The body bytes that have arrived, waiting only until there is at least one (b"" at the end), and
+    ``time.perf_counter()`` of when the newest of them reached the machine.
 
     Chunked transfer framing is removed by the response's parser, so a read that brings only framing
     bytes waits for the next read. (Locust's ``iter_content(n)`` waits for n bytes instead.)
@@ -33,22 +37,26 @@ def read_chunk(response: HTTPSocketPoolResponse) -> bytes:
     On a plain socket the read first waits until the socket is readable: the buffer is empty, so the last
     read took all there was, and a read tried at once would almost always fail (a system call and an
     exception per streamed token, for nothing). Waiting costs no time: the wait ends the moment bytes
-    arrive, as the failed read's wait would. A TLS socket may hold decrypted bytes the kernel does not see, so it
-    is read at once as before.
+    arrive, as the failed read's wait would. Its arrival is the kernel's stamp where the socket was asked to stamp
+    (users/common/arrival_clock.py), else the clock at the read. A TLS socket may hold decrypted bytes the kernel
+    does not see, so it is read at once as before and timed by the clock.
     """
+    arrived = None
     while True:
         buffered = response._body_buffer
         if buffered:
             data = bytes(buffered)
             del buffered[:]
-            return data
+            return data, time.perf_counter() if arrived is None else arrived
         sock = response._sock
         if response.message_complete or sock is None:
-            return b""
+            return b"", time.perf_counter() if arrived is None else arrived
         try:
             if _plain(sock):
                 sock._wait(sock._read_event)
-            received = sock.recv(response.block_size)
+                received, arrived = receive(sock, response.block_size)
+            else:
+                received = sock.recv(response.block_size)
         except BaseException:
             response.release()
             raise
@@ -132,7 +140,7 @@ def read_body(response: HTTPSocketPoolResponse, cap: int) -> bytes:
     decoder = BoundedDecoder(encoding if isinstance(encoding, str) else "", cap)
     pieces: list[bytes] = []
     received = 0
-    while data := read_chunk(response):
+    while data := read_chunk(response)[0]:
         received += len(data)
         if received > cap:
             raise AnswerTooLarge

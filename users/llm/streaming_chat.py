@@ -76,14 +76,16 @@ class AnswerReader:
     limits: AnswerSettings
     text: list[str] = field(default_factory=list)
     received: int = 0
+    last_ms: float | None = None
+    """When the newest bytes read so far arrived (ms from the start): the answer's end once reading stops."""
 
     def read(self, until_first_token: bool) -> str:
         """Read on until the first token (or the end); returns why reading stopped."""
         record, parser = self.record, self.parser
         since_event = 0
         while True:
-            data = read_chunk(self.response)
-            arrived_ms = (time.perf_counter() - self.start) * 1000
+            data, arrived = read_chunk(self.response)
+            arrived_ms = self.last_ms = max(arrived - self.start, 0.0) * 1000
             self.received += len(data)
             if self.received > self.limits.max_answer_bytes:
                 raise StreamFailure(self.limits.over_cap)
@@ -295,7 +297,7 @@ class StreamingChatUser(ChatUser):
                     ending = reader.read(until_first_token=True)
                 if ending == FIRST_TOKEN:
                     ending = reader.read(until_first_token=False)
-            record.e2e_ms = (time.perf_counter() - start) * 1000
+            record.e2e_ms = reader.last_ms
             if not record.chunk_times_ms:
                 raise StreamFailure("no content in the answer")
             if ending == BODY_ENDED and settings.expects_done:

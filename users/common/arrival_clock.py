@@ -1,0 +1,68 @@
+"""When bytes reached the machine, from the kernel, not when the load generator got round to reading them.
+
+A busy Locust process reads a socket late: another user's greenlet holds the event loop, a garbage collection runs,
+a batch of users is spawned. Timed by the clock at the read, a first token that arrived on time reads as late as
+the loop was busy, and the tool blames the chatbot for its own load. Linux can stamp each packet as it arrives
+(``SO_TIMESTAMPNS``): a read then also says when its newest bytes arrived, however late the read itself ran.
+
+The kernel merges packets waiting in a socket's queue and keeps the newest one's stamp, so a read that takes several
+events at once gets the arrival of the last of them: exact for a first token read on its own, and never later than
+the clock at the read. Where stamps are not available (TLS sockets, other systems) the clock at the read is used.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+SO_TIMESTAMPNS = 35
+"""Linux's option number (the generic value, used by x86-64 and arm64; Python's socket module lacks the name)."""
+
+STAMPED_MACHINES = frozenset(("x86_64", "amd64", "aarch64", "arm64"))
+"""Machines whose Linux uses the generic option number above (others number it differently)."""
+
+_ANCILLARY_SIZE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("qq")
+MAX_AGE_S = 60.0
+"""A stamp older than this (or in the future) is not believed: the wall clock was stepped between arrival and read."""
+
+
+def can_stamp() -> bool:
+    """Whether this system stamps arrivals the way ``receive`` reads them."""
+    return sys.platform == "linux" and platform.machine().lower() in STAMPED_MACHINES
+
+
+STAMPS_AVAILABLE = can_stamp()
+
+
+def stamp_arrivals(sock: Any) -> bool:
+    """Ask the kernel to stamp the arrivals of ``sock``; False where it cannot (then reads are timed by the clock)."""
+    if not STAMPS_AVAILABLE:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def receive(sock: Any, size: int) -> tuple[bytes, float]:
+    """Up to ``size`` bytes from a readable, stamped socket and ``time.perf_counter()`` of their arrival.
+
+    The arrival is the kernel's stamp moved onto the performance counter by the age of the stamp at the read (both
+    wall-clock readings are taken here, so the two clocks' drift over a run does not matter). Without a believable
+    stamp it is the clock at the read.
+    """
+    data, ancillary, _flags, _address = sock.recvmsg(size, _ANCILLARY_SIZE)
+    now = time.perf_counter()
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+            age_s = (time.time_ns() - seconds * 1_000_000_000 - nanoseconds) / 1e9
+            if 0.0 <= age_s <= MAX_AGE_S:
+                return data, now - age_s
+    return data, now
