@@ -29,6 +29,7 @@ from users.audio.audio_protocols import AUDIO, CLEAR, DONE, ERROR, MARK, READY, 
 from users.audio.barge_in import BargeInCalls
 from users.audio.call_faults import InjectedFaults
 from users.audio.call_plan import SILENCE, CallPlan
+from users.common.arrival_clock import read, stamped
 from users.common.http_failures import connection_failure, status_failure
 from users.ws.ws_connection import is_redirect_loop
 from users.ws.ws_frames import (
@@ -268,16 +269,15 @@ class AudioCall(InjectedFaults, BargeInCalls):
         """
         ws, parse, record, limits = self.ws, self.protocol.parse, self.record, self.plan.limits
         assert ws is not None
-        sock, reader, pings = ws.sock, FrameReader(limits.max_message_bytes), PingMeter(limits.ws_max_pings)
+        sock, reader, pings = stamped(ws.sock), FrameReader(limits.max_message_bytes), PingMeter(limits.ws_max_pings)
         try:
             data, now = b"", time.perf_counter()
             while True:
                 if not reader.backlog:  # else: frames of the last read are still to be parsed, stamped as it was
                     try:
-                        data = sock.recv(RECEIVE_BYTES)
+                        data, now = read(sock, RECEIVE_BYTES)  # timed at arrival, however busy the loop
                     except TimeoutError:
                         continue  # a quiet bot is fine; the caller's own timers decide
-                    now = time.perf_counter()
                     if not data:
                         self._closed("connection closed early", now)
                         return

@@ -12,12 +12,15 @@ the clock at the read. Where stamps are not available (TLS sockets, other system
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import socket
 import struct
 import sys
 import time
 from typing import Any
+
+from gevent.socket import socket as PlainSocket
 
 SO_TIMESTAMPNS = 35
 """Linux's option number (the generic value, used by x86-64 and arm64; Python's socket module lacks the name)."""
@@ -39,15 +42,12 @@ def can_stamp() -> bool:
 STAMPS_AVAILABLE = can_stamp()
 
 
-def stamp_arrivals(sock: Any) -> bool:
-    """Ask the kernel to stamp the arrivals of ``sock``; False where it cannot (then reads are timed by the clock)."""
-    if not STAMPS_AVAILABLE:
-        return False
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    except OSError:
-        return False
-    return True
+def stamped(sock: Any) -> Any:
+    """``sock``, its arrivals now stamped by the kernel where it can (elsewhere its reads are timed by the clock)."""
+    if STAMPS_AVAILABLE:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    return sock
 
 
 def receive(sock: Any, size: int) -> tuple[bytes, float]:
@@ -66,3 +66,16 @@ def receive(sock: Any, size: int) -> tuple[bytes, float]:
             if 0.0 <= age_s <= MAX_AGE_S:
                 return data, now - age_s
     return data, now
+
+
+def read(sock: Any, size: int) -> tuple[bytes, float]:
+    """``sock.recv(size)`` and ``time.perf_counter()`` of its bytes' arrival: the kernel's stamp on a plain socket
+    asked to stamp (``stamped``), the clock at the read on any other (TLS)."""
+    if is_plain(sock):
+        return receive(sock, size)
+    return sock.recv(size), time.perf_counter()
+
+
+def is_plain(sock: Any) -> bool:
+    """Whether ``sock`` is a plain gevent socket (not TLS), whose readability and arrivals the kernel knows exactly."""
+    return type(sock) is PlainSocket

@@ -13,10 +13,9 @@ import zlib
 from typing import Any
 
 import brotli
-from gevent.socket import socket as PlainSocket
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
-from users.common.arrival_clock import receive
+from users.common.arrival_clock import is_plain, receive
 
 
 class AnswerTooLarge(Exception):
@@ -52,7 +51,7 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
         if response.message_complete or sock is None:
             return b"", time.perf_counter() if arrived is None else arrived
         try:
-            if _plain(sock):
+            if is_plain(sock):
                 sock._wait(sock._read_event)
                 received, arrived = receive(sock, response.block_size)
             else:
@@ -68,11 +67,6 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
         if not response.message_complete:
             response.release()
             raise ConnectionResetError("connection closed before the end of the response")
-
-
-def _plain(sock: Any) -> bool:
-    """Whether ``sock`` is a plain gevent socket (not TLS), whose readability the kernel knows exactly."""
-    return type(sock) is PlainSocket
 
 
 def abandon(response: HTTPSocketPoolResponse) -> None:

@@ -14,7 +14,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPSocketPoolResponse
 
 from core.tls import context_factory
-from users.common.arrival_clock import stamp_arrivals
+from users.common.arrival_clock import stamped
 from users.common.http_body import abandon
 from users.common.http_failures import MAX_REDIRECTS, REDIRECT_LOOP
 
@@ -74,7 +74,7 @@ class StreamingHttpClient:
         connection, before the first token comes (the headers are in, the answer's tokens are not yet)."""
         sock = response._sock
         if sock is not None and sock is not self._stamped:
-            stamp_arrivals(sock)
+            stamped(sock)
             self._stamped = sock
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ import websocket
 from gevent.hub import Waiter
 
 from core.tls import websocket_sslopt
+from users.common.arrival_clock import read, stamped
 from users.common.http_failures import connection_failure, status_failure
 from users.ws.ws_frames import (
     BINARY,
@@ -226,6 +227,7 @@ class WebSocketConnection:
         elapsed_ms = (time.perf_counter() - start) * 1000
         self.sock, self._send_lock = ws.sock, ws.lock
         self.sock.settimeout(None)  # the receive loop waits as long as it takes; replies have their own timers
+        stamped(self.sock)  # a message is timed at its arrival, however busy the loop (arrival_clock)
         self._open = True
         if self._on_open_change is not None:
             self._on_open_change(1)
@@ -303,14 +305,14 @@ class WebSocketConnection:
         reader, self._reader = self._reader or FrameReader(self._limits.max_message_bytes), None
         pings = PingMeter(self._limits.ws_max_pings)  # a second without frames ends a window anyway
         ending: WebSocketFailure | None = None
+        arrived = time.perf_counter()
         try:
             while ending is None:
                 data = b""
-                if not reader.backlog:
-                    data = sock.recv(RECEIVE_BYTES)
+                if not reader.backlog:  # else: frames of the last read are still to be parsed, stamped as it was
+                    data, arrived = read(sock, RECEIVE_BYTES)
                     if not data:
                         raise WebSocketFailure("connection dropped", UNEXPECTED)
-                arrived = time.perf_counter()
                 for opcode, payload in reader.feed(data, FRAMES_PER_TURN):
                     if opcode in (TEXT, BINARY):
                         on_message(payload, arrived)

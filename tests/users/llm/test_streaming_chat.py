@@ -88,25 +88,23 @@ def test_a_busy_generator_does_not_delay_the_tokens_it_reads(demobot, run_locust
     # Locust's loop is held 12 ms out of every 20 (tests/users/llm/busy_generator.py): a token that arrives while it
     # is held is read up to 12 ms late. Its time must be its arrival (the kernel's stamp), not the late read's.
     log = tmp_path / "timings.jsonl"
-    bot = demobot("--ttft-ms", "60", "--token-ms", "15", "--answer-tokens", "6", "--timing-log", str(log))
+    bot = demobot("--ttft-ms", "70", "--token-ms", "15", "--answer-tokens", "6", "--timing-log", str(log))
     busy = "locustfile.py,tests/users/llm/busy_generator.py"
     run = run_locust("-f", busy, "--host", bot.url, *STREAM, "-u", "3", "-t", "5s", "--think-time", "0", "--skip-probe")
     assert run.summary["generator"]["loop_lag_ms"]["p99"] >= 8, run.summary["generator"]  # the loop was held
     truth = {t["id"]: t for t in timing_log(log) if t["status"] == 200}
-    rows = [row for row in request_rows(run) if row["request_id"] in truth]
-    assert len(rows) >= 40, len(rows)
-    ttft_error = [
-        float(row["ttft_ms"]) - (truth[row["request_id"]]["first_token"] - truth[row["request_id"]]["received"]) * 1000
-        for row in rows
-    ]
-    e2e_error = [
-        float(row["e2e_ms"]) - (truth[row["request_id"]]["finished"] - truth[row["request_id"]]["received"]) * 1000
-        for row in rows
-    ]
-    # Clock at the read: p50 about +4 ms here, p90 about +10. The request's trip both ways stays under a millisecond.
-    for errors in (ttft_error, e2e_error):
-        errors.sort()
-        assert -1 < errors[len(errors) // 2] < 1.0 and errors[len(errors) * 9 // 10] < 2.5, errors
+    answers = [(row, truth[row["request_id"]]) for row in request_rows(run) if row["request_id"] in truth]
+    assert len(answers) >= 40, len(answers)
+    # TTFT against the server's (the request's trip both ways adds under a millisecond); clock at the read: +4 ms.
+    ttft_error = median(float(row["ttft_ms"]) - (t["first_token"] - t["received"]) * 1000 for row, t in answers)
+    assert -0.5 < ttft_error < 1.0, ttft_error
+    # First token to last, per answer, against the server's: no trip in it, so it is exact (within 0.05 ms here);
+    # clock at the read: 4 ms or more off in most answers.
+    spans = sorted(
+        abs(float(row["e2e_ms"]) - float(row["ttft_ms"]) - (t["finished"] - t["first_token"]) * 1000)
+        for row, t in answers
+    )
+    assert spans[len(spans) * 19 // 20] < 0.2, spans
 
 
 def _epoch(stamp: str) -> float:

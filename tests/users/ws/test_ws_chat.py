@@ -7,6 +7,7 @@ import json
 import struct
 from collections import Counter
 from pathlib import Path
+from statistics import median
 
 import pytest
 import websocket
@@ -148,6 +149,27 @@ def test_streamed_replies_give_ttft_and_llm_metrics(demobot, run_locust) -> None
     with (run.report_dir / "requests.csv").open() as file:
         rows = [line.split(",") for line in file.read().splitlines()[1:]]
     assert any(row[3] == "WSR" and row[1] and float(row[7]) > 59 for row in rows)  # request id and TTFT
+
+
+@pytest.mark.timing
+@pytest.mark.alone  # beside another test, demobot itself would be held by the busy greenlet's core
+def test_a_busy_generator_does_not_delay_the_replies_it_reads(demobot, run_locust, tmp_path: Path) -> None:
+    # Locust's loop is held 12 ms out of every 20 (tests/users/llm/busy_generator.py); a reply's tokens are timed at
+    # their arrival all the same. The truth is demobot's log of the same replies (its first and last token written).
+    log = tmp_path / "timings.jsonl"
+    bot = demobot("--ttft-ms", "70", "--token-ms", "15", "--answer-tokens", "6", "--timing-log", str(log))
+    busy = "locustfile.py,tests/users/llm/busy_generator.py"
+    stream = ("--ws-extra", '{"stream": true}', "--think-time", "0", "--skip-probe")
+    run = run_locust("-f", busy, "--host", bot.url, *WS, *stream, "-u", "3", "-t", "5s")
+    assert run.summary["generator"]["loop_lag_ms"]["p99"] >= 8, run.summary["generator"]  # the loop was held
+    truth = [json.loads(line) for line in log.read_text().splitlines()]
+    true_ttft = median((t["first_token"] - t["received"]) * 1000 for t in truth if t["first_token"])
+    true_e2e = median((t["finished"] - t["received"]) * 1000 for t in truth if t["finished"])
+    llm = run.summary["llm"]
+    assert llm["requests"] >= 40, llm
+    # Clock at the read: about 4 ms high at p50. The prompt's trip both ways takes well under a millisecond.
+    assert -0.5 < llm["ttft_ms"]["p50"] - true_ttft < 1.0, (llm["ttft_ms"], true_ttft)
+    assert -0.5 < llm["e2e_ms"]["p50"] - true_e2e < 1.0, (llm["e2e_ms"], true_e2e)
 
 
 def test_queue_size_keeps_several_prompts_in_flight(demobot, run_locust) -> None:
