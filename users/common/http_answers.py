@@ -94,7 +94,7 @@ def bounded_request(
 
 def _read_answer(response: Any, limits: AnswerSettings, deadline: gevent.Timeout) -> str | None:
     failure = response_failure(response)
-    raw = getattr(response, "_response", None)
+    raw = getattr(response, "stream", None)  # geventhttpclient's response under Locust's; None when none came
     if raw is None:  # no answer at all (refused, reset, the deadline during the headers, a redirect loop)
         return failure
     try:
