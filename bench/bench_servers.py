@@ -35,14 +35,16 @@ class BenchServer:
     """Which server the clients are measured against, and the fast one's send quantum (--quantum-ms)."""
 
     kind: str = "demobot"
-    quantum_ms: float = 0.0
+    quantum_ms: float | None = None
+    """None: the fast server's own default."""
 
     @contextlib.contextmanager
     def pinned(self, core: int, *flags: str, demobot_only: tuple[str, ...] = ()) -> Iterator[DemobotProcess]:
         """The server pinned to ``core`` (started once: DemobotProcess starts itself on entering ``with``);
         ``demobot_only`` flags (slots, queue) are demobot's alone."""
         if self.kind == "fast":
-            process = FastServerProcess(*flags, "--quantum-ms", str(self.quantum_ms))
+            quantum = () if self.quantum_ms is None else ("--quantum-ms", str(self.quantum_ms))
+            process = FastServerProcess(*flags, *quantum)
         else:
             process = DemobotProcess(*flags, *demobot_only)
         with process as server:

@@ -3,14 +3,14 @@
     .venv/bin/python bench/sse_server.py --ttft-ms 50 --token-ms 10 --answer-tokens 32 --timing-log t.jsonl
 
 Why (issue 20): demobot (aiohttp, uvloop) fills its core at ~450 streams, and its loop lag then reads as the
-clients' error. This server does the least per event pure Python can: one thread, one epoll loop, every answer's
-events built as bytes when its request arrives, one ``send`` per SSE event when due. All answers share one TTFT and
-one token gap, so due times come in order: two FIFO queues (first tokens, next tokens) merged at their heads
-replace a heap. POST /v1/chat/completions (HTTP/1.1 keep-alive, chunked) gets what demobot sends: the role chunk
-with the headers, a content chunk per token, the finish chunk, the usage chunk if include_usage, ``data: [DONE]``.
-As demobot, a fresh request id goes out as X-Request-Id and into the timing log (demobot's JSONL fields;
-``received`` is the kernel's arrival time of the request, SO_TIMESTAMPNS), kept in memory and written at exit
-(SIGTERM/SIGINT) with a summary line on stderr: how late tokens left against their schedule (p50/p99/max).
+clients' error. This server does the least per event pure Python can: one thread, one epoll loop, answers built
+as bytes on arrival, one ``send`` per SSE event; events due within --quantum-ms go out together (fewer wake-ups on
+both sides, as a batching LLM server's tokens do). One TTFT and one token gap for all: due times come in order, so
+two FIFO queues (first tokens, next tokens) merged at their heads replace a heap. POST /v1/chat/completions
+(HTTP/1.1 keep-alive, chunked) gets demobot's stream: role chunk with the headers, a chunk per token, finish, usage
+if include_usage, ``data: [DONE]``. As demobot, a fresh request id goes out as X-Request-Id and into the timing log
+(demobot's JSONL fields; ``received``: the kernel's arrival time of the request, SO_TIMESTAMPNS), kept in memory
+and written at exit (SIGTERM/SIGINT) with a line on stderr: how late tokens left against schedule (p50/p99/max).
 Loopback only; request size, connections and log lines are bounded.
 """
 
@@ -367,7 +367,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token-ms", type=bounded(float, 0, 60_000), default=10.0, help="time between tokens")
     parser.add_argument("--answer-tokens", type=bounded(int, 1, 4096), default=32, help="tokens per answer")
     parser.add_argument(
-        "--quantum-ms", type=bounded(float, 0, 10), default=0.0, help="send tokens due this close together"
+        "--quantum-ms", type=bounded(float, 0, 10), default=0.5, help="send tokens due this close together"
     )
     parser.add_argument("--max-connections", type=bounded(int, 1, 20_000), default=5000, help="open at once")
     parser.add_argument("--timing-log", default=None, metavar="PATH", help="true timings as JSONL, written at exit")

@@ -16,6 +16,8 @@ fresh demobot: the raw-socket floor (RawSocketUser), the bare reader (BareTiming
 E2E only) and StreamingChatUser. All are judged against demobot's timing log the same way (TTFT p50 and p99 of the
 steady state's answers, matched by request id, minus the true ones); each client's knee is the most streams with a
 TTFT p50 error of at most KNEE_ERROR_MS. A run the rest of the shared machine disturbed is run again.
+``--server fast`` puts bench/sse_server.py (same wire format and timing log, far less CPU per event) in demobot's
+place, so a client's knee can show past demobot's; its send lateness is printed in one more column.
 """
 
 from __future__ import annotations
@@ -335,7 +337,7 @@ def main() -> None:
     parser.add_argument("--token-ms", type=float, default=10.0, help="ladder: demobot's time between tokens")
     parser.add_argument("--rounds", type=int, default=1, help="ladder: how many times to climb it")
     parser.add_argument("--server", choices=SERVERS, default="demobot", help="demobot, or bench/sse_server.py (fast)")
-    parser.add_argument("--quantum-ms", type=float, default=0.0, help="fast server: send due tokens together (0-10)")
+    parser.add_argument("--quantum-ms", type=float, help="fast server: send tokens due this close together (0-10)")
     options = parser.parse_args()
     server = BenchServer(options.server, options.quantum_ms)
     with tempfile.TemporaryDirectory() as folder:
