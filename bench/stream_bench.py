@@ -16,6 +16,8 @@ fresh demobot: the raw-socket floor (RawSocketUser), the bare reader (BareTiming
 E2E only) and StreamingChatUser. All are judged against demobot's timing log the same way (TTFT p50 and p99 of the
 steady state's answers, matched by request id, minus the true ones); each client's knee is the most streams with a
 TTFT p50 error of at most KNEE_ERROR_MS. A run the rest of the shared machine disturbed is run again.
+``--server fast`` puts bench/sse_server.py (same wire format and timing log, far less CPU per event) in demobot's
+place, so a client's knee can show past demobot's; its send lateness is printed in one more column.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -42,13 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audio_bench import OTHER_WORK_LIMIT_PERCENT, busy_cpu_s, scheduler_times  # noqa: E402
-
-from demobot.launcher import DemobotProcess  # noqa: E402
+from bench_servers import SERVERS, BenchServer, send_lateness  # noqa: E402
 
 CLIENT_CORE, SERVER_CORE = 0, 1
 ACCURACY_LEVELS = (1, 100, 500)
 THROUGHPUT_CONCURRENCY = 64
 ANSWER_TOKENS = 32
+DEMOBOT_QUEUE = ("--slots", "1000", "--queue-limit", "1000")
 
 
 def percentile(values: list[float], percent: float) -> float:
@@ -120,20 +121,12 @@ def run_sampled(args: list[str], report_dir: Path, duration_s: int, server_pid: 
     }
 
 
-@contextlib.contextmanager
-def demobot(*flags: str) -> Iterator[DemobotProcess]:
-    """demobot pinned to the server core (started once: DemobotProcess starts itself on entering ``with``)."""
-    with DemobotProcess(*flags) as bot:
-        os.sched_setaffinity(bot.pid, {SERVER_CORE})
-        yield bot
-
-
-def accuracy(concurrency: int, duration_s: int, work: Path) -> dict:
+def accuracy(concurrency: int, duration_s: int, work: Path, server: BenchServer) -> dict:
     """Reported TTFT against the true TTFT at one concurrency."""
     log = work / f"timings-{concurrency}.jsonl"
     report = work / f"accuracy-{concurrency}"
-    flags = ("--ttft-ms", "50", "--token-ms", "10", "--answer-tokens", str(ANSWER_TOKENS), "--slots", "1000")
-    with demobot(*flags, "--queue-limit", "1000", "--timing-log", str(log)) as bot:
+    flags = ("--ttft-ms", "50", "--token-ms", "10", "--answer-tokens", str(ANSWER_TOKENS), "--timing-log", str(log))
+    with server.pinned(SERVER_CORE, *flags, demobot_only=DEMOBOT_QUEUE) as bot:
         args = ["-f", "locustfile.py", "--host", bot.url, "--user-mix", "StreamingChatUser", "-u", str(concurrency)]
         args += ["-r", str(min(concurrency, 100)), "--think-time", "0", "--report-dir", str(report)]
         result, cpu = run_locust(args, report, duration_s)
@@ -167,17 +160,18 @@ def accuracy(concurrency: int, duration_s: int, work: Path) -> dict:
     }
 
 
-def throughput(locustfile: str, user: str, duration_s: int, work: Path) -> dict:
+def throughput(locustfile: str, user: str, duration_s: int, work: Path, server: BenchServer) -> dict:
     """Completed streams per second with zero server delays, and the CPU each side used."""
     report = work / f"throughput-{user}"
-    with demobot("--ttft-ms", "0", "--token-ms", "0", "--answer-tokens", str(ANSWER_TOKENS)) as bot:
-        server = psutil.Process(bot.pid)
-        server_before = sum(server.cpu_times()[:2])
+    flags = ("--ttft-ms", "0", "--token-ms", "0", "--answer-tokens", str(ANSWER_TOKENS))
+    with server.pinned(SERVER_CORE, *flags) as bot:
+        process = psutil.Process(bot.pid)
+        server_before = sum(process.cpu_times()[:2])
         args = ["-f", locustfile, "--host", bot.url, "-u", str(THROUGHPUT_CONCURRENCY), "-r", "64"]
         if locustfile == "locustfile.py":
             args += ["--user-mix", user, "--think-time", "0", "--report-dir", str(report)]
         result, cpu = run_locust(args, report, duration_s)
-        server_cpu = sum(server.cpu_times()[:2]) - server_before
+        server_cpu = sum(process.cpu_times()[:2]) - server_before
     rows = (report / "locust_stats.csv").read_text().splitlines()
     header = rows[0].split(",")
     total = dict(zip(header, rows[-1].split(","), strict=False))
@@ -210,18 +204,19 @@ KNEE_ERROR_MS = 2.0
 """A client measures honestly at a level while its TTFT p50 reads at most this much above the server's log."""
 
 
-def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work: Path) -> dict:
-    """One client at one level against a fresh demobot: its TTFT error against the timing log, CPU and loop lag."""
+def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work: Path, server: BenchServer) -> dict:
+    """One client at one level against a fresh server: its TTFT error against the timing log, CPU and loop lag."""
     name = f"{client.split()[0]}-{streams}-{len(list(work.iterdir()))}"
     log, report, answers_log = work / f"{name}.jsonl", work / name, work / f"{name}-answers.json"
     report.mkdir()
     flags = ("--ttft-ms", "50", "--token-ms", str(token_ms), "--answer-tokens", str(ANSWER_TOKENS))
-    with demobot(*flags, "--slots", "1000", "--queue-limit", "1000", "--timing-log", str(log)) as bot:
+    with server.pinned(SERVER_CORE, *flags, "--timing-log", str(log), demobot_only=DEMOBOT_QUEUE) as bot:
         args = [*LADDER_CLIENTS[client], "--host", bot.url, "-u", str(streams), "-r", str(min(streams, 100))]
         if client == "StreamingChatUser":
             args += ["--report-dir", str(report)]
         os.environ["BARE_READER_LOG"] = str(answers_log)
         stderr, cpu = run_sampled(args, report, duration_s, bot.pid)
+    lateness = send_lateness(bot)
     if client == "StreamingChatUser":
         with (report / "requests.csv").open() as file:
             rows = [r for r in csv.DictReader(file) if r["type"] == "E2E" and r["ttft_ms"] and r["status"] == "ok"]
@@ -260,15 +255,18 @@ def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work
         **cpu,
         "cpu_warning": "CPU usage above" in stderr,
         "loop_lag_p99": loop_lag_p99,
+        "server_late": f" | {lateness[0]:.2f} / {lateness[1]:.2f}" if lateness else "",
     }
 
 
-def clean_ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work: Path) -> dict:
+def clean_ladder_run(
+    client: str, streams: int, token_ms: float, duration_s: int, work: Path, server: BenchServer
+) -> dict:
     """The run with the least other work on the machine, repeated (up to LADDER_ATTEMPTS times) while the rest of the
     machine used more than OTHER_WORK_LIMIT_PERCENT of a core: on a shared machine their CPU is our latency."""
     runs = []
     for _ in range(LADDER_ATTEMPTS):
-        runs.append(ladder_run(client, streams, token_ms, duration_s, work))
+        runs.append(ladder_run(client, streams, token_ms, duration_s, work, server))
         if runs[-1]["others_percent"] < OTHER_WORK_LIMIT_PERCENT:
             break
     best = min(runs, key=lambda r: r["others_percent"])
@@ -280,20 +278,22 @@ def knee(results: list[dict]) -> int:
     return max((r["streams"] for r in results if r["error_p50"] <= KNEE_ERROR_MS), default=0)
 
 
-def ladder(levels: list[int], token_ms: float, duration_s: int, rounds: int, work: Path) -> None:
+def ladder(levels: list[int], token_ms: float, duration_s: int, rounds: int, work: Path, server: BenchServer) -> None:
     """Every client at every level, side by side in turn (the order rotates); prints the table and the knees."""
     print(
         "| round | streams | client | answers/s | TTFT error p50 / p99 (ms) | vs bare reader p50 / p99 (ms) "
         "| of which send p50 (ms) | client CPU | CPU per answer (ms) | client waiting for its core | server CPU "
         "| other work on the machine | loop lag p99 (ms) |"
+        + " server send late p50 / p99 (ms) |"
+        * (server.kind == "fast")
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * (server.kind == "fast"))
     results: dict[str, dict[int, list[dict]]] = {client: {level: [] for level in levels} for client in LADDER_CLIENTS}
     for round_number in range(rounds):
         for index, streams in enumerate(levels):
             shift = (index + round_number) % len(LADDER_CLIENTS)
             order = [*LADDER_CLIENTS][shift:] + [*LADDER_CLIENTS][:shift]
-            pair = {client: clean_ladder_run(client, streams, token_ms, duration_s, work) for client in order}
+            pair = {client: clean_ladder_run(client, streams, token_ms, duration_s, work, server) for client in order}
             for client in LADDER_CLIENTS:
                 r, bare = pair[client], pair["bare reader"]
                 results[client][streams].append(r)
@@ -305,7 +305,7 @@ def ladder(levels: list[int], token_ms: float, duration_s: int, rounds: int, wor
                     f"| {r['send_p50']:.2f} | {r['cpu_percent']:.0f}%{' (warned)' if r['cpu_warning'] else ''} "
                     f"| {10 * r['cpu_percent'] / r['answers_per_s']:.2f} | {r['waiting_percent']:.0f}% "
                     f"| {r['server_cpu_percent']:.0f}% | {r['others_percent']:.0f}%"
-                    f"{tries} | {r['loop_lag_p99']:.1f} |",
+                    f"{tries} | {r['loop_lag_p99']:.1f}{r['server_late']} |",
                     flush=True,
                 )
     print()
@@ -336,12 +336,15 @@ def main() -> None:
     parser.add_argument("--ladder", action="store_true", help="StreamingChatUser beside the bare reader (issue 20)")
     parser.add_argument("--token-ms", type=float, default=10.0, help="ladder: demobot's time between tokens")
     parser.add_argument("--rounds", type=int, default=1, help="ladder: how many times to climb it")
+    parser.add_argument("--server", choices=SERVERS, default="demobot", help="demobot, or bench/sse_server.py (fast)")
+    parser.add_argument("--quantum-ms", type=float, help="fast server: send tokens due this close together (0-10)")
     options = parser.parse_args()
+    server = BenchServer(options.server, options.quantum_ms)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         if options.ladder:
             levels = [int(text) for text in options.levels.split(",")]
-            ladder(levels, options.token_ms, options.duration, options.rounds, work)
+            ladder(levels, options.token_ms, options.duration, options.rounds, work, server)
             return
         print(
             "| concurrent streams | answers | true TTFT p50 / p99 (ms) | reported TTFT p50 / p99 (ms) "
@@ -350,7 +353,7 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for level in (int(text) for text in options.levels.split(",")):
-            r = accuracy(level, options.duration, work)
+            r = accuracy(level, options.duration, work, server)
             error_p50, error_p99 = r["p50"] - r["true_p50"], r["p99"] - r["true_p99"]
             print(
                 f"| {r['concurrency']} | {r['requests']} | {r['true_p50']:.1f} / {r['true_p99']:.1f} "
@@ -366,8 +369,8 @@ def main() -> None:
         print("| client | completed streams/s | client CPU | server CPU | failures | generator saturated |")
         print("|---|---|---|---|---|---|")
         results = [
-            throughput("bench/baseline_locustfile.py", "LineReadingUser", options.duration, work),
-            throughput("locustfile.py", "StreamingChatUser", options.duration, work),
+            throughput("bench/baseline_locustfile.py", "LineReadingUser", options.duration, work, server),
+            throughput("locustfile.py", "StreamingChatUser", options.duration, work, server),
         ]
         for r in results:
             print(
