@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_bench import CLIENT_CORE, demobot  # noqa: E402
+from bench.pinned_runs import CLIENT_CORE, demobot  # noqa: E402
 
 SPAWN_RATE = 100
 SETTLE_S = 20

@@ -9,13 +9,9 @@ with the true one from demobot's timing log (first token written - request recei
 next to a minimal FastHttpUser that reads lines (bench/baseline_locustfile.py) measured in the same
 run. Prints Markdown tables for docs/PERFORMANCE.md. Not part of the test suite.
 
-    .venv/bin/python bench/stream_bench.py --ladder --levels 50,100,200,300,450,600 --duration 10 --rounds 2
+    .venv/bin/python bench/stream_bench.py --ladder --server fast --levels 300,450,600,900 --duration 20
 
-The ladder (issue 20): at each level three clients run one after the other, the order rotating, each against a
-fresh demobot: the raw-socket floor (RawSocketUser), the bare reader (BareTimingUser: reads lines, times TTFT and
-E2E only) and StreamingChatUser. All are judged against demobot's timing log the same way (TTFT p50 and p99 of the
-steady state's answers, matched by request id, minus the true ones); each client's knee is the most streams with a
-TTFT p50 error of at most KNEE_ERROR_MS. A run the rest of the shared machine disturbed is run again.
+The ladder of issue 20 (bench/stream_ladder.py): StreamingChatUser beside a bare reader and a raw-socket floor.
 ``--server fast`` puts bench/sse_server.py (same wire format and timing log, far less CPU per event) in demobot's
 place, so a client's knee can show past demobot's; its send lateness is printed in one more column.
 """
@@ -23,102 +19,31 @@ place, so a client's knee can show past demobot's; its send lateness is printed 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from datetime import datetime
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audio_bench import OTHER_WORK_LIMIT_PERCENT, busy_cpu_s, scheduler_times  # noqa: E402
-from bench_servers import SERVERS, BenchServer, send_lateness  # noqa: E402
+from bench_servers import SERVERS, BenchServer
+from pinned_runs import (
+    ANSWER_TOKENS,
+    DEMOBOT_QUEUE,
+    SATURATED_CPU_PERCENT,
+    SERVER_CORE,
+    percentile,
+    run_locust,
+)
+from stream_ladder import ladder
 
-CLIENT_CORE, SERVER_CORE = 0, 1
 ACCURACY_LEVELS = (1, 100, 500)
 THROUGHPUT_CONCURRENCY = 64
-ANSWER_TOKENS = 32
-DEMOBOT_QUEUE = ("--slots", "1000", "--queue-limit", "1000")
-
-
-def percentile(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(len(ordered) * percent / 100) - 1))]
-
-
-def run_locust(args: list[str], report_dir: Path, duration_s: int) -> tuple[subprocess.CompletedProcess, float]:
-    """Run Locust pinned to the client core; returns the process and its CPU seconds."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    command = [sys.executable, "-m", "locust", "--headless", "-t", f"{duration_s}s", "--stop-timeout", "2", *args]
-    command += ["--csv", str(report_dir / "locust"), "--only-summary"]
-    env = {**os.environ, "CHATSWARM_ENV_FILE": os.devnull}
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=duration_s + 120,
-        preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CORE}),
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return result, cpu
-
-
-def pinned_locust(command: list[str]) -> subprocess.Popen:
-    """Start a Locust command line on the client core, with no .env read, its stderr piped (for its summary)."""
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "CHATSWARM_ENV_FILE": os.devnull},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CORE}),
-    )
-
-
-def run_sampled(args: list[str], report_dir: Path, duration_s: int, server_pid: int) -> tuple[str, dict]:
-    """Run Locust pinned to the client core; returns its stderr and, over the middle half of the run (start-up,
-    the probe and the run folder's writing left out), the CPU % of the client and of the server, the client's
-    time ready to run but waiting for its core, and the CPU the rest of the machine used (it is shared)."""
-    command = [sys.executable, "-m", "locust", "--headless", "-t", f"{duration_s}s", "--stop-timeout", "2", *args]
-    command += ["--csv", str(report_dir / "locust"), "--only-summary"]
-    samples: list = []
-    with pinned_locust(command) as process:
-        server = psutil.Process(server_pid)
-        stderr = threading.Thread(target=lambda: samples.append(process.stderr.read()), daemon=True)  # type: ignore[union-attr]
-        stderr.start()
-        while process.poll() is None:
-            with contextlib.suppress(OSError, psutil.Error):
-                on_cpu, waiting = scheduler_times(process.pid)
-                samples.append((time.monotonic(), on_cpu, waiting, sum(server.cpu_times()[:2]), busy_cpu_s()))
-            time.sleep(0.25)
-        stderr.join(10)
-    text = next((s for s in samples if isinstance(s, str)), "")
-    timed = [s for s in samples if isinstance(s, tuple)]
-    first, last = timed[len(timed) // 4], timed[3 * len(timed) // 4]
-    client, waiting, server_cpu, busy = (
-        100 * (b - a) / (last[0] - first[0]) for a, b in zip(first[1:], last[1:], strict=True)
-    )
-    return text, {
-        "cpu_percent": client,
-        "waiting_percent": waiting,
-        "server_cpu_percent": server_cpu,
-        "others_percent": max(0.0, busy - client - server_cpu),
-    }
 
 
 def accuracy(concurrency: int, duration_s: int, work: Path, server: BenchServer) -> dict:
@@ -190,136 +115,6 @@ def throughput(locustfile: str, user: str, duration_s: int, work: Path, server: 
         "failures": int(total["Failure Count"]),
         "cpu_warning": "CPU usage above" in result.stderr,
     }
-
-
-LADDER_CLIENTS = {
-    "raw socket": ["-f", "bench/baseline_locustfile.py", "RawSocketUser"],
-    "bare reader": ["-f", "bench/baseline_locustfile.py", "BareTimingUser"],
-    "StreamingChatUser": ["-f", "locustfile.py", "--user-mix", "StreamingChatUser", "--think-time", "0"],
-}
-LADDER_ATTEMPTS = 2
-STEADY_AFTER_SPAWN_S = 1.0
-"""Answers count from this long after the last user was spawned."""
-KNEE_ERROR_MS = 2.0
-"""A client measures honestly at a level while its TTFT p50 reads at most this much above the server's log."""
-
-
-def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work: Path, server: BenchServer) -> dict:
-    """One client at one level against a fresh server: its TTFT error against the timing log, CPU and loop lag."""
-    name = f"{client.split()[0]}-{streams}-{len(list(work.iterdir()))}"
-    log, report, answers_log = work / f"{name}.jsonl", work / name, work / f"{name}-answers.json"
-    report.mkdir()
-    flags = ("--ttft-ms", "50", "--token-ms", str(token_ms), "--answer-tokens", str(ANSWER_TOKENS))
-    with server.pinned(SERVER_CORE, *flags, "--timing-log", str(log), demobot_only=DEMOBOT_QUEUE) as bot:
-        args = [*LADDER_CLIENTS[client], "--host", bot.url, "-u", str(streams), "-r", str(min(streams, 100))]
-        if client == "StreamingChatUser":
-            args += ["--report-dir", str(report)]
-        os.environ["BARE_READER_LOG"] = str(answers_log)
-        stderr, cpu = run_sampled(args, report, duration_s, bot.pid)
-    lateness = send_lateness(bot)
-    if client == "StreamingChatUser":
-        with (report / "requests.csv").open() as file:
-            rows = [r for r in csv.DictReader(file) if r["type"] == "E2E" and r["ttft_ms"] and r["status"] == "ok"]
-        answers = [
-            (r["request_id"], datetime.fromisoformat(r["timestamp"]).timestamp(), float(r["ttft_ms"])) for r in rows
-        ]
-        loop_lag_p99 = json.loads((report / "summary.json").read_text())["generator"]["loop_lag_ms"]["p99"]
-    else:
-        bare = json.loads(answers_log.read_text())
-        answers = bare["answers"]
-        loop_lag_p99 = percentile(bare["loop_lag_ms"], 99)
-    truth = {}
-    for line in log.read_text().splitlines():
-        t = json.loads(line)
-        if t["status"] == 200 and t["first_token"]:
-            truth[t["id"]] = t
-    # Steady state only: while Locust spawns a batch of users its loop is busy for milliseconds (more for users
-    # that carry more), which is the ramp's error, not the level's.
-    steady = min(started for _, started, _ in answers) + streams / min(streams, 100) + STEADY_AFTER_SPAWN_S
-    matched = [
-        (started, ttft, truth[request_id])
-        for request_id, started, ttft in answers
-        if request_id in truth and started >= steady
-    ]
-    reported = [ttft for _, ttft, _ in matched]
-    true = [(t["first_token"] - t["received"]) * 1000 for _, _, t in matched]
-    send = [(t["received"] - started) * 1000 for started, _, t in matched]
-    return {
-        "client": client,
-        "streams": streams,
-        "answers": len(matched),
-        "answers_per_s": len(matched) / (duration_s - (steady - min(started for _, started, _ in answers))),
-        "error_p50": statistics.median(reported) - statistics.median(true),
-        "error_p99": percentile(reported, 99) - percentile(true, 99),
-        "send_p50": statistics.median(send),
-        **cpu,
-        "cpu_warning": "CPU usage above" in stderr,
-        "loop_lag_p99": loop_lag_p99,
-        "server_late": f" | {lateness[0]:.2f} / {lateness[1]:.2f}" if lateness else "",
-    }
-
-
-def clean_ladder_run(
-    client: str, streams: int, token_ms: float, duration_s: int, work: Path, server: BenchServer
-) -> dict:
-    """The run with the least other work on the machine, repeated (up to LADDER_ATTEMPTS times) while the rest of the
-    machine used more than OTHER_WORK_LIMIT_PERCENT of a core: on a shared machine their CPU is our latency."""
-    runs = []
-    for _ in range(LADDER_ATTEMPTS):
-        runs.append(ladder_run(client, streams, token_ms, duration_s, work, server))
-        if runs[-1]["others_percent"] < OTHER_WORK_LIMIT_PERCENT:
-            break
-    best = min(runs, key=lambda r: r["others_percent"])
-    return {**best, "attempts": len(runs)}
-
-
-def knee(results: list[dict]) -> int:
-    """The most streams at which the TTFT p50 error stayed within KNEE_ERROR_MS (0: not even the lowest level)."""
-    return max((r["streams"] for r in results if r["error_p50"] <= KNEE_ERROR_MS), default=0)
-
-
-def ladder(levels: list[int], token_ms: float, duration_s: int, rounds: int, work: Path, server: BenchServer) -> None:
-    """Every client at every level, side by side in turn (the order rotates); prints the table and the knees."""
-    print(
-        "| round | streams | client | answers/s | TTFT error p50 / p99 (ms) | vs bare reader p50 / p99 (ms) "
-        "| of which send p50 (ms) | client CPU | CPU per answer (ms) | client waiting for its core | server CPU "
-        "| other work on the machine | loop lag p99 (ms) |"
-        + " server send late p50 / p99 (ms) |"
-        * (server.kind == "fast")
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * (server.kind == "fast"))
-    results: dict[str, dict[int, list[dict]]] = {client: {level: [] for level in levels} for client in LADDER_CLIENTS}
-    for round_number in range(rounds):
-        for index, streams in enumerate(levels):
-            shift = (index + round_number) % len(LADDER_CLIENTS)
-            order = [*LADDER_CLIENTS][shift:] + [*LADDER_CLIENTS][:shift]
-            pair = {client: clean_ladder_run(client, streams, token_ms, duration_s, work, server) for client in order}
-            for client in LADDER_CLIENTS:
-                r, bare = pair[client], pair["bare reader"]
-                results[client][streams].append(r)
-                tries = "" if r["attempts"] == 1 else f" ({r['attempts']} tries)"
-                print(
-                    f"| {round_number + 1} | {streams} | {client} | {r['answers_per_s']:.0f} "
-                    f"| {r['error_p50']:+.2f} / {r['error_p99']:+.1f} "
-                    f"| {r['error_p50'] - bare['error_p50']:+.2f} / {r['error_p99'] - bare['error_p99']:+.1f} "
-                    f"| {r['send_p50']:.2f} | {r['cpu_percent']:.0f}%{' (warned)' if r['cpu_warning'] else ''} "
-                    f"| {10 * r['cpu_percent'] / r['answers_per_s']:.2f} | {r['waiting_percent']:.0f}% "
-                    f"| {r['server_cpu_percent']:.0f}% | {r['others_percent']:.0f}%"
-                    f"{tries} | {r['loop_lag_p99']:.1f}{r['server_late']} |",
-                    flush=True,
-                )
-    print()
-    for client, by_level in results.items():
-        per_round = [knee([by_level[level][n] for level in levels]) for n in range(rounds)]
-        medians = [
-            {"streams": level, "error_p50": statistics.median(r["error_p50"] for r in by_level[level])}
-            for level in levels
-        ]
-        print(f"{client}: knee per round {per_round}; on the median p50 error of each level: {knee(medians)} streams")
-
-
-SATURATED_CPU_PERCENT = 90
-"""Above this much of its core the load generator's timings are not trustworthy (Locust's own threshold)."""
 
 
 def saturated(result: dict) -> str:

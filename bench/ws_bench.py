@@ -25,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stream_bench import SATURATED_CPU_PERCENT, demobot, pinned_locust  # noqa: E402
+from bench.pinned_runs import SATURATED_CPU_PERCENT, demobot, pinned_locust  # noqa: E402
 
 IDLE_BASELINE_USERS = 100
 SPAWN_RATE = 100
