@@ -26,6 +26,7 @@ from tests.timing_lanes import (  # noqa: F401 - pytest finds its hooks here
     pytest_collection_modifyitems,
     pytest_configure,
     pytest_runtest_protocol,
+    pytest_unconfigure,
     pytest_xdist_make_scheduler,
 )
 

@@ -18,6 +18,7 @@ import fcntl
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -66,6 +67,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "startup: needs processes to start and reach the target before a short run ends (squeeze check)"
     )
+    if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", "") is None:
+        config.option.testrunuid = uuid.uuid4().hex  # xdist hands it to every worker; the controller's to clean up
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller removes the run's shared files when the workers are done (they would pile up in /tmp)."""
+    run_id = getattr(config.option, "testrunuid", None)
+    if run_id and not hasattr(config, "workerinput"):
+        files = _Files(run_id)
+        for path in (*files.lanes, files.done):
+            path.unlink(missing_ok=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
