@@ -40,7 +40,7 @@ from pinned_runs import (
     percentile,
     run_locust,
 )
-from stream_ladder import ladder
+from stream_ladder import DEFAULT_CLIENTS, LADDER_CLIENTS, ladder
 
 ACCURACY_LEVELS = (1, 100, 500)
 THROUGHPUT_CONCURRENCY = 64
@@ -132,6 +132,11 @@ def main() -> None:
     parser.add_argument("--token-ms", type=float, default=10.0, help="ladder: demobot's time between tokens")
     parser.add_argument("--rounds", type=int, default=1, help="ladder: how many times to climb it")
     parser.add_argument("--server", choices=SERVERS, default="demobot", help="demobot, or bench/sse_server.py (fast)")
+    parser.add_argument(
+        "--clients",
+        default=",".join(DEFAULT_CLIENTS),
+        help=f"ladder: which clients, comma-separated, of: {'; '.join(LADDER_CLIENTS)}",
+    )
     parser.add_argument("--quantum-ms", type=float, help="fast server: send tokens due this close together (0-10)")
     options = parser.parse_args()
     server = BenchServer(options.server, options.quantum_ms)
@@ -139,7 +144,10 @@ def main() -> None:
         work = Path(folder)
         if options.ladder:
             levels = [int(text) for text in options.levels.split(",")]
-            ladder(levels, options.token_ms, options.duration, options.rounds, work, server)
+            clients = tuple(name.strip() for name in options.clients.split(","))
+            if unknown := set(clients) - set(LADDER_CLIENTS):
+                parser.error(f"--clients: unknown {sorted(unknown)}")
+            ladder(levels, options.token_ms, options.duration, options.rounds, work, server, clients)
             return
         print(
             "| concurrent streams | answers | true TTFT p50 / p99 (ms) | reported TTFT p50 / p99 (ms) "

@@ -21,11 +21,18 @@ from audio_bench import OTHER_WORK_LIMIT_PERCENT
 from bench_servers import BenchServer, send_lateness
 from pinned_runs import ANSWER_TOKENS, DEMOBOT_QUEUE, SERVER_CORE, percentile, run_sampled
 
+from users.common.arrival_clock import CLOCK_VARIABLE
+
+STREAMING_CHAT_USER = ["-f", "locustfile.py", "--user-mix", "StreamingChatUser", "--think-time", "0"]
 LADDER_CLIENTS = {
     "raw socket": ["-f", "bench/baseline_locustfile.py", "RawSocketUser"],
     "bare reader": ["-f", "bench/baseline_locustfile.py", "BareTimingUser"],
-    "StreamingChatUser": ["-f", "locustfile.py", "--user-mix", "StreamingChatUser", "--think-time", "0"],
+    "StreamingChatUser": STREAMING_CHAT_USER,
+    "StreamingChatUser (clock at read)": STREAMING_CHAT_USER,
 }
+"""The clients a ladder can climb; the last is StreamingChatUser with the kernel's arrival stamps off
+(users/common/arrival_clock.py), to show what they change."""
+DEFAULT_CLIENTS = ("raw socket", "bare reader", "StreamingChatUser")
 LADDER_ATTEMPTS = 2
 STEADY_AFTER_SPAWN_S = 1.0
 """Answers count from this long after the last user was spawned."""
@@ -44,9 +51,10 @@ def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work
     flags = ("--ttft-ms", "50", "--token-ms", str(token_ms), "--answer-tokens", str(ANSWER_TOKENS))
     with server.pinned(SERVER_CORE, *flags, "--timing-log", str(log), demobot_only=DEMOBOT_QUEUE) as bot:
         args = [*LADDER_CLIENTS[client], "--host", bot.url, "-u", str(streams), "-r", str(min(streams, 100))]
-        if client == "StreamingChatUser":
+        if client.startswith("StreamingChatUser"):
             args += ["--report-dir", str(report)]
         os.environ["BARE_READER_LOG"] = str(answers_log)
+        os.environ[CLOCK_VARIABLE] = "read" if client.endswith("(clock at read)") else "kernel"
         stderr, cpu = run_sampled(args, report, duration_s, bot.pid)
     lateness = send_lateness(bot)
     answers, loop_lag_p99 = client_answers(client, report, answers_log)
@@ -82,7 +90,7 @@ def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work
 
 def client_answers(client: str, report: Path, answers_log: Path) -> tuple[list[tuple[str, float, float]], float]:
     """The client's answers (request id, start epoch, reported TTFT ms) and its loop lag p99 (ms)."""
-    if client != "StreamingChatUser":
+    if not client.startswith("StreamingChatUser"):
         bare = json.loads(answers_log.read_text())
         return [tuple(answer) for answer in bare["answers"]], percentile(bare["loop_lag_ms"], 99)
     with (report / "requests.csv").open() as file:
@@ -112,8 +120,18 @@ def knee(results: list[dict], load_held: float = 0.0) -> int:
     return max(honest, default=0)
 
 
-def ladder(levels: list[int], token_ms: float, duration_s: int, rounds: int, work: Path, server: BenchServer) -> None:
-    """Every client at every level, side by side in turn (the order rotates); prints the table and the knees."""
+def ladder(
+    levels: list[int],
+    token_ms: float,
+    duration_s: int,
+    rounds: int,
+    work: Path,
+    server: BenchServer,
+    clients: tuple[str, ...] = DEFAULT_CLIENTS,
+) -> None:
+    """Every client at every level, side by side in turn (the order rotates); prints the table and the knees. The
+    bare reader is always among the clients: the others are compared with it."""
+    clients = ("bare reader", *(client for client in clients if client != "bare reader"))
     print(
         "| round | streams | client | answers/s | load held | TTFT error p50 / p99 (ms) "
         "| vs bare reader p50 / p99 (ms) | of which send p50 (ms) | client CPU | CPU per answer (ms) "
@@ -122,13 +140,13 @@ def ladder(levels: list[int], token_ms: float, duration_s: int, rounds: int, wor
         * (server.kind == "fast")
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * (server.kind == "fast"))
-    results: dict[str, dict[int, list[dict]]] = {client: {level: [] for level in levels} for client in LADDER_CLIENTS}
+    results: dict[str, dict[int, list[dict]]] = {client: {level: [] for level in levels} for client in clients}
     for round_number in range(rounds):
         for index, streams in enumerate(levels):
-            shift = (index + round_number) % len(LADDER_CLIENTS)
-            order = [*LADDER_CLIENTS][shift:] + [*LADDER_CLIENTS][:shift]
+            shift = (index + round_number) % len(clients)
+            order = [*clients[shift:], *clients[:shift]]
             pair = {client: clean_ladder_run(client, streams, token_ms, duration_s, work, server) for client in order}
-            for client in LADDER_CLIENTS:
+            for client in clients:
                 r, bare = pair[client], pair["bare reader"]
                 results[client][streams].append(r)
                 tries = "" if r["attempts"] == 1 else f" ({r['attempts']} tries)"

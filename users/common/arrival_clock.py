@@ -13,6 +13,7 @@ the clock at the read. Where stamps are not available (TLS sockets, other system
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import socket
 import struct
@@ -34,9 +35,14 @@ MAX_AGE_S = 60.0
 """A stamp older than this (or in the future) is not believed: the wall clock was stepped between arrival and read."""
 
 
+CLOCK_VARIABLE = "CHATSWARM_ARRIVAL_CLOCK"
+"""Set to ``read`` to time every read by the clock when it runs (to compare; bench/stream_ladder.py does)."""
+
+
 def can_stamp() -> bool:
-    """Whether this system stamps arrivals the way ``receive`` reads them."""
-    return sys.platform == "linux" and platform.machine().lower() in STAMPED_MACHINES
+    """Whether this system stamps arrivals the way ``receive`` reads them (and stamps were not turned off)."""
+    linux = sys.platform == "linux" and platform.machine().lower() in STAMPED_MACHINES
+    return linux and os.environ.get(CLOCK_VARIABLE, "kernel") != "read"
 
 
 STAMPS_AVAILABLE = can_stamp()

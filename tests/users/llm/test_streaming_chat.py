@@ -98,13 +98,13 @@ def test_a_busy_generator_does_not_delay_the_tokens_it_reads(demobot, run_locust
     # TTFT against the server's (the request's trip both ways adds under a millisecond); clock at the read: +4 ms.
     ttft_error = median(float(row["ttft_ms"]) - (t["first_token"] - t["received"]) * 1000 for row, t in answers)
     assert -0.5 < ttft_error < 1.0, ttft_error
-    # First token to last, per answer, against the server's: no trip in it, so it is exact (within 0.05 ms here);
-    # clock at the read: 4 ms or more off in most answers.
+    # First token to last, per answer, against the server's: no trip in it, so it is exact (within 0.05 ms in most
+    # answers here, a few tenths when the machine is busy); clock at the read: 4 ms or more off in most answers.
     spans = sorted(
         abs(float(row["e2e_ms"]) - float(row["ttft_ms"]) - (t["finished"] - t["first_token"]) * 1000)
         for row, t in answers
     )
-    assert spans[len(spans) * 19 // 20] < 0.2, spans
+    assert spans[len(spans) * 19 // 20] < 1.0, spans
 
 
 def _epoch(stamp: str) -> float:
