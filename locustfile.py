@@ -30,7 +30,16 @@ try:
         ws_report,
     )
     from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
-    from plugins.setup import config_files, options, parent_watch, preflight, probe, shape_select, stop_warmup
+    from plugins.setup import (
+        config_files,
+        options,
+        parent_watch,
+        pool_check,
+        preflight,
+        probe,
+        shape_select,
+        stop_warmup,
+    )
     from plugins.web import form, tab, test_runs
     from users.audio.audio_stream import AudioStreamUser
     from users.http.health_check import HealthCheckUser
@@ -70,6 +79,7 @@ PLUGINS = (
     slo_gate,  # after the run folder and the request log: it judges what they hold
     parent_watch,
     stop_warmup,  # Locust's stop walks the stack: done once at the start, it no longer stalls answers in flight
+    pool_check,  # a pooled connection's check does not yield: a request leaves when its start is taken
     shape_select,
     form,  # the web UI's form: the options of the picked users and shape
     config_files,  # every plugin has added its options when it checks the config files

@@ -8,10 +8,8 @@ geventhttpclient (the library under Locust's FastHttpUser): one keep-alive conne
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from gevent.monkey import get_original
 from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPSocketPoolResponse
 
@@ -23,23 +21,8 @@ from users.common.http_failures import MAX_REDIRECTS, REDIRECT_LOOP
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 """Statuses whose Location a streamed POST follows (on the same host, still a POST with its body)."""
 
-_select = get_original("select", "select")
-"""The system's select (gevent's yields to the loop even when it need not wait)."""
-
 BLOCK_SIZE = 64 * 1024
 """Most bytes taken from the socket per read; a read returns as soon as any bytes are there."""
-
-
-def idle_and_open(sock: Any) -> bool:
-    """Whether a pooled keep-alive connection can take the next request: open, and nothing to read while idle (else
-    the server closed it or sent something unasked). Asked of the kernel at once, without giving up the loop."""
-    try:
-        if sock is None or sock.fileno() < 0:
-            return False
-        readable, _, _ = _select([sock], [], [], 0.0)
-    except (OSError, ValueError):
-        return False
-    return not readable
 
 
 class RedirectLoop(Exception):
@@ -63,10 +46,6 @@ class StreamingHttpClient:
             insecure=insecure,
             ssl_context_factory=context_factory(insecure),
         )
-        # geventhttpclient checks a pooled connection with gevent's select, which hands the loop to every other ready
-        # greenlet even with a zero timeout: on a busy generator a request then left a whole loop cycle after its
-        # start was taken (25 ms at 600 streams on one core), which TTFT counted. This check does not yield.
-        self._client._connection_pool._is_socket_alive = idle_and_open
         self._stamped: object = None
         """The connection whose arrivals the kernel was last asked to stamp (one connection per user)."""
 

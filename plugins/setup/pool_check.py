@@ -1,0 +1,36 @@
+"""A request leaves when its start time is taken: geventhttpclient's check of a pooled connection no longer yields.
+
+Before reusing a pooled keep-alive connection, geventhttpclient checks with ``select()`` that the server has not
+closed it. Under gevent that is gevent's select, which hands the event loop to every other ready greenlet even with
+a zero timeout, so every FastHttpUser request (Locust's own and Chatswarm's: REST, login, health, streamed answers)
+left one loop cycle after its start was taken. On a busy generator that cycle is counted as the chatbot's time:
+25 ms of every TTFT at 600 streams on a saturated core (bench/stream_ladder.py). The system's select answers the
+same question at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gevent.monkey import get_original
+from geventhttpclient.connectionpool import ConnectionPool
+from locust import Events
+
+_select = get_original("select", "select")
+
+
+def idle_and_open(_pool: Any, sock: Any) -> bool:
+    """Whether a pooled keep-alive connection can take the next request: open, and nothing to read while idle (else
+    the server closed it or sent something unasked), asked of the kernel without giving up the loop."""
+    try:
+        if sock is None or sock.fileno() < 0:
+            return False
+        readable, _, _ = _select([sock], [], [], 0.0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def register(events: Events) -> None:
+    """Put the check in geventhttpclient's pool for every client of this process (locustfile.py calls it)."""
+    ConnectionPool._is_socket_alive = idle_and_open
