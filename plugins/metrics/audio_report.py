@@ -14,7 +14,6 @@ at its end, and the section says ``generator_behind_real_time: true``.
 
 from __future__ import annotations
 
-import gc
 import logging
 from typing import Any
 
@@ -26,7 +25,6 @@ from core.histogram import Histogram
 from plugins.metrics.merged import MergedOverWorkers
 from plugins.output.run_folder import add_section
 from users.audio.audio_metrics import AudioStats, CallRecord
-from users.audio.audio_stream import AudioStreamUser
 from users.common import records
 
 logger = logging.getLogger("chatswarm")
@@ -96,9 +94,6 @@ class AudioReport(MergedOverWorkers):
             self.check_lateness()
 
     def on_test_start(self, **_kwargs: Any) -> None:
-        if FREEZE_HEAP_AT_START and _calls_audio(self.environment):
-            gc.collect()
-            gc.freeze()
         if isinstance(self.environment.runner, WorkerRunner):
             return
         self.reset()
@@ -138,18 +133,6 @@ def run_values(environment: Any) -> dict[str, float | None]:
     """The audio SLO metrics known for a whole run: ``call_setup`` (calls set up / tried)."""
     report = records.existing(environment, AudioReport)
     return {"call_setup": report.stats.outcomes.setup_success()} if report is not None else {}
-
-
-FREEZE_HEAP_AT_START = True
-"""Move everything alive at test start out of the garbage collector's reach when audio callers run.
-
-A full collection otherwise walks Locust's whole heap (~170,000 objects) and stops every call for tens
-of milliseconds; frozen, it only walks what the test itself made. Locust does the same before forking
-with --processes."""
-
-
-def _calls_audio(environment: Any) -> bool:
-    return any(issubclass(user, AudioStreamUser) for user in environment.user_classes or ())
 
 
 def register(events: Events) -> None:
