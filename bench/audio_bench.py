@@ -32,20 +32,19 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pinned_runs import (  # noqa: E402
+    OTHER_WORK_LIMIT_PERCENT,
+    SERVER_CORE,
+    busy_cpu_s,
+    pinned_locust,
+    scheduler_times,
+)
+
 from demobot.launcher import DemobotProcess  # noqa: E402
 
-CLIENT_CORE, SERVER_CORE = 0, 1
 LATENESS_LIMIT_MS = 20.0
 """A level holds real time while send lateness p99 stays under this."""
-OTHER_WORK_LIMIT_PERCENT = 25
-"""A run is repeated (up to three times) when the rest of the machine used more than this share of a core."""
 REPLY_MS = 500
-
-
-def busy_cpu_s() -> float:
-    """CPU seconds the whole machine has been busy (all cores)."""
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
 def wait_until_idle(limit_s: float = 300) -> float:
@@ -55,12 +54,6 @@ def wait_until_idle(limit_s: float = 300) -> float:
         busy = sum(100 - core.idle for core in psutil.cpu_times_percent(interval=2, percpu=True))
         if busy < 10 or time.monotonic() > deadline:
             return busy
-
-
-def scheduler_times(pid: int) -> tuple[float, float]:
-    """Seconds a process has run on a CPU, and seconds it was ready to run but waited for one."""
-    fields = Path(f"/proc/{pid}/schedstat").read_text().split()
-    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
 
 
 def run_level(protocol: str, calls: int, duration_s: int, work: Path) -> dict:
@@ -76,15 +69,7 @@ def run_level(protocol: str, calls: int, duration_s: int, work: Path) -> dict:
         command += ["-r", str(min(calls, 100)), "-t", f"{duration_s}s", "--think-time", "0", "--stop-timeout", "0"]
         command += ["--report-dir", str(report), "--only-summary"]
         samples: list[tuple[float, float, float, float, float]] = []
-        with subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ, "CHATSWARM_ENV_FILE": os.devnull},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=lambda: os.sched_setaffinity(0, {CLIENT_CORE}),
-        ) as locust:
+        with pinned_locust(command) as locust:
             sampler = threading.Thread(target=sample, args=(locust, server, samples), daemon=True)
             sampler.start()
             stderr = locust.communicate(timeout=duration_s + 120)[1]

@@ -18,16 +18,29 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audio_bench import busy_cpu_s, scheduler_times  # noqa: E402
 from bench_servers import BenchServer  # noqa: E402
 
 from demobot.launcher import DemobotProcess  # noqa: E402
 
 CLIENT_CORE, SERVER_CORE = 0, 1
+OTHER_WORK_LIMIT_PERCENT = 25
+"""A run is repeated when the rest of the machine used more than this share of a core."""
 ANSWER_TOKENS = 32
 DEMOBOT_QUEUE = ("--slots", "1000", "--queue-limit", "1000")
 SATURATED_CPU_PERCENT = 90
 """Above this much of its core the load generator's timings are not trustworthy (Locust's own threshold)."""
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (all cores)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def scheduler_times(pid: int) -> tuple[float, float]:
+    """Seconds a process has run on a CPU, and seconds it was ready to run but waited for one."""
+    fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
 
 
 @contextlib.contextmanager

@@ -17,9 +17,8 @@ import statistics
 from datetime import datetime
 from pathlib import Path
 
-from audio_bench import OTHER_WORK_LIMIT_PERCENT
 from bench_servers import BenchServer, send_lateness
-from pinned_runs import ANSWER_TOKENS, DEMOBOT_QUEUE, SERVER_CORE, percentile, run_sampled
+from pinned_runs import ANSWER_TOKENS, DEMOBOT_QUEUE, OTHER_WORK_LIMIT_PERCENT, SERVER_CORE, percentile, run_sampled
 
 from users.common.arrival_clock import CLOCK_VARIABLE
 

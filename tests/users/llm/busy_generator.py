@@ -7,7 +7,9 @@ answer, a garbage collection or a spawning batch would); it ends with the test, 
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -16,6 +18,17 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING
 
 BUSY_MS, FREE_MS = 12.0, 8.0
 MAX_BUSY_S = 60.0
+BUSY = "locustfile.py,tests/users/llm/busy_generator.py"
+"""The -f of a run whose loop is held."""
+
+
+def held_run(demobot: Any, run_locust: Any, log: Path, *args: str) -> tuple[Any, list[dict]]:
+    """A 5 s run of three users (``args`` pick them) with the loop held, against demobot answering 6 tokens 70 ms
+    after a question and 15 ms apart; its run and demobot's timing log. Checks the loop was held."""
+    bot = demobot("--ttft-ms", "70", "--token-ms", "15", "--answer-tokens", "6", "--timing-log", str(log))
+    run = run_locust("-f", BUSY, "--host", bot.url, *args, "-u", "3", "-t", "5s", "--think-time", "0", "--skip-probe")
+    assert run.summary["generator"]["loop_lag_ms"]["p99"] >= 8, run.summary["generator"]
+    return run, [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
 def _hold_the_loop(environment: Any) -> None:

@@ -13,6 +13,7 @@ import pytest
 import websocket
 
 from tests.conftest import failure_counts, two_workers
+from tests.users.llm.busy_generator import held_run
 from users.llm.stream_metrics import StreamRecord
 from users.ws.replies import UNREADABLE, Frame, PendingReply, ReplyBook, WsFields, read_frame
 from users.ws.ws_connection import (
@@ -156,13 +157,7 @@ def test_streamed_replies_give_ttft_and_llm_metrics(demobot, run_locust) -> None
 def test_a_busy_generator_does_not_delay_the_replies_it_reads(demobot, run_locust, tmp_path: Path) -> None:
     # Locust's loop is held 12 ms out of every 20 (tests/users/llm/busy_generator.py); a reply's tokens are timed at
     # their arrival all the same. The truth is demobot's log of the same replies (its first and last token written).
-    log = tmp_path / "timings.jsonl"
-    bot = demobot("--ttft-ms", "70", "--token-ms", "15", "--answer-tokens", "6", "--timing-log", str(log))
-    busy = "locustfile.py,tests/users/llm/busy_generator.py"
-    stream = ("--ws-extra", '{"stream": true}', "--think-time", "0", "--skip-probe")
-    run = run_locust("-f", busy, "--host", bot.url, *WS, *stream, "-u", "3", "-t", "5s")
-    assert run.summary["generator"]["loop_lag_ms"]["p99"] >= 8, run.summary["generator"]  # the loop was held
-    truth = [json.loads(line) for line in log.read_text().splitlines()]
+    run, truth = held_run(demobot, run_locust, tmp_path / "timings.jsonl", *WS, "--ws-extra", '{"stream": true}')
     true_ttft = median((t["first_token"] - t["received"]) * 1000 for t in truth if t["first_token"])
     true_e2e = median((t["finished"] - t["received"]) * 1000 for t in truth if t["finished"])
     llm = run.summary["llm"]
