@@ -7,7 +7,9 @@ the loop was busy, and the tool blames the chatbot for its own load. Linux can s
 
 The kernel merges packets waiting in a socket's queue and keeps the newest one's stamp, so a read that takes several
 events at once gets the arrival of the last of them: exact for a first token read on its own, and never later than
-the clock at the read. Where stamps are not available (TLS sockets, other systems) the clock at the read is used.
+the clock at the read. Where stamps are not available (TLS sockets, other systems) the clock at the read is used;
+so it is for the first milliseconds after the first socket of the machine asks (the kernel turns stamping on in a
+work item).
 """
 
 from __future__ import annotations

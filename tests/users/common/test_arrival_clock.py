@@ -1,0 +1,48 @@
+"""Reads timed at the bytes' arrival (the kernel's stamp), on a real loopback TCP connection."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from users.common import arrival_clock
+
+
+@pytest.fixture
+def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        peer, _ = server.accept()
+    yield client, peer
+    client.close()
+    peer.close()
+
+
+@pytest.mark.skipif(not arrival_clock.STAMPS_AVAILABLE, reason="the kernel stamps arrivals on Linux x86-64/arm64 only")
+def test_bytes_read_late_are_timed_when_they_arrived(connection) -> None:
+    client, peer = connection
+    arrival_clock.stamped(client)
+    time.sleep(0.02)  # the first socket to ask turns stamping on for the machine a moment later (a kernel work item)
+    peer.sendall(b"first token")
+    sent = time.perf_counter()
+    time.sleep(0.05)  # the loop is busy elsewhere: the read comes 50 ms late
+    data, arrived = arrival_clock.receive(client, 1024)
+    assert data == b"first token"
+    assert abs(arrived - sent) < 0.003, (arrived - sent) * 1000
+    assert time.perf_counter() - arrived > 0.045
+
+
+def test_without_stamps_a_read_is_timed_by_the_clock(connection) -> None:
+    client, peer = connection
+    peer.sendall(b"first token")
+    time.sleep(0.05)
+    data, arrived = arrival_clock.receive(client, 1024)
+    assert data == b"first token" and time.perf_counter() - arrived < 0.003
+
+
+def test_stamps_can_be_turned_off(monkeypatch) -> None:
+    monkeypatch.setenv(arrival_clock.CLOCK_VARIABLE, "read")
+    assert not arrival_clock.can_stamp()
