@@ -5,18 +5,21 @@ closed it. Under gevent that is gevent's select, which hands the event loop to e
 a zero timeout, so every FastHttpUser request (Locust's own and Chatswarm's: REST, login, health, streamed answers)
 left one loop cycle after its start was taken. On a busy generator that cycle is counted as the chatbot's time:
 25 ms of every TTFT at 600 streams on a saturated core (bench/stream_ladder.py). The system's select answers the
-same question at once.
+same question at once (poll: no limit on socket numbers).
 """
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 from gevent.monkey import get_original
 from geventhttpclient.connectionpool import ConnectionPool
 from locust import Events
 
-_select = get_original("select", "select")
+_poll = get_original("select", "poll")
+"""The system's poll: gevent's yields to the loop; select() refuses sockets numbered 1024 and up (a process with a
+thousand connections has them)."""
 
 
 def idle_and_open(_pool: Any, sock: Any) -> bool:
@@ -25,10 +28,11 @@ def idle_and_open(_pool: Any, sock: Any) -> bool:
     try:
         if sock is None or sock.fileno() < 0:
             return False
-        readable, _, _ = _select([sock], [], [], 0.0)
+        poller = _poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        return not poller.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable
 
 
 def register(events: Events) -> None:

@@ -96,6 +96,10 @@ class TurnRecord:
         return delivery_ms / self.audio_ms
 
     def add_audio(self, now: float, duration_ms: float) -> None:
+        """Count audio that arrived at ``now`` (the kernel's arrival: users/common/arrival_clock.py) as the answer's;
+        audio that arrived before the caller finished speaking, though read after, is not an answer to it."""
+        if self.speech_end_at is not None and now < self.speech_end_at:
+            return
         if self.first_audio_at is None:
             self.first_audio_at = now
         self.last_audio_at = now

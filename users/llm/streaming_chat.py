@@ -85,7 +85,9 @@ class AnswerReader:
         since_event = 0
         while True:
             data, arrived = read_chunk(self.response)
-            arrived_ms = self.last_ms = max(arrived - self.start, 0.0) * 1000
+            if data or self.last_ms is None:  # the body's end (b"") is timed by the clock: keep the last bytes' time
+                self.last_ms = max(arrived - self.start, 0.0) * 1000
+            arrived_ms = self.last_ms
             self.received += len(data)
             if self.received > self.limits.max_answer_bytes:
                 raise StreamFailure(self.limits.over_cap)

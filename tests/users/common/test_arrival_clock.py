@@ -25,7 +25,7 @@ def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
 def test_bytes_read_late_are_timed_when_they_arrived(connection) -> None:
     client, peer = connection
     arrival_clock.stamped(client)
-    time.sleep(0.02)  # the first socket to ask turns stamping on for the machine a moment later (a kernel work item)
+    _wait_for_stamps(client, peer)
     peer.sendall(b"first token")
     sent = time.perf_counter()
     time.sleep(0.05)  # the loop is busy elsewhere: the read comes 50 ms late
@@ -46,3 +46,15 @@ def test_without_stamps_a_read_is_timed_by_the_clock(connection) -> None:
 def test_stamps_can_be_turned_off(monkeypatch) -> None:
     monkeypatch.setenv(arrival_clock.CLOCK_VARIABLE, "read")
     assert not arrival_clock.can_stamp()
+
+
+def _wait_for_stamps(client: socket.socket, peer: socket.socket) -> None:
+    """The first socket to ask turns stamping on for the machine a moment later (a kernel work item): send probes
+    until one comes back stamped (a read 5 ms late that knows it), for at most a second."""
+    for _ in range(100):
+        peer.sendall(b".")
+        time.sleep(0.005)
+        _, arrived = arrival_clock.receive(client, 1)
+        if time.perf_counter() - arrived > 0.004:
+            return
+    pytest.fail("the kernel never stamped an arrival")
