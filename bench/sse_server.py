@@ -27,7 +27,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from collections import deque
@@ -37,10 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demobot.launcher import PARENT_ENV, READY_PREFIX
+from users.common.arrival_clock import ANCILLARY_SIZE, SO_TIMESTAMPNS, kernel_stamp_ns
 
 PATH = b"/v1/chat/completions"
-SO_TIMESTAMPNS = 35
-"""Linux x86-64/arm64: Python's socket module lacks the constant. The stamp is two int64, CLOCK_REALTIME."""
 MAX_REQUEST_BYTES, READ_BYTES = 64 * 1024, 65536
 MAX_LOG_LINES = 1_000_000
 """Timing-log lines kept (about 200 bytes each in memory); later answers are counted, not logged."""
@@ -99,15 +97,6 @@ def read_request(body: bytes) -> tuple[list, str, bool, int] | None:
     streamed = isinstance(messages, list) and messages and isinstance(model, str) and request.get("stream") is True
     counted = isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 0
     return (messages, model, include_usage, max_tokens) if streamed and counted else None
-
-
-def arrival(ancdata: list) -> float | None:
-    """The kernel's receive time of the bytes just read (epoch seconds), if a SO_TIMESTAMPNS stamp came with them."""
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
-            seconds, nanoseconds = struct.unpack("qq", data[:16])
-            return seconds + nanoseconds / 1e9
-    return None
 
 
 class Connection:
@@ -192,7 +181,7 @@ class SseServer:
     def read(self, conn: Connection) -> None:
         """Take what the client sent, stamped with its arrival when it starts a request; answer a whole request."""
         try:
-            data, ancdata, _, _ = conn.sock.recvmsg(READ_BYTES, socket.CMSG_SPACE(16))
+            data, ancdata, _, _ = conn.sock.recvmsg(READ_BYTES, ANCILLARY_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -201,7 +190,8 @@ class SseServer:
             self.drop(conn)
             return
         if not conn.inbox:
-            conn.received = arrival(ancdata) or time.time()
+            stamp_ns = kernel_stamp_ns(ancdata)
+            conn.received = time.time() if stamp_ns is None else stamp_ns / 1e9
         conn.inbox += data
         if conn.events is None:
             self.parse(conn)

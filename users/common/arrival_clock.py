@@ -31,7 +31,8 @@ SO_TIMESTAMPNS = 35
 STAMPED_MACHINES = frozenset(("x86_64", "amd64", "aarch64", "arm64"))
 """Machines whose Linux uses the generic option number above (others number it differently)."""
 
-_ANCILLARY_SIZE = socket.CMSG_SPACE(16)
+ANCILLARY_SIZE = socket.CMSG_SPACE(16)
+"""Room for one stamp in a ``recvmsg``'s ancillary data."""
 _TIMESPEC = struct.Struct("qq")
 MAX_AGE_S = 10.0
 """A stamp older than this (or in the future) is not believed: the wall clock was stepped between arrival and read
@@ -68,15 +69,23 @@ def receive(sock: Any, size: int) -> tuple[bytes, float]:
     """
     if not STAMPS_AVAILABLE:  # as reads were before stamps (and where there is no recvmsg)
         return sock.recv(size), time.perf_counter()
-    data, ancillary, _flags, _address = sock.recvmsg(size, _ANCILLARY_SIZE)
+    data, ancillary, _flags, _address = sock.recvmsg(size, ANCILLARY_SIZE)
     now = time.perf_counter()
+    stamp_ns = kernel_stamp_ns(ancillary)
+    if stamp_ns is not None:
+        age_s = (time.time_ns() - stamp_ns) / 1e9
+        if 0.0 <= age_s <= MAX_AGE_S:
+            return data, now - age_s
+    return data, now
+
+
+def kernel_stamp_ns(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    """The kernel's arrival stamp (wall clock, ns) in a ``recvmsg``'s ancillary data, None if none came with it."""
     for level, kind, value in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
             seconds, nanoseconds = _TIMESPEC.unpack_from(value)
-            age_s = (time.time_ns() - seconds * 1_000_000_000 - nanoseconds) / 1e9
-            if 0.0 <= age_s <= MAX_AGE_S:
-                return data, now - age_s
-    return data, now
+            return seconds * 1_000_000_000 + nanoseconds
+    return None
 
 
 def read(sock: Any, size: int) -> tuple[bytes, float]:
