@@ -32,6 +32,7 @@ try:
     from plugins.output import progress, redaction, request_log, run_end, run_folder, slo_gate, trust
     from plugins.setup import (
         config_files,
+        header_stamps,
         options,
         parent_watch,
         pool_check,
@@ -80,6 +81,7 @@ PLUGINS = (
     parent_watch,
     stop_warmup,  # Locust's stop walks the stack: done once at the start, it no longer stalls answers in flight
     pool_check,  # a pooled connection's check does not yield: a request leaves when its start is taken
+    header_stamps,  # bytes that come with an answer's headers are timed by their arrival, as every other read
     shape_select,
     form,  # the web UI's form: the options of the picked users and shape
     config_files,  # every plugin has added its options when it checks the config files

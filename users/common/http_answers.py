@@ -77,28 +77,30 @@ def bounded_request(
 
     Yields the response with its body read (``response.content``) and ``response.failure_name`` set: the
     status's or the connection's failure, ``timeout`` past ``timeout_s``, the cap's name, else None. The
-    response time counts to the last byte.
+    response time counts to the arrival of the last byte (the kernel's stamp, not the late read of a busy loop).
     """
     started = time.perf_counter()
     deadline = gevent.Timeout(timeout_s)  # raised inside geventhttpclient, it comes back as a "timeout" response
     deadline.start()
     try:
         with client.request(method, path, stream=True, catch_response=True, **kwargs) as response:
-            response.failure_name = _read_answer(response, limits, deadline)
+            response.failure_name, ended = _read_answer(response, limits, deadline)
             deadline.cancel()
-            response.request_meta["response_time"] = (time.perf_counter() - started) * 1000
+            response.request_meta["response_time"] = (max(ended, started) - started) * 1000
             yield response
     finally:
         deadline.cancel()
 
 
-def _read_answer(response: Any, limits: AnswerSettings, deadline: gevent.Timeout) -> str | None:
+def _read_answer(response: Any, limits: AnswerSettings, deadline: gevent.Timeout) -> tuple[str | None, float]:
+    """The answer's failure name (None if it has none) and ``time.perf_counter()`` of its end: when its last bytes
+    arrived (users/common/http_body.py), the clock now for an answer that failed or never came."""
     failure = response_failure(response)
     raw = getattr(response, "stream", None)  # geventhttpclient's response under Locust's; None when none came
     if raw is None:  # no answer at all (refused, reset, the deadline during the headers, a redirect loop)
-        return failure
+        return failure, time.perf_counter()
     try:
-        body = read_body(raw, limits.max_answer_bytes)
+        body, arrived = read_body(raw, limits.max_answer_bytes)
     except gevent.Timeout as error:
         if error is not deadline:
             raise
@@ -114,10 +116,10 @@ def _read_answer(response: Any, limits: AnswerSettings, deadline: gevent.Timeout
     else:
         response._cached_content = body
         response.request_meta["response_length"] = len(body)
-        return failure
+        return failure, arrived
     abandon(raw)
     response._cached_content = b""
-    return failure or body_failure
+    return failure or body_failure, time.perf_counter()
 
 
 def json_answer(response: Any) -> Any:

@@ -38,7 +38,8 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
     exception per streamed token, for nothing). Waiting costs no time: the wait ends the moment bytes
     arrive, as the failed read's wait would. Its arrival is the kernel's stamp where the socket was asked to stamp
     (users/common/arrival_clock.py), else the clock at the read. A TLS socket may hold decrypted bytes the kernel
-    does not see, so it is read at once as before and timed by the clock.
+    does not see, so it is read at once as before and timed by the clock. Bytes that came with the headers arrived
+    when they did (plugins/setup/header_stamps.py), where that was stamped.
     """
     arrived = None
     while True:
@@ -46,6 +47,8 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
         if buffered:
             data = bytes(buffered)
             del buffered[:]
+            if arrived is None:  # read with the headers: nothing was read since
+                arrived = getattr(response, "headers_arrived", None)
             return data, time.perf_counter() if arrived is None else arrived
         sock = response._sock
         if response.message_complete or sock is None:
@@ -122,8 +125,9 @@ class _DeflateEither:
         return self._inner.decompress(data, max_length)
 
 
-def read_body(response: HTTPSocketPoolResponse, cap: int) -> bytes:
-    """The whole body, decoded; raises AnswerTooLarge past ``cap`` bytes (sent or decoded) without reading on.
+def read_body(response: HTTPSocketPoolResponse, cap: int) -> tuple[bytes, float]:
+    """The whole body, decoded, and ``time.perf_counter()`` of when its last bytes arrived (of the headers' arrival
+    for an empty body); raises AnswerTooLarge past ``cap`` bytes (sent or decoded) without reading on.
 
     A Content-Length over the cap fails before a byte of the body is read. Connection errors propagate.
     """
@@ -134,9 +138,13 @@ def read_body(response: HTTPSocketPoolResponse, cap: int) -> bytes:
     decoder = BoundedDecoder(encoding if isinstance(encoding, str) else "", cap)
     pieces: list[bytes] = []
     received = 0
-    while data := read_chunk(response)[0]:
+    last = getattr(response, "headers_arrived", None)
+    while True:
+        data, arrived = read_chunk(response)
+        if not data:
+            return b"".join(pieces), arrived if last is None else last
+        last = arrived
         received += len(data)
         if received > cap:
             raise AnswerTooLarge
         pieces.append(decoder.decode(data))
-    return b"".join(pieces)

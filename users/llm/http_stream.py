@@ -14,7 +14,6 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.response import HTTPSocketPoolResponse
 
 from core.tls import context_factory
-from users.common.arrival_clock import stamped
 from users.common.http_body import abandon
 from users.common.http_failures import MAX_REDIRECTS, REDIRECT_LOOP
 
@@ -46,8 +45,6 @@ class StreamingHttpClient:
             insecure=insecure,
             ssl_context_factory=context_factory(insecure),
         )
-        self._stamped: object = None
-        """The connection whose arrivals the kernel was last asked to stamp (one connection per user)."""
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> HTTPSocketPoolResponse:
         """Send a POST and return as soon as the response headers are in; the body is read with read_chunk.
@@ -58,7 +55,6 @@ class StreamingHttpClient:
         target = self.base_path + path
         for _ in range(MAX_REDIRECTS + 1):
             response = self._client.post(target, body=body, headers=headers)
-            self._stamp(response)
             location = response.get("location")
             if response.status_code not in REDIRECT_STATUSES or not isinstance(location, str):
                 return response
@@ -68,14 +64,6 @@ class StreamingHttpClient:
             abandon(response)
             target = redirected.path + (f"?{redirected.query}" if redirected.query else "")
         raise RedirectLoop(REDIRECT_LOOP)
-
-    def _stamp(self, response: HTTPSocketPoolResponse) -> None:
-        """Have the kernel stamp the arrivals on a new connection (users/common/arrival_clock.py); asked once per
-        connection, before the first token comes (the headers are in, the answer's tokens are not yet)."""
-        sock = response._sock
-        if sock is not None and sock is not self._stamped:
-            stamped(sock)
-            self._stamped = sock
 
     def close(self) -> None:
         self._client.close()

@@ -22,11 +22,13 @@ BUSY = "locustfile.py,tests/users/llm/busy_generator.py"
 """The -f of a run whose loop is held."""
 
 
-def held_run(demobot: Any, run_locust: Any, log: Path, *args: str) -> tuple[Any, list[dict]]:
+def held_run(demobot: Any, run_locust: Any, log: Path, *args: str, think_time: str = "0") -> tuple[Any, list[dict]]:
     """A 5 s run of three users (``args`` pick them) with the loop held, against demobot answering 6 tokens 70 ms
     after a question and 15 ms apart; its run and demobot's timing log. Checks the loop was held."""
     bot = demobot("--ttft-ms", "70", "--token-ms", "15", "--answer-tokens", "6", "--timing-log", str(log))
-    run = run_locust("-f", BUSY, "--host", bot.url, *args, "-u", "3", "-t", "5s", "--think-time", "0", "--skip-probe")
+    run = run_locust(
+        "-f", BUSY, "--host", bot.url, *args, "-u", "3", "-t", "5s", "--think-time", think_time, "--skip-probe"
+    )  # fmt: skip
     assert run.summary["generator"]["loop_lag_ms"]["p99"] >= 8, run.summary["generator"]
     return run, [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 

@@ -1,0 +1,65 @@
+"""Bytes that come with an HTTP answer's headers are timed by their arrival, not by when the loop read them.
+
+geventhttpclient reads the status line and headers itself, and a REST answer's body nearly always arrives with them
+in one read. On a busy generator that read runs late (another user holds the loop, a collection runs), and the
+whole answer was timed by the clock at the read: the load generator's delay counted as the chatbot's. Every other
+read of an answer is stamped with its arrival by the kernel (users/common/arrival_clock.py); this plugin stamps the
+header read too. Every geventhttpclient response of the process (REST, login, health, streamed answers) records
+``headers_arrived``: the arrival of the newest bytes the header read took, which ``read_chunk`` gives as the
+arrival of the body bytes that came with them (``None`` over TLS, where the clock is used as before).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geventhttpclient.client
+from geventhttpclient.response import HTTPSocketPoolResponse
+from locust import Events
+
+from users.common.arrival_clock import is_plain, receive, stamped
+
+
+class _StampedReads:
+    """A plain socket whose reads also keep the arrival of their bytes (only ``recv`` is asked of it)."""
+
+    __slots__ = ("arrived", "sock")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = stamped(sock)
+        self.arrived: float | None = None
+
+    def recv(self, size: int) -> bytes:
+        data, self.arrived = receive(self.sock, size)
+        return data
+
+
+class StampedResponse(HTTPSocketPoolResponse):
+    """geventhttpclient's pooled response, its header read stamped (``headers_arrived``)."""
+
+    headers_arrived: float | None = None
+    """``time.perf_counter()`` of the arrival of the newest bytes read with the headers; None if not stamped."""
+
+    def _read_headers(self, pre_buffered: bytes = b"") -> None:
+        sock = self._sock
+        if not is_plain(sock):
+            super()._read_headers(pre_buffered)
+            return
+        reads = self._sock = _StampedReads(sock)
+        try:
+            super()._read_headers(pre_buffered)
+        finally:
+            if self._sock is reads:
+                self._sock = sock
+        self.headers_arrived = reads.arrived
+
+    def release(self) -> None:
+        """Give the pool its own socket back (a whole answer read with its headers is released during the read)."""
+        if type(self._sock) is _StampedReads:
+            self._sock = self._sock.sock
+        super().release()
+
+
+def register(_events: Events) -> None:
+    """Make every geventhttpclient request of this process answer with a StampedResponse (locustfile.py calls it)."""
+    geventhttpclient.client.HTTPSocketPoolResponse = StampedResponse  # type: ignore[misc]
