@@ -17,6 +17,7 @@ from typing import IO, Any
 import gevent
 from locust import Events
 
+from core.redaction import redact
 from plugins.metrics.merged import MergedOverWorkers
 from plugins.output import run_folder
 from users.common import records
@@ -63,10 +64,11 @@ def row_for(
     status = "failed" if exception else "ok"
     error = str(exception) if exception else ""
     if record is None:
-        return (stamp, "", "", request_type, name, status, _ms(response_time), "", "", "", "", error)
+        server_id = redact(context.get(records.REQUEST_ID, "")) if context else ""
+        return (stamp, server_id, "", request_type, name, status, _ms(response_time), "", "", "", "", error)
     return (
         stamp,
-        record.request_id,
+        redact(record.request_id),  # the server's id, as it sent it: it could echo a secret
         record.user,
         request_type,
         name,

@@ -284,6 +284,8 @@ class EchoingServer(LoopbackServer):
 
     def head(self, status: str, content_type: str, length: int) -> bytes:
         echoed = f"X-Echo: {self.quote(200)}\r\nWWW-Authenticate: Bearer error={self.quote(200)!r}\r\n"
+        newest = list(self.seen)[-1] if self.seen else "nothing"  # not a turn of quote(): its pattern stays
+        echoed += f"X-Request-Id: req-{newest}\r\n"  # requests.csv keeps the server's request id
         return (
             f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n{echoed}"
             "Connection: close\r\n\r\n"

@@ -23,6 +23,7 @@ from geventhttpclient.response import HTTPParseError
 
 from core.errors import InputError
 from core.settings import Settings, setting
+from users.common import records
 from users.common.http_body import AnswerTooLarge, UnknownEncoding, abandon, read_body
 from users.common.http_failures import answer_over, response_failure
 
@@ -77,7 +78,8 @@ def bounded_request(
 
     Yields the response with its body read (``response.content``) and ``response.failure_name`` set: the
     status's or the connection's failure, ``timeout`` past ``timeout_s``, the cap's name, else None. The
-    response time counts to the arrival of the last byte (the kernel's stamp, not the late read of a busy loop).
+    response time counts to the arrival of the last byte (the kernel's stamp, not the late read of a busy loop);
+    the server's ``X-Request-Id`` goes with the request event (its row in requests.csv).
     """
     started = time.perf_counter()
     deadline = gevent.Timeout(timeout_s)  # raised inside geventhttpclient, it comes back as a "timeout" response
@@ -86,7 +88,10 @@ def bounded_request(
         with client.request(method, path, stream=True, catch_response=True, **kwargs) as response:
             response.failure_name, ended = _read_answer(response, limits, deadline)
             deadline.cancel()
-            response.request_meta["response_time"] = (max(ended, started) - started) * 1000
+            meta = response.request_meta
+            meta["response_time"] = (max(ended, started) - started) * 1000
+            if server_id := request_id(response.headers or {}):
+                meta["context"] = {**(meta.get("context") or {}), records.REQUEST_ID: server_id}
             yield response
     finally:
         deadline.cancel()
@@ -120,6 +125,16 @@ def _read_answer(response: Any, limits: AnswerSettings, deadline: gevent.Timeout
     abandon(raw)
     response._cached_content = b""
     return failure or body_failure, time.perf_counter()
+
+
+MAX_REQUEST_ID_CHARS = 128
+"""The longest server request id kept (requests.csv): a hostile target's 80 KB header must not fill the disk."""
+
+
+def request_id(headers: Any) -> str:
+    """The server's id of the exchange (``X-Request-Id``), at most MAX_REQUEST_ID_CHARS; "" if it sent none."""
+    value = headers.get("x-request-id")
+    return value[:MAX_REQUEST_ID_CHARS] if isinstance(value, str) else ""
 
 
 def json_answer(response: Any) -> Any:

@@ -22,6 +22,10 @@ from locust.event import EventHook
 RECORD = "chatswarm_record"
 """Key of a request event's context that carries the exchange's record."""
 
+REQUEST_ID = "chatswarm_request_id"
+"""Key of a request event's context that carries the server's id of the exchange (``X-Request-Id``), for a row
+without a record (a REST answer, a login)."""
+
 EVENT = "chatswarm_record"
 """Name of Chatswarm's one event on ``environment.events``: fired with ``record=`` for a record without a row."""
 

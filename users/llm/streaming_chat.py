@@ -25,7 +25,7 @@ from users.auth.providers import AuthFailed
 from users.common import records
 from users.common.api_choice import ApiSettings
 from users.common.chat_base import ChatUser, chat_setup
-from users.common.http_answers import AnswerSettings
+from users.common.http_answers import AnswerSettings, request_id
 from users.common.http_body import abandon, read_chunk
 from users.common.http_failures import NOT_JSON, connection_failure, status_failure
 from users.common.probe import failure_name, judged, run_probe
@@ -291,7 +291,7 @@ class StreamingChatUser(ChatUser):
             with gevent.Timeout(settings.stream_timeout, StreamFailure("stream timeout")):
                 with gevent.Timeout(settings.first_token_timeout, StreamFailure("first token timeout")):
                     response = self.stream_client.post(settings.path, body, headers)
-                    record.request_id = str(response.get("x-request-id") or "")
+                    record.request_id = request_id(response)
                     self.retry_after.note(response.status_code, response)
                     if failure := status_failure(response.status_code):
                         raise StreamFailure(failure)

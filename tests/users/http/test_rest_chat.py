@@ -122,9 +122,13 @@ def test_a_busy_generator_does_not_delay_the_answers_it_reads(demobot, run_locus
         demobot, run_locust, tmp_path / "timings.jsonl", "--user-mix", "RestChatUser", think_time="0-0.02"
     )
     with (run.report_dir / "requests.csv").open() as file:
-        answered = [float(row["response_time_ms"]) for row in csv.DictReader(file) if row["status"] == "ok"]
+        rows = [row for row in csv.DictReader(file) if row["status"] == "ok"]
+    answered = [float(row["response_time_ms"]) for row in rows]
     served = [(t["finished"] - t["received"]) * 1000 for t in log if t["status"] == 200 and t["route"] == "chat"]
     assert len(answered) >= 60 and len(served) >= len(answered), (len(answered), len(served))
+    # Each row carries the server's X-Request-Id: the answer's line in the server's own log.
+    assert {row["request_id"] for row in rows} <= {t["id"] for t in log}, rows[:3]
+    assert len({row["request_id"] for row in rows}) == len(rows)
     # Every answer takes the server 145 ms (70 ms, then five tokens 15 ms apart), so their spreads compare; the
     # client's adds the request's trip both ways and the server's writing after its log: under a millisecond here.
     # Timed by the clock at the read, most answers arrive in a free moment but one in five or so waits out a hold:
