@@ -126,7 +126,7 @@ class _DeflateEither:
 
 
 def read_body(response: HTTPSocketPoolResponse, cap: int) -> tuple[bytes, float]:
-    """The whole body, decoded, and ``time.perf_counter()`` of when its last bytes arrived (of the headers' arrival
+    """The whole body, decoded, and ``time.perf_counter()`` of when its last bytes arrived (the headers' arrival
     for an empty body); raises AnswerTooLarge past ``cap`` bytes (sent or decoded) without reading on.
 
     A Content-Length over the cap fails before a byte of the body is read. Connection errors propagate.
