@@ -4,9 +4,10 @@ geventhttpclient reads the status line and headers itself, and a REST answer's b
 in one read. On a busy generator that read runs late (another user holds the loop, a collection runs), and the
 whole answer was timed by the clock at the read: the load generator's delay counted as the chatbot's. Every other
 read of an answer is stamped with its arrival by the kernel (users/common/arrival_clock.py); this plugin stamps the
-header read too. Every geventhttpclient response of the process (REST, login, health, streamed answers) records
-``headers_arrived``: the arrival of the newest bytes the header read took, which ``read_chunk`` gives as the
-arrival of the body bytes that came with them (``None`` over TLS, where the clock is used as before).
+header read too. Every connection geventhttpclient makes in the process asks the kernel to stamp its arrivals (once,
+as it is made), and every response (REST, login, health, streamed answers) records ``headers_arrived``: the arrival
+of the newest bytes the header read took, which ``read_chunk`` gives as the arrival of the body bytes that came with
+them (``None`` over TLS, where the clock is used as before).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import geventhttpclient.client
+from geventhttpclient.connectionpool import ConnectionPool
 from geventhttpclient.response import HTTPSocketPoolResponse
 from locust import Events
 
@@ -26,7 +28,7 @@ class _StampedReads:
     __slots__ = ("arrived", "sock")
 
     def __init__(self, sock: Any) -> None:
-        self.sock = stamped(sock)
+        self.sock = sock
         self.arrived: float | None = None
 
     def recv(self, size: int) -> bytes:
@@ -60,6 +62,17 @@ class StampedResponse(HTTPSocketPoolResponse):
         super().release()
 
 
+_make_tcp_socket = ConnectionPool._create_tcp_socket
+"""geventhttpclient's own socket factory (kept at import, so registering twice does not wrap it twice)."""
+
+
+def stamped_tcp_socket(pool: ConnectionPool, family: int, socktype: int, protocol: int) -> Any:
+    """geventhttpclient's TCP socket (its documented factory), its arrivals stamped from the start."""
+    return stamped(_make_tcp_socket(pool, family, socktype, protocol))
+
+
 def register(_events: Events) -> None:
-    """Make every geventhttpclient request of this process answer with a StampedResponse (locustfile.py calls it)."""
+    """Make every geventhttpclient connection of this process stamped and every request answer with a
+    StampedResponse (locustfile.py calls it)."""
+    ConnectionPool._create_tcp_socket = stamped_tcp_socket  # type: ignore[method-assign]
     geventhttpclient.client.HTTPSocketPoolResponse = StampedResponse  # type: ignore[misc]

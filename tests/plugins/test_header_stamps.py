@@ -9,6 +9,7 @@ import gevent
 import geventhttpclient.client
 import pytest
 from geventhttpclient import HTTPClient
+from geventhttpclient.connectionpool import ConnectionPool
 
 from plugins.setup import header_stamps
 from users.common.arrival_clock import STAMPS_AVAILABLE
@@ -19,12 +20,13 @@ HELD_S = 0.05
 
 @pytest.fixture
 def stamped_responses() -> Iterator[None]:
-    original = geventhttpclient.client.HTTPSocketPoolResponse
+    response, make_socket = geventhttpclient.client.HTTPSocketPoolResponse, ConnectionPool._create_tcp_socket
     header_stamps.register(None)  # type: ignore[arg-type]
     try:
         yield
     finally:
-        geventhttpclient.client.HTTPSocketPoolResponse = original
+        geventhttpclient.client.HTTPSocketPoolResponse = response
+        ConnectionPool._create_tcp_socket = make_socket  # type: ignore[method-assign]
 
 
 def _hold_the_loop() -> None:
