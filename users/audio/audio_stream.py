@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import random
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -50,7 +49,7 @@ from users.audio.caller_settings import CallerSettings, utterances_for
 from users.audio.dead_air import dead_air
 from users.audio.utterances import Deck
 from users.common import records
-from users.common.chat_base import RhythmSettings
+from users.common.chat_base import RhythmSettings, user_random
 from users.common.in_flight import record_cut_short
 from users.common.probe import judged, run_probe
 from users.llm.streaming_chat import API_KEY_VARIABLES
@@ -225,7 +224,7 @@ class AudioStreamUser(User):
         self.barge_in = barge_in_settings(environment.parsed_options, settings.turns)
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
-        self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
+        self.rng = user_random(seed, self.user_number)
         self.deck = Deck(len(self.utterances), self.rng)
         self.name = f"audio:{settings.audio_protocol}"
         self.after_fault = False

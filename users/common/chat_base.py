@@ -40,11 +40,19 @@ from users.common import pacing
 from users.common.http_answers import AnswerSettings, bounded_request, json_answer
 from users.common.http_failures import MAX_REDIRECTS
 from users.common.in_flight import InFlight
+from users.common.parking import park
 from users.common.prompts import PromptSource, prompt_source
 from users.common.request_headers import HeaderSettings, request_headers
 from users.common.retry_after import RetryAfterWaiter
 
 _user_numbers = itertools.count()
+_unseeded = random.Random()
+
+
+def user_random(seed: int | None, user_number: int) -> random.Random:
+    """A user's random numbers: its own reproducible stream with --seed; without, one shared by the process
+    (a Random costs 2.5 KB, and idle participants are many)."""
+    return random.Random(seed * 1_000_003 + user_number) if seed is not None else _unseeded
 
 
 @dataclass(frozen=True)
@@ -227,8 +235,7 @@ class ChatUser(FastHttpUser):
         runner = environment.runner
         self.user_number = next(_user_numbers) + 100_000 * (getattr(runner, "worker_index", 0) or 0)
         """This user's number in its process (offset per worker), used to pick its account."""
-        seed = self.settings.seed
-        self.rng = random.Random(seed * 1_000_003 + self.user_number) if seed is not None else random.Random()
+        self.rng = user_random(self.settings.seed, self.user_number)
         self.auth = self._token_provider()
         self.scheduled_start: float | None = None
         self.request_event = LatenessAwareEvent(environment.events.request)
@@ -308,7 +315,8 @@ class ChatUser(FastHttpUser):
             return max(0.0, self.scheduled_start - now)
         self.scheduled_start = None
         low, high = self.settings.think_time
-        return low if low == high else self.rng.uniform(low, high)
+        park(low if low == high else self.rng.uniform(low, high))  # parked, not Locust's sleep: users/common/parking.py
+        return 0.0
 
     def begin_exchange(self) -> None:
         """Call at the start of each task: with an arrival rate, notes how late it starts.

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import time
-from dataclasses import replace
 from typing import Any
 
-import gevent
 from gevent.event import Event
 from locust import task
 from locust.contrib.fasthttp import FastHttpSession
@@ -40,6 +37,7 @@ from users.auth.providers import AuthFailed, Credentials, LoginAuth
 from users.common import records
 from users.common.chat_base import ChatUser
 from users.common.http_failures import response_failure
+from users.common.parking import park
 from users.common.probe import judged, run_probe
 from users.plenary.plenary_metrics import PROCESS_TAG, Joined, MessageSent, ReceiverLog, read_stamp, stamp_text
 from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check_options: the options of this user
@@ -57,8 +55,6 @@ from users.ws.handshake import signed_handshake
 from users.ws.ws_connection import CLIENT, UNEXPECTED, WebSocketConnection, WebSocketFailure, websocket_url
 from users.ws.ws_limits import WsLimitSettings
 from users.ws.ws_metrics import count_connections
-
-_shared_rng = random.Random()
 
 user_numbers = UserNumbers()
 """This process's usernames; plugins/metrics/plenary_report.py configures the slice when a test starts."""
@@ -83,8 +79,6 @@ class PlenaryUser(ChatUser):
         self.plenary = PlenarySettings.read(environment.parsed_options)
         self.number: int | None = None
         self.room = self.plenary.room_name
-        if self.settings.seed is None:
-            self.rng = _shared_rng  # a Random per user costs 2.5 KB; idle participants are many
         self.connection: WebSocketConnection | None = None
         self.registered = False
         """Whether the account exists; a failed registration is tried again before the next join."""
@@ -93,6 +87,9 @@ class PlenaryUser(ChatUser):
         self.log = ReceiverLog(self.plenary.drain_time)
         self._joining: JoinWait | None = None
         """While a join waits for the server's answer."""
+        self.staggered = False
+        """Whether the first wait, a random part of the interval, is over: people who join together then do not
+        talk in lockstep."""
 
     # Derived values are properties, not attributes: an instance with more than 28 attributes keeps a full dict
     # (~1.6 KB instead of ~300 bytes), and idle participants are many.
@@ -122,19 +119,26 @@ class PlenaryUser(ChatUser):
         self._http = session
 
     def wait_time(self) -> float:
+        """Wait the pause before the next message here, parked (users/common/parking.py), and have Locust sleep 0.
+
+        Locust marks the user as waiting first, so a stop ends the wait at once, even with --stop-timeout."""
+        if self.staggered:
+            park(self.pause())
+        else:
+            self.staggered = True
+            park(self.rng.uniform(0, self.plenary.chat_interval_s[1]))
+        return 0.0
+
+    def pause(self) -> float:
+        """Seconds until the next message: --chat-interval, or a draw from its range."""
         low, high = self.plenary.chat_interval_s
         return low if low == high else self.rng.uniform(low, high)
 
     @classmethod
     def probe(cls, environment: Any) -> str | None:
         """Join a room once before the load (register, sign in, connect, join; say nothing), counted nowhere."""
-
-        def join_once(user: PlenaryUser) -> None:
-            user.plenary = replace(user.plenary, chat_interval="0")  # no pause after joining
-            user.on_start()
-
         path = PlenarySettings.read(environment.parsed_options).ws_path
-        return judged(run_probe(cls, environment, join_once), cls.__name__, path=f"WebSocket {path}")
+        return judged(run_probe(cls, environment, PlenaryUser.on_start), cls.__name__, path=f"WebSocket {path}")
 
     def on_start(self) -> None:
         if isinstance(self.environment.runner, WorkerRunner):
@@ -155,10 +159,7 @@ class PlenaryUser(ChatUser):
             with contextlib.suppress(AuthFailed):  # in the stats already; joining tries again
                 self.auth.authorization()
         self._drop_http()
-        if self.enter():
-            # Speak first after a random part of the interval, so people who join together do not
-            # then talk in lockstep.
-            gevent.sleep(self.rng.uniform(0, self.plenary.chat_interval_s[1]))
+        self.enter()
 
     def _drop_http(self) -> None:
         """Close and drop the HTTP session: an idle participant needs none (a later sign-in makes one)."""
@@ -177,11 +178,13 @@ class PlenaryUser(ChatUser):
         """Say one thing to the room (or, with --leave-probability, step out and come back)."""
         if self.number is None:
             raise StopUser
+        if self.in_room and not self.staggered:
+            return  # the first turn only waits (wait_time)
         if not self.in_room and not self.enter():
             return
         if self.plenary.leave_probability and self.rng.random() < self.plenary.leave_probability:
             self.leave()
-            gevent.sleep(self.wait_time())
+            park(self.pause())
             self.enter()
             return
         self.seq += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from statistics import median
 
@@ -93,6 +94,20 @@ def test_slow_answers_time_out(demobot, run_locust) -> None:
     assert run.returncode == 1
     assert {f["error"] for f in run.summary["failures"]} == {"timeout"}
     assert all(row["slowest_ms"] < 1000 for row in run.rows("POST chat:").values())  # failures: all of them
+
+
+def test_think_time_is_waited_and_a_stop_ends_it_at_once(demobot, run_locust) -> None:
+    """Users wait their think time parked (users/common/parking.py) where Locust waits: one question each in an
+    hour's think time, and the test ends when -t says, not after --stop-timeout."""
+    bot = demobot()
+    start = time.monotonic()
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "RestChatUser", "-u", "3", "-t", "3s", "--think-time", "3600",
+        "--stop-timeout", "60",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    assert time.monotonic() - start < 25  # a stop held by the wait: over 60 s
+    assert sum(row["count"] for row in run.rows("POST chat:").values()) == 3
 
 
 def test_smoke_config_runs_what_it_describes(demobot, run_locust) -> None:

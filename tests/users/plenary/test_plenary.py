@@ -168,6 +168,19 @@ def test_leaving_and_rejoining_loses_nothing(demobot, run_locust) -> None:
     assert section["in_transition"] > 0 and section["rooms"] == 2
 
 
+def test_a_stop_ends_idle_participants_waits_at_once(demobot, run_locust) -> None:
+    """Participants wait parked (users/common/parking.py) where Locust waits, the first wait too: with an hour's
+    interval and a 60 s --stop-timeout, the test ends when -t says (the first wait used to hold the stop)."""
+    bot = demobot()
+    start = time.monotonic()
+    run = run_locust(
+        "--host", bot.url, *PLENARY, "-u", "4", "-t", "3s", "--chat-interval", "3600", "--stop-timeout", "60",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output
+    assert time.monotonic() - start < 25  # a stop held by the wait: over 60 s
+    assert run.row("WS join")["count"] == 4 and plenary(run)["joins"] == 4
+
+
 def test_a_full_room_refuses_joins_as_a_server_error(demobot, run_locust) -> None:
     bot = demobot("--room-capacity", "3")
     run = run_locust("--host", bot.url, *PLENARY, "-u", "5", "-t", "3s", "--chat-interval", "0.5")
