@@ -5,8 +5,8 @@ straight back to this greenlet, instead of gevent's sleep, wait and waiter level
 C stack while it is switched out, and those levels make that copy ~0.7 KB larger (bench/greenlet_park.py: 7.03
 against 7.75 KB per parked greenlet), which is 5% of an idle participant's whole memory.
 
-Users park where they wait long: in ``wait_time`` (Locust calls it after marking the user as waiting, so a stop
-still ends the wait at once; Locust then sleeps the 0 it returns) and before their first message.
+Users park their think time (a group-chat participant: its pause between messages) inside ``wait_time``: Locust
+calls it after marking the user as waiting, so a stop still ends the wait at once, and then sleeps the 0 it returns.
 """
 
 from __future__ import annotations
