@@ -122,11 +122,8 @@ class PlenaryUser(ChatUser):
         """Wait the pause before the next message here, parked (users/common/parking.py), and have Locust sleep 0.
 
         Locust marks the user as waiting first, so a stop ends the wait at once, even with --stop-timeout."""
-        if self.staggered:
-            park(self.pause())
-        else:
-            self.staggered = True
-            park(self.rng.uniform(0, self.plenary.chat_interval_s[1]))
+        park(self.pause() if self.staggered else self.rng.uniform(0, self.plenary.chat_interval_s[1]))
+        self.staggered = True
         return 0.0
 
     def pause(self) -> float:
