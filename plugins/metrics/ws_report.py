@@ -22,7 +22,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from plugins.metrics.merged import MergedOverWorkers
 from plugins.output import run_folder
 from users.common import records
-from users.ws.ws_connection import failure_class
+from users.ws.ws_failures import failure_class
 from users.ws.ws_metrics import COUNTED_TYPES, LATENCY_SERIES, ConnectionsChanged, ConnectionTimeline
 
 logger = logging.getLogger("chatswarm")

@@ -31,7 +31,7 @@ from users.audio.call_faults import InjectedFaults
 from users.audio.call_plan import SILENCE, CallPlan
 from users.common.arrival_clock import read, stamped
 from users.common.http_failures import connection_failure, status_failure
-from users.ws.ws_connection import is_redirect_loop
+from users.ws.ws_failures import is_redirect_loop
 from users.ws.ws_frames import (
     BINARY,
     CLOSE,

@@ -52,7 +52,8 @@ from users.plenary.plenary_settings import (  # noqa: F401 - add_arguments/check
     user_range,
 )
 from users.ws.handshake import signed_handshake
-from users.ws.ws_connection import CLIENT, UNEXPECTED, WebSocketConnection, WebSocketFailure, websocket_url
+from users.ws.ws_connection import WebSocketConnection, websocket_url
+from users.ws.ws_failures import CLIENT, UNEXPECTED, WebSocketFailure
 from users.ws.ws_limits import WsLimitSettings
 from users.ws.ws_metrics import count_connections
 
@@ -195,7 +196,7 @@ class PlenaryUser(ChatUser):
         try:
             connection.send(json.dumps(message))
         except WebSocketFailure as failure:
-            self._lost(connection, failure)
+            self.connection_lost(connection, failure)
             return
         # A message said is the group chat's exchange (totals and requests/s count it; FANOUT rows time its
         # receptions, and a message lost on the way counts in the verdict through completeness).
@@ -242,7 +243,7 @@ class PlenaryUser(ChatUser):
                 try:
                     self.connection.send(json.dumps({"type": "leave"}))
                 except WebSocketFailure as failure:
-                    self._lost(self.connection, failure)
+                    self.connection_lost(self.connection, failure)
         if closing or not self.protocol.joins_by_message:
             connection, self.connection = self.connection, None
             if connection is not None:
@@ -280,10 +281,10 @@ class PlenaryUser(ChatUser):
             return False
         self._fire("WS", name, elapsed_ms, None, started_at)
         self.connection = connection
-        connection.start(self._on_message, self._lost)
+        connection.start(self)
         return True
 
-    def _lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
+    def connection_lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
         """The connection ended under us: we are out of the room; report why (once per connection)."""
         connection.close()
         if self.connection is not connection or ending is None:
@@ -298,7 +299,8 @@ class PlenaryUser(ChatUser):
             return
         self._fire("WS", "connection", None, ending)
 
-    def _on_message(self, payload: bytes, arrived: float) -> None:
+    def message_received(self, payload: bytes, arrived: float) -> None:
+        """A message from the connection (users/ws/ws_connection.py's Listener)."""
         try:
             body = json.loads(payload)
         except ValueError:

@@ -3,7 +3,7 @@
 Rows in Locust's stats: ``WS connect`` (the opening handshake), ``WSR ws:<category>`` (prompt sent →
 whole reply, where failures are counted), ``TTFT ws:<category>`` for streamed replies, and
 ``WS connection`` for a connection lost while nothing was in flight. Every failure carries one of
-three classes (client, server, unexpected; see users/ws/ws_connection.py) that the WebSocket report counts
+three classes (client, server, unexpected; see users/ws/ws_failures.py) that the WebSocket report counts
 apart. A streamed reply's timings travel with its WSR event as a StreamRecord, so the LLM metrics
 (TTFT, ITL, TPOT) and requests.csv cover it like the HTTP streaming user.
 
@@ -39,13 +39,8 @@ from users.common.probe import judged, run_probe
 from users.llm.stream_metrics import StreamRecord
 from users.ws.handshake import HandshakeSettings, signed_handshake
 from users.ws.replies import UNREADABLE, PendingReply, ReplyBook, WsFieldSettings, read_frame, ws_fields
-from users.ws.ws_connection import (
-    SERVER,
-    UNEXPECTED,
-    WebSocketConnection,
-    WebSocketFailure,
-    websocket_url,
-)
+from users.ws.ws_connection import WebSocketConnection, websocket_url
+from users.ws.ws_failures import SERVER, UNEXPECTED, WebSocketFailure
 from users.ws.ws_limits import WsLimitSettings
 from users.ws.ws_metrics import count_connections
 
@@ -167,7 +162,7 @@ class WebSocketChatUser(ChatUser):
             connection.send(json.dumps(message))
         except WebSocketFailure as failure:
             self._finish(reply, time.perf_counter(), failure)
-            self._lost(connection, failure)
+            self.connection_lost(connection, failure)
             return
         self.slots.wait()
 
@@ -190,10 +185,11 @@ class WebSocketChatUser(ChatUser):
             return False
         self._fire("WS", "connect", elapsed_ms, None, started_at)
         self.connection = connection
-        connection.start(self._on_message, self._lost)
+        connection.start(self)
         return True
 
-    def _on_message(self, payload: bytes, arrived: float) -> None:
+    def message_received(self, payload: bytes, arrived: float) -> None:
+        """A message from the connection (users/ws/ws_connection.py's Listener)."""
         frame = read_frame(payload, self.fields)
         if frame.kind == "ignored":
             return
@@ -217,7 +213,7 @@ class WebSocketChatUser(ChatUser):
         if self.book.take(reply.request_id) is not None:
             self._settle(reply, time.perf_counter(), WebSocketFailure("reply timeout", UNEXPECTED))
 
-    def _lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
+    def connection_lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
         """The connection ended: fail what was in flight, or report the loss itself (once per connection)."""
         connection.close()
         if self.connection is not connection or ending is None:

@@ -1,25 +1,18 @@
-"""One WebSocket connection for a simulated user: connect, send, and one receive greenlet.
+"""One WebSocket connection for a simulated user: connect, send, and receive with as little as it takes.
 
 Built on websocket-client (blocking calls, cooperative under gevent) with UTF-8 validation off, which
-halves the client's CPU per message; the receive loop hands each text or binary message to a callback
-together with the ``perf_counter()`` instant it arrived. Failures are sorted into the three classes
-the WebSocket report counts apart (see ``failure_class``):
-
-- ``client``: the server refused what we sent: a 4xx handshake, close codes 1002/1003/1007-1010 and
-  4000-4999, protocol errors.
-- ``server``: the server says it failed: a 5xx handshake, close codes 1011-1014, error replies.
-- ``unexpected``: nobody said anything: timeouts, refused or reset connections, a close without a code.
+halves the client's CPU per message; each text or binary message received goes to a callback together
+with the ``perf_counter()`` instant it arrived. Failures are named and classed in users/ws/ws_failures.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import gevent
@@ -27,8 +20,8 @@ import websocket
 from gevent.hub import Waiter
 
 from core.tls import websocket_sslopt
-from users.common.arrival_clock import read, stamped
-from users.common.http_failures import connection_failure, status_failure
+from users.common.arrival_clock import is_plain, read, receive, stamped
+from users.ws.ws_failures import CLIENT, UNEXPECTED, WebSocketFailure, close_frame_failure, error_failure
 from users.ws.ws_frames import (
     BINARY,
     CLOSE,
@@ -40,12 +33,9 @@ from users.ws.ws_frames import (
     MessageTooLong,
     client_frame,
     close_frame,
+    whole_message,
 )
-from users.ws.ws_limits import PING_FLOOD, REDIRECT_LOOP, PingMeter, WsLimitSettings
-
-CLIENT, SERVER, UNEXPECTED = "client", "server", "unexpected"
-FAILURE_CLASSES = (CLIENT, SERVER, UNEXPECTED)
-"""The three failure classes, in report order."""
+from users.ws.ws_limits import PING_FLOOD, PingMeter, WsLimitSettings
 
 RECEIVER_LINGER_S = 1.0
 """How long a receive greenlet waits for the next frame before it ends; the connection then waits for data
@@ -59,67 +49,6 @@ RECEIVE_BYTES = 65536
 
 FRAMES_PER_TURN = 16
 """Frames handled before the receive loop yields to the other greenlets."""
-
-CLIENT_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
-SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013, 1014})
-CLEAN_CLOSE_CODES = frozenset({1000, 1001, 1005})
-"""Normal closes (1005: a close frame without a code); a failure only when replies were still due."""
-
-
-class WebSocketFailure(Exception):
-    """A failed WebSocket exchange; the message is its failure name, ``kind`` one of FAILURE_CLASSES."""
-
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def failure_class(error: BaseException | None) -> str | None:
-    """The failure class of a request event's exception (None for no failure)."""
-    if error is None:
-        return None
-    return getattr(error, "kind", UNEXPECTED)
-
-
-def close_failure(code: int | None, reason: str = "") -> WebSocketFailure:
-    """The failure for a connection the server closed with ``code`` (None: no close frame at all)."""
-    if code is None:
-        return WebSocketFailure("connection dropped", UNEXPECTED)
-    text = f"closed {code}" + (f" {reason}" if reason else "")
-    if 4000 <= code <= 4999 or code in CLIENT_CLOSE_CODES:
-        return WebSocketFailure(text, CLIENT)
-    if code in SERVER_CLOSE_CODES:
-        return WebSocketFailure(text, SERVER)
-    if code in CLEAN_CLOSE_CODES:
-        return WebSocketFailure(f"closed by the server ({code})", UNEXPECTED)
-    return WebSocketFailure(text, UNEXPECTED)
-
-
-def error_failure(error: BaseException) -> WebSocketFailure:
-    """The failure for an exception raised while connecting, sending or receiving."""
-    if isinstance(error, WebSocketFailure):
-        return error
-    if isinstance(error, websocket.WebSocketBadStatusException):
-        status = int(error.status_code)
-        return WebSocketFailure(
-            f"handshake {status_failure(status) or f'HTTP {status}'}", CLIENT if status < 500 else SERVER
-        )
-    if isinstance(error, websocket.WebSocketProtocolException | websocket.WebSocketPayloadException):
-        return WebSocketFailure("protocol error", CLIENT)
-    if isinstance(error, websocket.WebSocketTimeoutException):
-        return WebSocketFailure("timeout", UNEXPECTED)
-    if is_redirect_loop(error):
-        return WebSocketFailure(REDIRECT_LOOP, UNEXPECTED)
-    if isinstance(error, websocket.WebSocketConnectionClosedException):
-        return WebSocketFailure("connection dropped", UNEXPECTED)
-    if isinstance(error, websocket.WebSocketAddressException):
-        return WebSocketFailure("unknown host", UNEXPECTED)
-    return WebSocketFailure(connection_failure(error), UNEXPECTED)
-
-
-def is_redirect_loop(error: BaseException) -> bool:
-    """Whether a handshake failed because the server kept redirecting (websocket-client follows three 3xx)."""
-    return isinstance(error, websocket.WebSocketException) and str(error).startswith("Redirect limit")
 
 
 def websocket_url(host: str, path: str, query: dict[str, str] | None = None) -> str:
@@ -149,12 +78,14 @@ class Handshake:
     subprotocol: str | None = None
 
 
-MessageHandler = Callable[[bytes, float], None]
-"""Called with each message's payload and the ``perf_counter()`` instant it arrived."""
+class Listener(Protocol):
+    """Who hears what comes over a connection: the user that owns it (one object, no bound method per connection)."""
 
-CloseHandler = Callable[["WebSocketConnection", WebSocketFailure | None], None]
-"""Called once when the connection ends, with the connection and None when we closed it, else why it ended
-(a bound method serves every connection of a user: no closure per connection)."""
+    def message_received(self, payload: bytes, arrived: float) -> None:
+        """Each text or binary message, with the ``perf_counter()`` instant it arrived."""
+
+    def connection_lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
+        """Once, when the connection ends: None when we closed it, else why it ended."""
 
 
 class WebSocketConnection:
@@ -164,15 +95,15 @@ class WebSocketConnection:
     frames are written and read on the bare socket with users/ws/ws_frames.py (one read takes every frame that has
     arrived; websocket-client's own objects, ~1.5 KB per connection, are let go). ``start`` starts receiving;
     ``send`` writes a text message from any greenlet; ``close`` stops receiving and closes the socket. A connection
-    with nothing to read holds no greenlet: the event loop watches its socket and starts a receive greenlet when
-    data comes, which ends after RECEIVER_LINGER_S without a frame.
+    with nothing to read holds no greenlet: the event loop watches its socket, hands a message that arrives whole
+    to the listener itself, and starts a receive greenlet for anything else, which ends after RECEIVER_LINGER_S
+    without a frame.
     """
 
     __slots__ = (
         "_insecure",
         "_limits",
-        "_on_close",
-        "_on_message",
+        "_listener",
         "_on_open_change",
         "_open",
         "_readable",
@@ -201,8 +132,7 @@ class WebSocketConnection:
         """The event loop's watch on the socket (libev io watcher), made by ``start``."""
         self._reader: FrameReader | None = None
         """A part of a frame kept between receive greenlets (None when nothing is buffered)."""
-        self._on_message: MessageHandler | None = None
-        self._on_close: CloseHandler | None = None
+        self._listener: Listener | None = None
         self.closed = False
         self._open = False
         self._on_open_change = on_open_change
@@ -224,6 +154,11 @@ class WebSocketConnection:
             self.closed = True
             ws.shutdown()
             raise error_failure(error) from None
+        finally:
+            # websocket-client's frame reader holds the WebSocket's own read method: a cycle, which would keep its
+            # ~1.5 KB of objects until a full garbage collection (they outlive the young ones while the handshake
+            # waits on the network) and leave the heap holed when one comes. Broken, they are freed on return.
+            ws.frame_buffer = None
         elapsed_ms = (time.perf_counter() - start) * 1000
         self.sock, self._send_lock = ws.sock, ws.lock
         self.sock.settimeout(None)  # the receive loop waits as long as it takes; replies have their own timers
@@ -233,9 +168,9 @@ class WebSocketConnection:
             self._on_open_change(1)
         return elapsed_ms
 
-    def start(self, on_message: MessageHandler, on_close: CloseHandler) -> None:
-        """Start receiving: the loop watches the socket and calls ``on_message`` for each message."""
-        self._on_message, self._on_close = on_message, on_close
+    def start(self, listener: Listener) -> None:
+        """Start receiving: the loop watches the socket and tells ``listener`` of each message and of the end."""
+        self._listener = listener
         self._readable = gevent.get_hub().loop.io(self.sock.fileno(), 1)
         self._watch()
 
@@ -245,10 +180,34 @@ class WebSocketConnection:
             self._readable.start(self._wake)
 
     def _wake(self) -> None:
-        """Data came to a watched socket (called by the event loop): start a receive greenlet."""
+        """Data came to a watched socket (called by the event loop, in its own greenlet, which must never wait).
+
+        A read that brings exactly one whole message is handed to the listener here and the socket is watched
+        again: no greenlet for it (a group chat's message wakes every member of its room, and a greenlet each would
+        be started and dropped for one message). Anything else (a part of a message or more than one, a control
+        frame, TLS, the end, an error) goes to a receive greenlet, with the bytes read here.
+        """
         self._readable.stop()
-        if not self.closed and self._receiver is None:
+        if self.closed or self._receiver is not None:
+            return
+        sock, listener = self.sock, self._listener
+        if self._reader is not None or not is_plain(sock) or listener is None:
             self._receiver = gevent.spawn(self._receive)
+            return
+        try:
+            data, arrived = receive(sock._sock, RECEIVE_BYTES)  # the system's socket: a read that never waits
+        except BlockingIOError:  # woken for nothing
+            self._watch()
+            return
+        except OSError as error:
+            self._receiver = gevent.spawn(self._finish, error_failure(error))
+            return
+        message = whole_message(data, self._limits.max_message_bytes)
+        if message is None:
+            self._receiver = gevent.spawn(self._receive, data, arrived)
+            return
+        listener.message_received(message, arrived)
+        self._watch()
 
     def send(self, text: str) -> None:
         """Send one text message. Raises WebSocketFailure when the connection is gone."""
@@ -290,36 +249,38 @@ class WebSocketConnection:
                 return
             gevent.sleep(0)
 
-    def _receive(self) -> None:
-        """Read until nothing comes for RECEIVER_LINGER_S (then go back to watching) or the connection ends.
+    def _receive(self, first: bytes | None = None, arrived: float = 0.0) -> None:
+        """Read until nothing comes for RECEIVER_LINGER_S (then go back to watching) or the connection ends;
+        ``first``: bytes read already (by ``_wake``), which ``arrived`` then.
 
         One read takes whatever has arrived; at most FRAMES_PER_TURN frames are handled before the loop yields to
         the other greenlets, however fast the server sends. Only TLS may hold decrypted bytes (``pending``). Reads
         take no lock: only this greenlet reads.
         """
-        sock, on_message, readable = self.sock, self._on_message, self._readable
-        assert on_message is not None
+        sock, readable, on_message = self.sock, self._readable, self._listener.message_received  # type: ignore[union-attr]
         hub = gevent.get_hub()
         linger = hub.loop.timer(RECEIVER_LINGER_S)
         pending = getattr(sock, "pending", None)
         reader, self._reader = self._reader or FrameReader(self._limits.max_message_bytes), None
         pings = PingMeter(self._limits.ws_max_pings)  # a second without frames ends a window anyway
         ending: WebSocketFailure | None = None
-        arrived = time.perf_counter()
+        arrived = arrived or time.perf_counter()
         try:
             while ending is None:
                 data = b""
-                if not reader.backlog:  # else: frames of the last read are still to be parsed, stamped as it was
+                if first is not None:
+                    data, first = first, None
+                elif not reader.backlog:  # else: frames of the last read are still to be parsed, stamped as it was
                     data, arrived = read(sock, RECEIVE_BYTES)
-                    if not data:
-                        raise WebSocketFailure("connection dropped", UNEXPECTED)
+                if not data and not reader.backlog:
+                    raise WebSocketFailure("connection dropped", UNEXPECTED)
                 for opcode, payload in reader.feed(data, FRAMES_PER_TURN):
                     if opcode in (TEXT, BINARY):
                         on_message(payload, arrived)
                     elif opcode == CLOSE:
                         with contextlib.suppress(OSError):
                             self._send(close_frame(1000))  # the closing handshake's answer
-                        ending = _close_frame_failure(payload)
+                        ending = close_frame_failure(payload)
                         break
                     elif opcode == PING:
                         if len(payload) > 125:
@@ -360,8 +321,8 @@ class WebSocketConnection:
         self._receiver = None
         self._uncount()
         self._shut()
-        if self._on_close is not None:
-            self._on_close(self, None if was_closed else ending)
+        if self._listener is not None:
+            self._listener.connection_lost(self, None if was_closed else ending)
 
     def _uncount(self) -> None:
         if self._open:
@@ -380,10 +341,3 @@ def _readable_within(hub: Any, readable: Any, timer: Any) -> bool:
     finally:
         readable.stop()
         timer.stop()
-
-
-def _close_frame_failure(data: bytes) -> WebSocketFailure:
-    if len(data) < 2:
-        return close_failure(1005)
-    code = struct.unpack("!H", data[:2])[0]
-    return close_failure(code, data[2:].decode("utf-8", "replace")[:60])

@@ -60,6 +60,25 @@ def close_code(payload: bytes) -> int | None:
     return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
 
 
+_WHOLE_MESSAGE = frozenset((0x80 | TEXT, 0x80 | BINARY))
+"""First bytes of a final (unfragmented) text or binary frame."""
+
+
+def whole_message(data: bytes, max_message_bytes: int) -> bytes | None:
+    """The payload when ``data`` is exactly one whole text or binary message in one unmasked frame of at most
+    ``max_message_bytes`` (as a server's message mostly arrives), else None: read it with a FrameReader then."""
+    if len(data) < 2 or data[0] not in _WHOLE_MESSAGE:
+        return None
+    size, start = data[1], 2  # a masked frame (0x80 set) falls out below with a 64-bit length
+    if size == 126:
+        size, start = int.from_bytes(data[2:4], "big"), 4
+    elif size > 126:
+        return None
+    if start + size != len(data) or size > max_message_bytes:
+        return None
+    return data[start:]
+
+
 class FrameReader:
     """Splits what the server sent into messages and control frames, however the bytes were cut.
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.histogram import Histogram
 from users.common import records
-from users.ws.ws_connection import FAILURE_CLASSES
+from users.ws.ws_failures import FAILURE_CLASSES
 
 COUNTED_TYPES = ("WS", "WSR")
 """Request types whose events count towards the error rates (connects, replies, lost connections)."""

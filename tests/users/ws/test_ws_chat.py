@@ -16,15 +16,8 @@ from tests.conftest import failure_counts, two_workers
 from tests.users.llm.busy_generator import held_run
 from users.llm.stream_metrics import StreamRecord
 from users.ws.replies import UNREADABLE, Frame, PendingReply, ReplyBook, WsFields, read_frame
-from users.ws.ws_connection import (
-    CLIENT,
-    SERVER,
-    UNEXPECTED,
-    _close_frame_failure,
-    close_failure,
-    error_failure,
-    websocket_url,
-)
+from users.ws.ws_connection import websocket_url
+from users.ws.ws_failures import CLIENT, SERVER, UNEXPECTED, close_failure, close_frame_failure, error_failure
 from users.ws.ws_metrics import ConnectionTimeline
 
 WS = ("--user-mix", "WebSocketChatUser", "--spawn-rate", "50")
@@ -72,7 +65,7 @@ def test_replies_match_by_id_else_the_oldest_prompt() -> None:
 )
 def test_close_codes_have_their_failure_class(code: int, kind: str) -> None:
     assert close_failure(code).kind == kind
-    assert _close_frame_failure(struct.pack("!H", code) + b"why").kind == kind
+    assert close_frame_failure(struct.pack("!H", code) + b"why").kind == kind
 
 
 def test_errors_have_their_failure_class() -> None:
