@@ -6,6 +6,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import gc  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -82,5 +83,19 @@ def messages_together(url: str) -> dict[str, Any]:
     return found
 
 
+def handshake_garbage(url: str) -> int:
+    """How many of websocket-client's objects three connections, opened and closed, leave to the cyclic collector."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds is kept in gc.garbage instead of freed
+    for number in range(3):
+        in_room(url, f"passer{number}")[0].close()
+    gc.collect()
+    found = sum(1 for thing in gc.garbage if type(thing).__module__.startswith("websocket"))
+    gc.set_debug(0)
+    return found
+
+
 if __name__ == "__main__":
-    print(json.dumps({"one": one_message(sys.argv[1]), "together": messages_together(sys.argv[1])}))
+    url = sys.argv[1]
+    found = {"one": one_message(url), "together": messages_together(url), "garbage": handshake_garbage(url)}
+    print(json.dumps(found))

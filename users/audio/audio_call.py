@@ -31,6 +31,7 @@ from users.audio.call_faults import InjectedFaults
 from users.audio.call_plan import SILENCE, CallPlan
 from users.common.arrival_clock import read, stamped
 from users.common.http_failures import connection_failure, status_failure
+from users.ws.ws_connection import unlinked
 from users.ws.ws_failures import is_redirect_loop
 from users.ws.ws_frames import (
     BINARY,
@@ -44,7 +45,6 @@ from users.ws.ws_frames import (
     close_code,
     close_frame,
 )
-from users.ws.ws_frames import client_frame as wire_frame
 from users.ws.ws_limits import PING_FLOOD, REDIRECT_LOOP, PingMeter
 
 SOCKET_TIMEOUT_S = 30.0
@@ -159,7 +159,7 @@ class AudioCall(InjectedFaults, BargeInCalls):
             self._connect_failed(REDIRECT_LOOP if is_redirect_loop(error) else connection_failure(error), start)
         record.connect_ms = (time.perf_counter() - start) * 1000
         ws.settimeout(SOCKET_TIMEOUT_S)
-        self.ws = ws
+        self.ws = unlinked(ws)
         if self.on_connect is not None:
             self.on_connect(record, None)
         self.receiver = gevent.spawn(self._receive)
@@ -189,7 +189,7 @@ class AudioCall(InjectedFaults, BargeInCalls):
         for index, payload in enumerate(utterance.payloads):
             if index == fault_at and self.fault is not None and self._inject_fault():
                 return False
-            sent_at = self._send_frame(wire_frame(protocol.audio_message(payload)))
+            sent_at = self._send_frame(client_frame(protocol.audio_message(payload)))
             self._spoke(payload, sent_at)  # the first frame with voice may start speaking over an answer
             if index == utterance.last_voiced:
                 turn.speech_end_at = sent_at
@@ -222,7 +222,7 @@ class AudioCall(InjectedFaults, BargeInCalls):
                     return
                 wake = ends
             if plan.end_of_speech == SILENCE:
-                self._send_frame(wire_frame(self.protocol.audio_message(silence)))
+                self._send_frame(client_frame(self.protocol.audio_message(silence)))
             else:
                 self.changed.wait(max(0.0, wake - now))
                 self.changed.clear()
@@ -240,7 +240,7 @@ class AudioCall(InjectedFaults, BargeInCalls):
 
     def _send_now(self, messages: list[Message]) -> None:
         for message in messages:
-            self._write(wire_frame(message))
+            self._write(client_frame(message))
 
     def _write(self, frame: bytes) -> None:
         ws = self.ws
@@ -362,7 +362,7 @@ class AudioCall(InjectedFaults, BargeInCalls):
         if message is None or self.closed:
             return
         try:
-            self._write(wire_frame(message))
+            self._write(client_frame(message))
         except (OSError, websocket.WebSocketException, CallFailed):
             return
         self.record.marks_ms.append((time.perf_counter() - arrived) * 1000)

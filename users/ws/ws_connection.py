@@ -68,6 +68,17 @@ def websocket_url(host: str, path: str, query: dict[str, str] | None = None) -> 
     return urlunsplit(base)
 
 
+def unlinked(ws: websocket.WebSocket) -> websocket.WebSocket:
+    """``ws`` without websocket-client's frame reader, for a connection whose frames ws_frames reads.
+
+    That reader holds the WebSocket's own read method: a cycle, which would keep websocket-client's ~1.5 KB of
+    objects per connection until a full garbage collection (they outlive the young collections while the handshake
+    waits on the network) and leave the heap holed when one comes. Without it they are freed once let go.
+    """
+    ws.frame_buffer = None
+    return ws
+
+
 @dataclass(frozen=True, slots=True)
 class Handshake:
     """What the opening handshake sends besides the URL."""
@@ -155,10 +166,7 @@ class WebSocketConnection:
             ws.shutdown()
             raise error_failure(error) from None
         finally:
-            # websocket-client's frame reader holds the WebSocket's own read method: a cycle, which would keep its
-            # ~1.5 KB of objects until a full garbage collection (they outlive the young ones while the handshake
-            # waits on the network) and leave the heap holed when one comes. Broken, they are freed on return.
-            ws.frame_buffer = None
+            unlinked(ws)
         elapsed_ms = (time.perf_counter() - start) * 1000
         self.sock, self._send_lock = ws.sock, ws.lock
         self.sock.settimeout(None)  # the receive loop waits as long as it takes; replies have their own timers

@@ -69,7 +69,7 @@ def whole_message(data: bytes, max_message_bytes: int) -> bytes | None:
     ``max_message_bytes`` (as a server's message mostly arrives), else None: read it with a FrameReader then."""
     if len(data) < 2 or data[0] not in _WHOLE_MESSAGE:
         return None
-    size, start = data[1], 2  # a masked frame (0x80 set) falls out below with a 64-bit length
+    size, start = data[1], 2  # a masked frame (second byte 0x80 and up) falls out below, as a 64-bit length does
     if size == 126:
         size, start = int.from_bytes(data[2:4], "big"), 4
     elif size > 126:

@@ -1,7 +1,7 @@
 """A WebSocket connection receives with as little as it takes: a message that arrives whole is handed to its listener
 by the event loop itself, with no receive greenlet, timed at its arrival; messages that arrive together go through a
-receive greenlet, in order, timed when they arrived. Against demobot's group chat, in a process patched as Locust's
-(tests/ws_receive_probe.py)."""
+receive greenlet, in order, timed when they arrived; the handshake's objects are freed at once. Against demobot's
+group chat, in a process patched as Locust's (tests/ws_receive_probe.py)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,10 @@ def test_messages_that_arrive_together_go_through_a_receive_greenlet_in_order(re
     assert echoes[0]["arrived"] < together["held_until"] < echoes[0]["handed"]  # timed at arrival, not at the read
     assert not together["receiving_greenlet_later"]  # it ended after its linger; the loop watches the socket again
     assert later["text"] == "later" and later["in_loop"]
+
+
+def test_a_connection_leaves_nothing_for_the_cyclic_collector(received: dict[str, Any]) -> None:
+    assert received["garbage"] == 0  # websocket-client's objects are freed as soon as the handshake is over
 
 
 def test_only_one_whole_unmasked_text_or_binary_frame_is_a_whole_message() -> None:
