@@ -93,7 +93,10 @@ class Listener(Protocol):
     """Who hears what comes over a connection: the user that owns it (one object, no bound method per connection)."""
 
     def message_received(self, payload: bytes, arrived: float) -> None:
-        """Each text or binary message, with the ``perf_counter()`` instant it arrived."""
+        """Each text or binary message, with the ``perf_counter()`` instant it arrived.
+
+        Often called in the event loop's own greenlet (``_wake``), so it must never wait: no sleep, no blocking
+        send, no lock another greenlet may hold. Counting, firing events and setting flags or events are fine."""
 
     def connection_lost(self, connection: WebSocketConnection, ending: WebSocketFailure | None) -> None:
         """Once, when the connection ends: None when we closed it, else why it ended."""
