@@ -8,6 +8,7 @@ monkey.patch_all()
 
 import gc  # noqa: E402
 import json  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -17,8 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gevent  # noqa: E402
 
-from users.ws.ws_connection import RECEIVER_LINGER_S, Handshake, WebSocketConnection, websocket_url  # noqa: E402
+from users.ws.ws_connection import (  # noqa: E402
+    RECEIVE_BYTES,
+    RECEIVER_LINGER_S,
+    Handshake,
+    WebSocketConnection,
+    websocket_url,
+)
 from users.ws.ws_failures import WebSocketFailure  # noqa: E402
+from users.ws.ws_frames import FrameReader  # noqa: E402
 
 hold_the_loop = monkey.get_original("time", "sleep")
 """A sleep that does not yield: every greenlet, the loop's own included, waits it out."""
@@ -42,6 +50,19 @@ class Heard:
         deadline = time.perf_counter() + 10
         while len(self.messages) < count and time.perf_counter() < deadline:
             gevent.sleep(0.005)
+
+
+def hold_until_queued(connection: WebSocketConnection, frames: int) -> None:
+    """Hold the loop (every greenlet waits) until ``frames`` whole frames wait in the socket, for 10 s at most."""
+    deadline = time.perf_counter() + 10
+    while time.perf_counter() < deadline:
+        try:
+            queued = connection.sock._sock.recv(RECEIVE_BYTES, socket.MSG_PEEK)  # looked at, left for the read
+        except BlockingIOError:
+            queued = b""
+        if len(FrameReader(RECEIVE_BYTES).feed(queued)) >= frames:
+            return
+        hold_the_loop(0.005)
 
 
 def in_room(url: str, user: str) -> tuple[WebSocketConnection, Heard]:
@@ -70,7 +91,7 @@ def messages_together(url: str) -> dict[str, Any]:
     connection, heard = in_room(url, "talker")
     for number in range(3):
         connection.send(json.dumps({"type": "message", "text": f"m{number}"}))
-    hold_the_loop(0.3)  # the three echoes arrive meanwhile and wait in the socket: one read takes them all
+    hold_until_queued(connection, 3)  # the three echoes wait in the socket: one read takes them all
     found: dict[str, Any] = {"held_until": time.perf_counter()}
     heard.wait_for(4)
     found["receiving_greenlet"] = connection._receiver is not None
