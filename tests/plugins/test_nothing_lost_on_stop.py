@@ -18,11 +18,19 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ROOT, clean_env
 from tests.plugins.test_distributed import wait_for_requests
 
 LOAD = ["--user-mix", "RestChatUser", "-u", "4", "-r", "4", "--think-time", "0.05-0.15"]
+
+
+def wait_for_answers_in_progress(bot: Any, count: int) -> None:
+    """Return once demobot is writing ``count`` answers at once (its 400 ms each leave the stop time to find them)."""
+    deadline = time.monotonic() + 10
+    while bot.stats()["active"] < count and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def statuses(folder: Path) -> Counter[str]:
@@ -61,6 +69,7 @@ def test_sigterm_stops_the_users_before_the_run_folder_is_written(demobot, tmp_p
     )  # fmt: skip
     try:
         wait_for_requests(folder, 8)
+        wait_for_answers_in_progress(bot, 2)  # the stop must find exchanges in flight (CI once found all 4 thinking)
         process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         output, _ = process.communicate(timeout=30)
