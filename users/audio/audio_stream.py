@@ -49,7 +49,7 @@ from users.audio.caller_settings import CallerSettings, utterances_for
 from users.audio.dead_air import dead_air
 from users.audio.utterances import Deck
 from users.common import records
-from users.common.chat_base import RhythmSettings, user_random
+from users.common.chat_base import RhythmSettings, between, user_random
 from users.common.in_flight import record_cut_short
 from users.common.probe import judged, run_probe
 from users.llm.streaming_chat import API_KEY_VARIABLES
@@ -258,8 +258,7 @@ class AudioStreamUser(User):
     def wait_time(self) -> float:
         if self.after_fault:
             return 0.0
-        low, high = self.think_time
-        return low if low == high else self.rng.uniform(low, high)
+        return between(self.rng, self.think_time)
 
     @classmethod
     def probe(cls, environment: Any) -> str | None:

@@ -55,6 +55,12 @@ def user_random(seed: int | None, user_number: int) -> random.Random:
     return random.Random(seed * 1_000_003 + user_number) if seed is not None else _unseeded
 
 
+def between(rng: random.Random, span: tuple[float, float]) -> float:
+    """A time drawn uniformly from ``span`` (low, high): low itself when the two are equal."""
+    low, high = span
+    return low if low == high else rng.uniform(low, high)
+
+
 @dataclass(frozen=True)
 class RhythmSettings(Settings):
     """When a simulated person acts: the think time between questions and the seed of its choices (read by
@@ -314,8 +320,7 @@ class ChatUser(FastHttpUser):
             self.scheduled_start = pacer.claim(now)
             return max(0.0, self.scheduled_start - now)
         self.scheduled_start = None
-        low, high = self.settings.think_time
-        park(low if low == high else self.rng.uniform(low, high))  # parked, not Locust's sleep: users/common/parking.py
+        park(between(self.rng, self.settings.think_time))  # parked, not Locust's sleep: users/common/parking.py
         return 0.0
 
     def begin_exchange(self) -> None:

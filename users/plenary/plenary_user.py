@@ -35,7 +35,7 @@ from locust.runners import WorkerRunner
 
 from users.auth.providers import AuthFailed, Credentials, LoginAuth
 from users.common import records
-from users.common.chat_base import ChatUser
+from users.common.chat_base import ChatUser, between
 from users.common.http_failures import response_failure
 from users.common.parking import park
 from users.common.probe import judged, run_probe
@@ -129,8 +129,7 @@ class PlenaryUser(ChatUser):
 
     def pause(self) -> float:
         """Seconds until the next message: --chat-interval, or a draw from its range."""
-        low, high = self.plenary.chat_interval_s
-        return low if low == high else self.rng.uniform(low, high)
+        return between(self.rng, self.plenary.chat_interval_s)
 
     @classmethod
     def probe(cls, environment: Any) -> str | None:

@@ -201,8 +201,8 @@ class WebSocketConnection:
         self._readable.stop()
         if self.closed or self._receiver is not None:
             return
-        sock, listener = self.sock, self._listener
-        if self._reader is not None or not is_plain(sock) or listener is None:
+        sock = self.sock
+        if self._reader is not None or not is_plain(sock):
             self._receiver = gevent.spawn(self._receive)
             return
         try:
@@ -217,7 +217,7 @@ class WebSocketConnection:
         if message is None:
             self._receiver = gevent.spawn(self._receive, data, arrived)
             return
-        listener.message_received(message, arrived)
+        self._listener.message_received(message, arrived)  # type: ignore[union-attr]  # start set it
         self._watch()
 
     def send(self, text: str) -> None:
