@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -25,11 +25,12 @@ from users.auth.providers import AuthFailed
 from users.common import records
 from users.common.api_choice import ApiSettings
 from users.common.chat_base import ChatUser, chat_setup
-from users.common.http_answers import AnswerSettings, request_id
-from users.common.http_body import abandon, read_chunk
-from users.common.http_failures import NOT_JSON, connection_failure, status_failure
+from users.common.http_answers import request_id
+from users.common.http_body import abandon
+from users.common.http_failures import connection_failure, status_failure
 from users.common.probe import failure_name, judged, run_probe
 from users.common.request_headers import merged, request_headers
+from users.llm.answer_reader import BODY_ENDED, FIRST_TOKEN, AnswerReader, StreamFailure
 from users.llm.api_presets import (
     ALL_FORMATS,
     FORMATS_WITH_DONE,
@@ -41,78 +42,11 @@ from users.llm.api_presets import (
 )
 from users.llm.http_stream import RedirectLoop, StreamingHttpClient
 from users.llm.stream_metrics import StreamRecord
-from users.llm.stream_parsers import MALFORMED_JSON, StreamParser
+from users.llm.stream_parsers import StreamParser
 from users.llm.stream_probe import StreamTap, wrong_format
 
 API_KEY_VARIABLES = OPENAI_KEY_VARIABLES
 """Environment variables (or .env entries) that provide the API key when --api-key is not given."""
-
-ERROR_TEXT_LIMIT = 80
-"""Failure names quote at most this much of a server's error message."""
-
-
-FIRST_TOKEN, SERVER_DONE, BODY_ENDED = "first token", "server done", "body ended"
-"""Why reading a stream stopped."""
-
-
-class StreamFailure(Exception):
-    """A streamed answer that went wrong; the message is its failure name."""
-
-
-MAX_BYTES_WITHOUT_EVENT = 1 << 20
-"""A stream that sends this much (1 MB) without one complete event (an endless line, a message that never
-ends) fails as ``no event in 1 MB of stream``: the parser's buffer stays bounded whatever the server sends."""
-
-
-@dataclass
-class AnswerReader:
-    """Reads one streamed answer as its bytes arrive and files its events; the whole answer stays under the cap."""
-
-    response: Any
-    parser: StreamParser
-    record: StreamRecord
-    start: float
-    """perf_counter() of the request start: times are measured from it."""
-    limits: AnswerSettings
-    text: list[str] = field(default_factory=list)
-    received: int = 0
-    last_ms: float | None = None
-    """When the newest bytes read so far arrived (ms from the start): the answer's end once reading stops."""
-
-    def read(self, until_first_token: bool) -> str:
-        """Read on until the first token (or the end); returns why reading stopped."""
-        record, parser = self.record, self.parser
-        since_event = 0
-        while True:
-            data, arrived = read_chunk(self.response)
-            if data or self.last_ms is None:  # the body's end (b"") is timed by the clock: keep the last bytes' time
-                self.last_ms = max(arrived - self.start, 0.0) * 1000
-            arrived_ms = self.last_ms
-            self.received += len(data)
-            if self.received > self.limits.max_answer_bytes:
-                raise StreamFailure(self.limits.over_cap)
-            events = parser.feed(data) if data else parser.close()
-            since_event = 0 if events else since_event + len(data)
-            if since_event > MAX_BYTES_WITHOUT_EVENT:
-                raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
-            for event in events:
-                if event.kind == "content":
-                    if record.ttfo_ms is None:
-                        record.ttfo_ms = arrived_ms  # the first output of any kind, reasoning included
-                    if not event.reasoning:  # answer text: TTFT, ITL and the answer kept in the history
-                        record.chunk_times_ms.append(arrived_ms)
-                        self.text.append(event.text)
-                elif event.kind == "usage":
-                    record.usage_tokens = event.output_tokens
-                elif event.kind == "error":
-                    not_json = event.text == MALFORMED_JSON
-                    raise StreamFailure(NOT_JSON if not_json else f"error in stream: {event.text[:ERROR_TEXT_LIMIT]}")
-                elif event.kind == "done":
-                    return SERVER_DONE
-            if not data:
-                return BODY_ENDED
-            if until_first_token and record.ttfo_ms is not None:
-                return FIRST_TOKEN
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,152 @@
+"""One streamed answer read as its bytes arrive, its events filed as they come: StreamingChatUser's hot path.
+
+On a plain socket the event loop itself reads the answer: the socket's watcher stays started for the whole answer,
+and each time bytes arrive its callback reads them (the kernel's arrival stamp with them), parses and files them in
+the loop's own greenlet. The user's greenlet sleeps until the first token and then until the end: two wake-ups an
+answer instead of one per token (a greenlet switch each way and a watcher stopped and started per read were a
+quarter of a saturated generator's core). A TLS socket, whose decrypted bytes the kernel does not see, is read by
+the user's greenlet, read after read (``read_chunk``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from gevent.hub import Waiter
+from geventhttpclient.response import HTTPParseError
+
+from users.common.arrival_clock import is_plain, receive
+from users.common.http_answers import AnswerSettings
+from users.common.http_body import read_chunk
+from users.common.http_failures import NOT_JSON
+from users.llm.stream_metrics import StreamRecord
+from users.llm.stream_parsers import MALFORMED_JSON, StreamParser
+
+FIRST_TOKEN, SERVER_DONE, BODY_ENDED = "first token", "server done", "body ended"
+"""Why reading a stream stopped."""
+
+ERROR_TEXT_LIMIT = 80
+"""Failure names quote at most this much of a server's error message."""
+
+MAX_BYTES_WITHOUT_EVENT = 1 << 20
+"""A stream that sends this much (1 MB) without one complete event (an endless line, a message that never
+ends) fails as ``no event in 1 MB of stream``: the parser's buffer stays bounded whatever the server sends."""
+
+
+class StreamFailure(Exception):
+    """A streamed answer that went wrong; the message is its failure name."""
+
+
+@dataclass
+class AnswerReader:
+    """Reads one streamed answer as its bytes arrive and files its events; the whole answer stays under the cap."""
+
+    response: Any
+    parser: StreamParser
+    record: StreamRecord
+    start: float
+    """perf_counter() of the request start: times are measured from it."""
+    limits: AnswerSettings
+    text: list[str] = field(default_factory=list)
+    received: int = 0
+    last_ms: float | None = None
+    """When the newest bytes read so far arrived (ms from the start): the answer's end once reading stops."""
+    _since_event: int = 0
+    _until_first_token: bool = False
+    _waiter: Any = None
+
+    def read(self, until_first_token: bool) -> str:
+        """Read on until the first token (or the end); returns why reading stopped."""
+        self._until_first_token = until_first_token
+        response = self.response
+        sock = response._sock
+        while response._body_buffer or response.message_complete or sock is None or not is_plain(sock):
+            data, arrived = read_chunk(response)  # what is parsed already, the end, or a TLS read
+            if (ending := self._take(data, arrived)) is not None:
+                return ending
+            sock = response._sock
+        return self._read_in_the_loop(sock)
+
+    def _read_in_the_loop(self, sock: Any) -> str:
+        """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop."""
+        self._waiter = Waiter()
+        watcher = sock._read_event  # the socket's own watcher: nothing else waits on it meanwhile
+        watcher.start(self._readable)
+        try:
+            return self._waiter.get()
+        except BaseException:
+            self.response.release()  # a timeout or a stop mid-answer: the connection is not reused
+            raise
+        finally:
+            watcher.stop()
+
+    def _readable(self) -> None:
+        """Bytes came (called by the event loop, in its own greenlet, which must never wait): read, parse and file
+        them, and wake the user once reading should stop."""
+        response = self.response
+        try:
+            data, arrived = receive(response._sock._sock, response.block_size)  # the system's socket: never waits
+            ending = self._parsed(data, arrived)
+        except BlockingIOError:  # woken for nothing
+            return
+        except BaseException as error:  # the user's greenlet raises it, as a read of its own would have
+            self._waiter.throw(error)
+            return
+        if ending is not None:
+            self._waiter.switch(ending)
+
+    def _parsed(self, received: bytes, arrived: float) -> str | None:
+        """Feed one read to the HTTP parser and file the body bytes it gives; why reading stops, or None."""
+        response = self.response
+        if received:
+            response.feed(received)
+        else:
+            with contextlib.suppress(HTTPParseError):  # an incomplete body is reported just below
+                response.feed(b"")  # tells the parser the peer closed, which ends a close-delimited body
+            if not response.message_complete:
+                raise ConnectionResetError("connection closed before the end of the response")
+        buffered = response._body_buffer
+        if buffered:
+            data = bytes(buffered)
+            del buffered[:]
+            if (ending := self._take(data, arrived)) is not None or not response.message_complete:
+                return ending
+        elif not response.message_complete:
+            return None  # only framing came: wait for the next read
+        return self._take(b"", arrived)
+
+    def _take(self, data: bytes, arrived: float) -> str | None:
+        """File one piece of the body (b"": its end) that arrived at ``arrived``; why reading stops, or None."""
+        record = self.record
+        if data or self.last_ms is None:  # the body's end (b"") is timed by the clock: keep the last bytes' time
+            self.last_ms = max(arrived - self.start, 0.0) * 1000
+        arrived_ms = self.last_ms
+        self.received += len(data)
+        if self.received > self.limits.max_answer_bytes:
+            raise StreamFailure(self.limits.over_cap)
+        events = self.parser.feed(data) if data else self.parser.close()
+        self._since_event = 0 if events else self._since_event + len(data)
+        if self._since_event > MAX_BYTES_WITHOUT_EVENT:
+            raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
+        for event in events:
+            kind = event.kind
+            if kind == "content":
+                if record.ttfo_ms is None:
+                    record.ttfo_ms = arrived_ms  # the first output of any kind, reasoning included
+                if not event.reasoning:  # answer text: TTFT, ITL and the answer kept in the history
+                    record.chunk_times_ms.append(arrived_ms)
+                    self.text.append(event.text)
+            elif kind == "usage":
+                record.usage_tokens = event.output_tokens
+            elif kind == "error":
+                not_json = event.text == MALFORMED_JSON
+                raise StreamFailure(NOT_JSON if not_json else f"error in stream: {event.text[:ERROR_TEXT_LIMIT]}")
+            elif kind == "done":
+                return SERVER_DONE
+        if not data:
+            return BODY_ENDED
+        if self._until_first_token and record.ttfo_ms is not None:
+            return FIRST_TOKEN
+        return None
