@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import ROOT, LocustRun, clean_env, failure_counts, free_port
 from tests.users.llm.busy_generator import held_run
+from tests.users.llm.user_wakeups import LOG_VARIABLE, WAKEUPS
 
 STREAM = ("--user-mix", "StreamingChatUser", "--spawn-rate", "50")
 
@@ -102,6 +103,35 @@ def test_a_busy_generator_does_not_delay_the_tokens_it_reads(demobot, run_locust
         for row, t in answers
     )
     assert spans[len(spans) * 19 // 20] < 1.0, spans
+
+
+def test_the_event_loop_reads_the_tokens_and_wakes_the_user_at_the_first_and_the_end(
+    demobot, run_locust, tmp_path: Path
+) -> None:
+    # 16 tokens 3 ms apart: a user's greenlet that read each one itself would be woken 16 times or more an answer.
+    # The loop reads them (users/llm/answer_reader.py) and wakes it for the headers, the first token and the end.
+    bot = demobot("--ttft-ms", "20", "--token-ms", "3", "--answer-tokens", "16")
+    log = tmp_path / "wakeups.json"
+    flags = ("--think-time", "0", "--skip-probe")
+    run = run_locust(
+        "-f",
+        WAKEUPS,
+        "--host",
+        bot.url,
+        *STREAM,
+        "-u",
+        "2",
+        "-t",
+        "3s",
+        *flags,
+        env={**clean_env(), LOG_VARIABLE: str(log)},
+    )
+    assert run.returncode == 0, run.output
+    llm = run.summary["llm"]
+    assert llm["requests"] >= 20 and llm["output_tokens"] == 16 * llm["requests"], llm
+    assert 2 < llm["itl_ms"]["p50"] < 4.5, llm["itl_ms"]  # each token still timed on its own
+    wakeups = json.loads(log.read_text())["wakeups"] / llm["requests"]
+    assert wakeups <= 5, wakeups
 
 
 def _epoch(stamp: str) -> float:
