@@ -75,12 +75,18 @@ class AnswerReader:
         watcher = sock._read_event  # the socket's own watcher: nothing else waits on it meanwhile
         watcher.start(self._readable)
         try:
-            return self._waiter.get()
+            try:
+                return self._waiter.get()
+            finally:
+                watcher.stop()
         except BaseException:
-            self.response.release()  # a timeout or a stop mid-answer: the connection is not reused
+            self.response.release()  # a failure, a timeout or a stop mid-answer: the connection is not reused
             raise
-        finally:
-            watcher.stop()
+
+    def throw(self, error: BaseException) -> None:
+        """Make the waiting user raise ``error``. gevent calls it too (as ``callback.__self__.throw``) when the socket
+        is closed while it is watched, as it would wake a greenlet waiting on the socket itself."""
+        self._waiter.throw(error)
 
     def _readable(self) -> None:
         """Bytes came (called by the event loop, in its own greenlet, which must never wait): read, parse and file
@@ -92,7 +98,7 @@ class AnswerReader:
         except BlockingIOError:  # woken for nothing
             return
         except BaseException as error:  # the user's greenlet raises it, as a read of its own would have
-            self._waiter.throw(error)
+            self.throw(error)
             return
         if ending is not None:
             self._waiter.switch(ending)
