@@ -62,14 +62,23 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
         except BaseException:
             response.release()
             raise
-        if received:
-            response.feed(received)
-            continue
-        with contextlib.suppress(HTTPParseError):  # an incomplete body is reported just below
-            response.feed(b"")  # tells the parser the peer closed, which ends a close-delimited body
-        if not response.message_complete:
+        try:
+            feed(response, received)
+        except ConnectionResetError:
             response.release()
-            raise ConnectionResetError("connection closed before the end of the response")
+            raise
+
+
+def feed(response: HTTPSocketPoolResponse, received: bytes) -> None:
+    """Give the response's parser one read. b"" is the peer's close: it ends a close-delimited body, and a body it
+    leaves incomplete raises ConnectionResetError."""
+    if received:
+        response.feed(received)
+        return
+    with contextlib.suppress(HTTPParseError):  # an incomplete body is reported just below
+        response.feed(b"")  # tells the parser the peer closed, which ends a close-delimited body
+    if not response.message_complete:
+        raise ConnectionResetError("connection closed before the end of the response")
 
 
 def abandon(response: HTTPSocketPoolResponse) -> None:

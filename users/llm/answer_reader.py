@@ -10,16 +10,14 @@ the user's greenlet, read after read (``read_chunk``).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from gevent.hub import Waiter
-from geventhttpclient.response import HTTPParseError
 
 from users.common.arrival_clock import is_plain, receive
 from users.common.http_answers import AnswerSettings
-from users.common.http_body import read_chunk
+from users.common.http_body import feed, read_chunk
 from users.common.http_failures import NOT_JSON
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import MALFORMED_JSON, StreamParser
@@ -106,13 +104,7 @@ class AnswerReader:
     def _parsed(self, received: bytes, arrived: float) -> str | None:
         """Feed one read to the HTTP parser and file the body bytes it gives; why reading stops, or None."""
         response = self.response
-        if received:
-            response.feed(received)
-        else:
-            with contextlib.suppress(HTTPParseError):  # an incomplete body is reported just below
-                response.feed(b"")  # tells the parser the peer closed, which ends a close-delimited body
-            if not response.message_complete:
-                raise ConnectionResetError("connection closed before the end of the response")
+        feed(response, received)
         buffered = response._body_buffer
         if buffered:
             data = bytes(buffered)
