@@ -144,15 +144,14 @@ def test_a_busy_generator_does_not_delay_the_answers_it_reads(demobot, run_locus
     # Each row carries the server's X-Request-Id: the answer's line in the server's own log.
     assert {row["request_id"] for row in rows} <= {t["id"] for t in log}, rows[:3]
     assert len({row["request_id"] for row in rows}) == len(rows)
-    # Every answer takes the server 145 ms (70 ms, then five tokens 15 ms apart), so their spreads compare; the
-    # client's adds the request's trip both ways and the server's writing after its log: under a millisecond here.
-    # Timed by the clock at the read, most answers arrive in a free moment but one in five or so waits out a hold:
-    # +1 ms at the median, +10 ms at the 90th percentile. With every process on one core (the squeeze check) demobot
-    # waits for the core now and then, which its own log does not see: tail errors of 0.7-2.04 ms were read there.
+    # Every answer takes the server 145 ms (70 ms, then five tokens 15 ms apart); the client's time adds the request's
+    # trip both ways and the server's writing after its log: under a millisecond here, 0.3-2 ms per answer.
     median_error = median(answered) - median(served)
-    tail_error = _percentile(answered, 0.9) - _percentile(served, 0.9)
-    assert 0 < median_error < 1.2 and tail_error < 3.0, (median_error, tail_error)
-
-
-def _percentile(values: list[float], share: float) -> float:
-    return sorted(values)[int(len(values) * share)]
+    assert 0 < median_error < 1.2, median_error
+    # Answer by answer, against its own line in the server's log: timed by the clock at the read, one answer in five
+    # waits out a hold and reads 4-13 ms high (14 of 71 and 14 of 72 here); by its arrival, none did (0 of 70 and 71).
+    # With every process on one core (the squeeze check) demobot waits for the core now and then, which its own log
+    # does not see, so a few may.
+    server_ms = {t["id"]: (t["finished"] - t["received"]) * 1000 for t in log if t["status"] == 200}
+    late = [row for row in rows if float(row["response_time_ms"]) - server_ms[row["request_id"]] > 4.0]
+    assert len(late) <= len(rows) * 0.07, [(row["response_time_ms"], server_ms[row["request_id"]]) for row in late]
