@@ -100,3 +100,18 @@ def test_websocket_replies_and_calls_in_flight_are_cut_short_too(demobot, run_lo
     assert cut["CALL"] == 2 and cut["WSR"] >= 1, cut
     assert run.summary["totals"]["cut_short"] == sum(cut.values())
     assert run.summary["audio"]["calls"]["cut_short"] == 2
+
+
+def test_streamed_answers_the_loop_is_reading_are_cut_short_and_the_run_ends_on_time(demobot, run_locust) -> None:
+    # Each answer takes 10 s (50 tokens 200 ms apart) and the run 2 s: the stop finds every user asleep while the event
+    # loop reads its answer (users/llm/answer_reader.py). Each such answer is one cut-short row, and no user waits for
+    # its answer's end.
+    bot = demobot("--ttft-ms", "20", "--token-ms", "200", "--answer-tokens", "50")
+    started = time.monotonic()
+    run = run_locust(
+        "--host", bot.url, "--user-mix", "StreamingChatUser", "-u", "3", "-r", "3", "-t", "2s", "--skip-probe"
+    )
+    assert run.returncode == 0 and "Traceback" not in run.output, run.output
+    assert time.monotonic() - started < 9, "the stop waited for the answers"
+    assert statuses(run.report_dir) == Counter({"cut short": 3}), statuses(run.report_dir)
+    assert run.summary["totals"]["cut_short"] == 3 and run.summary["totals"]["count"] == 0, run.summary["totals"]
