@@ -96,7 +96,7 @@ class AnswerReader:
             ending = self._parsed(data, arrived)
         except BlockingIOError:  # woken for nothing
             return
-        except BaseException as error:  # the user's greenlet raises it, as a read of its own would have
+        except Exception as error:  # the user's greenlet raises it, as a read of its own would have
             self.throw(error)
             return
         if ending is not None:

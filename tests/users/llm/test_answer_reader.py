@@ -19,7 +19,7 @@ def test_a_socket_closed_while_the_loop_reads_it_ends_the_read_at_once(demobot) 
     whole = found["whole"]  # read to the server's done: four tokens, 300 ms apart, each timed on its own
     assert (whole["first"]["ending"], whole["rest"]["ending"], whole["usage"]) == ("first token", "server done", 4)
     gaps = [later - earlier for earlier, later in zip(whole["tokens"], whole["tokens"][1:], strict=False)]
-    assert len(gaps) == 3 and all(290 < gap < 330 for gap in gaps), gaps
+    assert len(gaps) == 3 and all(250 < gap < 350 for gap in gaps), gaps  # merged tokens: 0 and 600 ms
     closed = found["closed"]  # the user raises at once, instead of waiting for a token that never comes
     assert closed["first"]["ending"] == "first token" and len(closed["tokens"]) == 1, closed
     assert closed["rest"].get("error") and closed["after_close_s"] < 0.1, closed

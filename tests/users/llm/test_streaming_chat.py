@@ -131,7 +131,7 @@ def test_the_event_loop_reads_the_tokens_and_wakes_the_user_at_the_first_and_the
     assert llm["requests"] >= 20 and llm["output_tokens"] == 16 * llm["requests"], llm
     assert 2 < llm["itl_ms"]["p50"] < 4.5, llm["itl_ms"]  # each token still timed on its own
     wakeups = json.loads(log.read_text())["wakeups"] / llm["requests"]
-    assert wakeups <= 5, wakeups
+    assert wakeups <= 8, wakeups  # 3.3 here (a new connection adds two); reading in the user's greenlet: 17.6
 
 
 def _epoch(stamp: str) -> float:
