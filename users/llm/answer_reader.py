@@ -11,10 +11,13 @@ A TLS socket, whose decrypted bytes the kernel does not see, is read by the user
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
 from gevent.hub import Waiter
+from geventhttpclient.response import HTTPParseError
 
 from users.common.arrival_clock import is_plain, receive
 from users.common.http_answers import AnswerSettings
@@ -32,6 +35,12 @@ ERROR_TEXT_LIMIT = 80
 MAX_BYTES_WITHOUT_EVENT = 1 << 20
 """A stream that sends this much (1 MB) without one complete event (an endless line, a message that never
 ends) fails as ``no event in 1 MB of stream``: the parser's buffer stays bounded whatever the server sends."""
+
+
+DONE_GRACE_S = 0.5
+"""After the server's done marker, how long the body's own end (a chunked body's last chunk, often sent on its own
+just after the marker) may take to come. Read, it lets the connection be reused; a server that never sends it costs
+its connection, not the answer."""
 
 
 class StreamFailure(Exception):
@@ -67,6 +76,19 @@ class AnswerReader:
                 return ending
             sock = response._sock
         return self._read_in_the_loop(sock)
+
+    def read_to_the_end(self) -> None:
+        """After the done marker: read the body's end (what comes after the marker is not the answer's), so that the
+        connection goes back to the pool, for DONE_GRACE_S at most; else the connection is closed."""
+        response = self.response
+        with gevent.Timeout(DONE_GRACE_S, False), contextlib.suppress(OSError, HTTPParseError):
+            while not response.message_complete and response._sock is not None:
+                data, _ = read_chunk(response)
+                self.received += len(data)
+                if not data or self.received > self.limits.max_answer_bytes:
+                    break
+        if not response.message_complete:
+            response.release()  # closed: the rest of the body is never read
 
     def _read_in_the_loop(self, sock: Any) -> str:
         """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop."""

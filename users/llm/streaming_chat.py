@@ -30,7 +30,7 @@ from users.common.http_body import abandon
 from users.common.http_failures import connection_failure, status_failure
 from users.common.probe import failure_name, judged, run_probe
 from users.common.request_headers import merged, request_headers
-from users.llm.answer_reader import BODY_ENDED, FIRST_TOKEN, AnswerReader, StreamFailure
+from users.llm.answer_reader import BODY_ENDED, FIRST_TOKEN, SERVER_DONE, AnswerReader, StreamFailure
 from users.llm.api_presets import (
     ALL_FORMATS,
     FORMATS_WITH_DONE,
@@ -219,6 +219,7 @@ class StreamingChatUser(ChatUser):
         settings = self.stream_settings
         record = StreamRecord(name=name, started_at=time.time(), user=self.user_number)
         response = reader = None
+        ending = ""
         # With an arrival rate, times count from the scheduled start (see users/common/pacing.py).
         start = time.perf_counter() - self.request_event.lateness_ms / 1000
         try:
@@ -250,6 +251,9 @@ class StreamingChatUser(ChatUser):
         if record.e2e_ms is None:
             record.e2e_ms = (time.perf_counter() - start) * 1000
         self._fire(record)
+        if reader is not None and not record.error and ending == SERVER_DONE:
+            self.in_flight.end()  # the answer is recorded: what follows the done marker is the connection's
+            reader.read_to_the_end()
         if self.auth.can_refresh and record.error == "HTTP 401 Unauthorized":
             self.auth.invalidate()
         return record, "".join(reader.text) if reader else ""
