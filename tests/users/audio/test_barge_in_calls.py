@@ -5,6 +5,7 @@ and a demobot that never stops, counted as such."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -37,8 +38,16 @@ def barging_callers(wav: str, protocol: str, *extra: str) -> tuple[str, ...]:
 def barging_runs(short_wav: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, LocustRun], list[dict]]:
     """Callers of each protocol speaking over a demobot that stops BARGE_IN_MS after they do, all at once (one
     run's time for the three): protocol → its run, and the barge-ins demobot logged. Their calls are over before -t
-    ends them, so no run is still sending while another writes its reports."""
-    folder = tmp_path_factory.mktemp("barge_in")
+    ends them, so no run is still sending while another writes its reports. A round in which a generator fell behind
+    real time (the tool's own verdict: the rest of this shared machine took its core) is run once more."""
+    for _ in range(2):
+        runs, truth = _barging_round(short_wav, tmp_path_factory.mktemp("barge_in"))
+        if all(run.returncode == 0 and not run.summary["audio"]["generator_behind_real_time"] for run in runs.values()):
+            break
+    return runs, truth
+
+
+def _barging_round(short_wav: str, folder: Path) -> tuple[dict[str, LocustRun], list[dict]]:
     log = folder / "timing.jsonl"
     with DemobotProcess(*BOT, "--audio-barge-in-ms", str(BARGE_IN_MS), "--timing-log", str(log)) as bot:
 
