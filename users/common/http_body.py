@@ -43,10 +43,7 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
     """
     arrived = None
     while True:
-        buffered = response._body_buffer
-        if buffered:
-            data = bytes(buffered)
-            del buffered[:]
+        if data := parsed_body(response):
             if arrived is None:  # read with the headers: nothing was read since
                 arrived = getattr(response, "headers_arrived", None)
             return data, time.perf_counter() if arrived is None else arrived
@@ -67,6 +64,16 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
         except ConnectionResetError:
             response.release()
             raise
+
+
+def parsed_body(response: HTTPSocketPoolResponse) -> bytes:
+    """The body bytes the response's parser has given and no one has taken yet (b"" if none), taken now."""
+    buffered = response._body_buffer
+    if not buffered:
+        return b""
+    data = bytes(buffered)
+    del buffered[:]
+    return data
 
 
 def feed(response: HTTPSocketPoolResponse, received: bytes) -> None:

@@ -21,7 +21,7 @@ from geventhttpclient.response import HTTPParseError
 
 from users.common.arrival_clock import is_plain, receive
 from users.common.http_answers import AnswerSettings
-from users.common.http_body import feed, read_chunk
+from users.common.http_body import abandon, feed, parsed_body, read_chunk
 from users.common.http_failures import NOT_JSON
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import MALFORMED_JSON, StreamParser
@@ -81,6 +81,8 @@ class AnswerReader:
         """After the done marker: read the body's end (what comes after the marker is not the answer's), so that the
         connection goes back to the pool, for DONE_GRACE_S at most; else the connection is closed."""
         response = self.response
+        if response.message_complete:  # as most are: the body's end came with the marker
+            return
         with gevent.Timeout(DONE_GRACE_S, False), contextlib.suppress(OSError, HTTPParseError):
             while not response.message_complete and response._sock is not None:
                 data, _ = read_chunk(response)
@@ -88,7 +90,7 @@ class AnswerReader:
                 if not data or self.received > self.limits.max_answer_bytes:
                     break
         if not response.message_complete:
-            response.release()  # closed: the rest of the body is never read
+            abandon(response)
 
     def _read_in_the_loop(self, sock: Any) -> str:
         """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop."""
@@ -101,7 +103,7 @@ class AnswerReader:
             finally:
                 watcher.stop()
         except BaseException:
-            self.response.release()  # a failure, a timeout or a stop mid-answer: the connection is not reused
+            abandon(self.response)  # a failure, a timeout or a stop mid-answer
             raise
 
     def throw(self, error: BaseException) -> None:
@@ -128,10 +130,7 @@ class AnswerReader:
         """Feed one read to the HTTP parser and file the body bytes it gives; why reading stops, or None."""
         response = self.response
         feed(response, received)
-        buffered = response._body_buffer
-        if buffered:
-            data = bytes(buffered)
-            del buffered[:]
+        if data := parsed_body(response):
             if (ending := self._take(data, arrived)) is not None or not response.message_complete:
                 return ending
         elif not response.message_complete:

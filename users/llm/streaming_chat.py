@@ -251,7 +251,7 @@ class StreamingChatUser(ChatUser):
         if record.e2e_ms is None:
             record.e2e_ms = (time.perf_counter() - start) * 1000
         self._fire(record)
-        if reader is not None and not record.error and ending == SERVER_DONE:
+        if ending == SERVER_DONE and reader is not None and not record.error:
             self.in_flight.end()  # the answer is recorded: what follows the done marker is the connection's
             reader.read_to_the_end()
         if self.auth.can_refresh and record.error == "HTTP 401 Unauthorized":
