@@ -1,17 +1,20 @@
 """park(): sleeps the time asked, ends at once when the greenlet is killed, ignores stray wake-ups, and keeps
-less memory per parked greenlet than gevent.sleep (what idle participants save by it)."""
+less memory per parked greenlet than gevent.sleep (what idle participants save by it), measured in a fresh
+process (tests/parking_probe.py)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
-import tracemalloc
-from collections.abc import Callable
+from pathlib import Path
 
 import gevent
 
 from users.common.parking import park
 
-PARKED = 300
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_it_sleeps_the_time_asked() -> None:
@@ -41,21 +44,11 @@ def test_a_stray_wake_up_does_not_end_the_wait() -> None:
     assert parked.successful() and time.perf_counter() - start >= 0.2
 
 
-def _traced_per_greenlet(wait: Callable[[float], None]) -> float:
-    """Bytes traced per greenlet while PARKED of them wait with ``wait`` (their saved C stacks among them)."""
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        waiting = [gevent.spawn(wait, 3600) for _ in range(PARKED)]
-        gevent.sleep(0.05)
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    gevent.killall(waiting, block=True, timeout=5)
-    return grown / PARKED
-
-
 def test_a_parked_greenlet_keeps_less_than_a_sleeping_one() -> None:
-    _traced_per_greenlet(gevent.sleep), _traced_per_greenlet(park)  # warm-up: the first spawns grow gevent's tables
-    sleeping, parked = _traced_per_greenlet(gevent.sleep), _traced_per_greenlet(park)
-    assert sleeping - parked > 400, (sleeping, parked)  # bench/greenlet_park.py: 0.7 KB of resident memory
+    probe = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "parking_probe.py")], capture_output=True, text=True, timeout=60
+    )
+    assert probe.returncode == 0, probe.stderr
+    traced = json.loads(probe.stdout)
+    # bench/greenlet_park.py: 0.7 KB of resident memory
+    assert traced["sleeping"] - traced["parked"] > 400, traced
