@@ -73,6 +73,9 @@ class AudioCounters:
     speech_ms: list[float] = field(default_factory=list)
     """How long each turn of the callers' speech lasted, first to last voice frame (the first MAX_HEARD turns):
     what was said, as tests check that callers say different things."""
+    reply_late_ms: list[float] = field(default_factory=list)
+    """How late each reply's first frame went out after its deadline (the first MAX_HEARD replies): the bot's own
+    share of a caller's TTFA above --audio-reply-ms, when this machine's scheduler held it."""
 
 
 @dataclass
@@ -228,6 +231,8 @@ class VoiceCall:
             if wait > 0:
                 await asyncio.sleep(wait)
             await self.send(message)
+            if index == 0 and len(late := self.counters.reply_late_ms) < MAX_HEARD:
+                late.append(round((time.perf_counter() - start) * 1000, 1))
         for message in self.preset.reply_end(number, interrupted=False):
             await self.send(message)
         self.counters.replies += 1

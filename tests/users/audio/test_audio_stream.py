@@ -88,7 +88,8 @@ def test_ttfa_matches_the_bots_reply_delay(preset_runs: dict[str, tuple[LocustRu
     ttfa = audio["ttfa_ms"]
     assert ttfa["count"] >= 6, audio
     assert REPLY_MS - 1 <= ttfa["p50"] <= REPLY_MS + TTFA_TOLERANCE_MS, ttfa
-    assert ttfa["p95"] <= REPLY_MS + TTFA_TOLERANCE_MS, ttfa
+    # A reply the bot itself sent late (its own log: this machine's scheduler held it) arrives that much later.
+    assert ttfa["p95"] <= REPLY_MS + TTFA_TOLERANCE_MS + max(served["reply_late_ms"]), (ttfa, served["reply_late_ms"])
     # The rows of Locust's own stats say the same: CONNECT, TTFA per turn, CALL per finished call.
     assert run.row(f"TTFA {name}")["count"] == ttfa["count"]
     assert run.row(f"CALL {name}")["count"] == audio["calls"]["completed"] >= 3

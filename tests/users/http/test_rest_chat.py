@@ -145,9 +145,10 @@ def test_a_busy_generator_does_not_delay_the_answers_it_reads(demobot, run_locus
     assert {row["request_id"] for row in rows} <= {t["id"] for t in log}, rows[:3]
     assert len({row["request_id"] for row in rows}) == len(rows)
     # Every answer takes the server 145 ms (70 ms, then five tokens 15 ms apart); the client's time adds the request's
-    # trip both ways and the server's writing after its log: under a millisecond here, 0.3-2 ms per answer.
+    # trip both ways and the server's writing after its log: under a millisecond here, 0.3-2 ms per answer (1.33 ms
+    # once in a fresh-clone CI run). What tells a late read is the answer-by-answer count below: a median moves little.
     median_error = median(answered) - median(served)
-    assert 0 < median_error < 1.2, median_error
+    assert 0 < median_error < 2.0, median_error
     # Answer by answer, against its own line in the server's log: timed by the clock at the read, one answer in five
     # waits out a hold and reads 4-13 ms high (14 of 71 and 14 of 72 here); by its arrival, none did (0 of 70 and 71).
     # With every process on one core (the squeeze check) demobot waits for the core now and then, which its own log
