@@ -219,7 +219,8 @@ class VoiceCall:
         config = self.config
         # built before the deadline, never after; a prefix of the longest reply when lengths vary
         frames = self.preset.reply(number, config.longest_reply_ms)[: config.reply_frames(self.rng)]
-        start = max(speech_end + config.reply_ms / 1000, time.perf_counter())
+        deadline = speech_end + config.reply_ms / 1000
+        start = max(deadline, time.perf_counter())
         while (wait := start - time.perf_counter()) > 0:  # the loop's timers may fire a little early
             await asyncio.sleep(wait)
         frame_s, lead_s = FRAME_MS / 1000, config.lead_ms / 1000
@@ -232,7 +233,7 @@ class VoiceCall:
                 await asyncio.sleep(wait)
             await self.send(message)
             if index == 0 and len(late := self.counters.reply_late_ms) < MAX_HEARD:
-                late.append(round((time.perf_counter() - start) * 1000, 1))
+                late.append(round((time.perf_counter() - deadline) * 1000, 1))
         for message in self.preset.reply_end(number, interrupted=False):
             await self.send(message)
         self.counters.replies += 1

@@ -8,13 +8,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import gevent
 
+from tests.conftest import ROOT
 from users.common.parking import park
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_it_sleeps_the_time_asked() -> None:
