@@ -12,6 +12,8 @@ A TLS socket, whose decrypted bytes the kernel does not see, is read by the user
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +43,13 @@ DONE_GRACE_S = 0.5
 """After the server's done marker, how long the body's own end (a chunked body's last chunk, often sent on its own
 just after the marker) may take to come. Read, it lets the connection be reused; a server that never sends it costs
 its connection, not the answer."""
+
+BODY_NOT_ENDED = (
+    f"the chatbot did not end an answer's body within {DONE_GRACE_S:g} s of its done marker: each such answer costs"
+    f" its connection (the next question opens a new one) and holds its user {DONE_GRACE_S:g} s longer (shown once)"
+)
+
+logger = logging.getLogger("chatswarm")
 
 
 class StreamFailure(Exception):
@@ -91,6 +100,7 @@ class AnswerReader:
                     break
         if not response.message_complete:
             abandon(response)
+            _warn_body_not_ended()
 
     def _read_in_the_loop(self, sock: Any) -> str:
         """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop."""
@@ -170,3 +180,9 @@ class AnswerReader:
         if self._until_first_token and record.ttfo_ms is not None:
             return FIRST_TOKEN
         return None
+
+
+@functools.cache
+def _warn_body_not_ended() -> None:
+    """Say once per process that the chatbot leaves its bodies open after the done marker (what it costs the test)."""
+    logger.warning(BODY_NOT_ENDED)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import failure_counts
 from tests.loopback_server import LoopbackServer
+from users.llm.answer_reader import BODY_NOT_ENDED
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 EVENTS = (b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n', b"data: [DONE]\n\n")
@@ -57,6 +58,8 @@ def test_the_connection_is_reused_once_the_body_ends_after_the_done_marker(run_l
     assert run.summary["llm"]["e2e_ms"]["p50"] < 25, run.summary["llm"]["e2e_ms"]
     if reused:  # one connection per user: the body's end is read
         assert answers >= 10 and server.connections == 2, (answers, server.connections)
+        assert BODY_NOT_ENDED not in run.output
     else:  # a body that does not end within 0.5 s costs its connection, not the answer, and the run ends on time
         assert answers >= 4 and server.connections >= answers, (answers, server.connections)
         assert time.monotonic() - started < 15
+        assert run.output.count(BODY_NOT_ENDED) == 1, run.output  # said once, not once per answer
