@@ -46,8 +46,11 @@ except ModuleNotFoundError as missing:  # started outside the virtualenv the REA
 CONFIG_DIR = ROOT / "config"
 CONSOLE_LOG = "console.log"
 """Everything Locust printed, in the run folder (the plugins' own run.log holds the log records)."""
-SHOWN_LOG_MARKERS = ("/WARNING/", "/ERROR/", "/CRITICAL/", "chatswarm: error", "locust: error")
-"""Locust output lines that the console shows as they come (everything goes to run.log)."""
+SHOWN_LOG_MARKERS = ("/WARNING/", "/ERROR/", "/CRITICAL/", "chatswarm: error", "locust: error", "Did you mean")
+"""Locust output lines that the console shows as they come (everything goes to console.log): problems, and the
+spelling Locust suggests for a mistyped option."""
+MODULE_PROG = "__main__.py: error:"
+"""How Locust's command-line errors begin when it runs as ``python -m locust``; shown as ``locust: error:``."""
 
 PROGRESS_EVERY_S = 10.0
 """When the console is not a terminal, print a progress line this often."""
@@ -312,6 +315,7 @@ def run_locust(command: list[str], log_path: Path, signals: SignalForwarder) -> 
                     print(text, flush=True)
                     last_printed = time.monotonic()
                 continue
+            line = line.replace(MODULE_PROG, "locust: error:")
             log.write(line)
             if any(marker in line for marker in SHOWN_LOG_MARKERS):
                 if progress_shown:
@@ -323,6 +327,15 @@ def run_locust(command: list[str], log_path: Path, signals: SignalForwarder) -> 
     if progress_shown:
         print()
     return code, error_shown
+
+
+def remove_if_refused(report_dir: Path) -> None:
+    """Remove the run folder of a run Locust refused before it began (its error is on the console already): one
+    that holds only the console's log."""
+    with contextlib.suppress(OSError):
+        if [path.name for path in report_dir.iterdir()] == [CONSOLE_LOG]:
+            (report_dir / CONSOLE_LOG).unlink()
+            report_dir.rmdir()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     conf = read_conf(CONFIG_DIR / f"{options.type}.conf")
     report_dir = Path(options.report_dir) if options.report_dir else ROOT / default_report_dir(options.type)
     report_dir = report_dir.resolve()
+    made_here = not report_dir.exists()
     try:
         with SignalForwarder() as signals, target(options, conf) as (host, server_pid):
             report_dir.mkdir(parents=True, exist_ok=True)
@@ -360,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before Locust ran
         print("\nrun_tests: interrupted", file=sys.stderr)
         return 130
+    if code == 2 and made_here and error_shown:
+        remove_if_refused(report_dir)
     summary_path = report_dir / "summary.json"
     if summary_path.exists():
         print()

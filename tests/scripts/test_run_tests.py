@@ -30,7 +30,8 @@ def test_smoke_run_with_its_own_demobot(tmp_path: Path) -> None:
     # Locust's chatter goes to console.log, not to the console; the log records also to run.log.
     assert "Starting Locust" in (report_dir / "console.log").read_text()
     assert "Starting Locust" not in result.stdout
-    assert "Run folder:" in (report_dir / "run.log").read_text()
+    run_log = (report_dir / "run.log").read_text()
+    assert "Run folder:" in run_log and "All users spawned" in run_log  # Chatswarm's records and Locust's own
     # run_tests started demobot, so its resources were watched too.
     assert any(" (pid " in label for label in summary["resources"]["processes"])
 
@@ -58,6 +59,25 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
     assert not (tmp_path / "never").exists()
+
+
+def test_errors_locust_finds_are_shown_as_it_says_them_and_leave_no_run_folder(demobot, tmp_path: Path) -> None:
+    bot = demobot()
+    cases = {
+        ("--stream-fromat", "openai"): [
+            "locust: error: unrecognized arguments: --stream-fromat",  # not "__main__.py" (python -m locust)
+            "Did you mean '--stream-format'?",
+        ],
+        ("--stream-format", "opnai"): ["chatswarm: error: --stream-format 'opnai' is not known; use one of: openai,"],
+    }
+    for extra, expected in cases.items():
+        result = run_tests("stream", "--host", bot.url, "--report-dir", str(tmp_path / "never"), "--", *extra)
+        assert result.returncode == 2, (extra, result.stdout, result.stderr)
+        shown = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        assert shown[0].startswith("Running the stream test against"), shown
+        assert len(shown) == 1 + len(expected), shown  # no "Locust stopped early" and the end of its log
+        assert all(line.startswith(start) for line, start in zip(shown[1:], expected, strict=True)), shown
+        assert not (tmp_path / "never").exists(), "a run Locust refused leaves no folder behind"
 
 
 def bounded_duration_s(conf: dict[str, str]) -> float:
