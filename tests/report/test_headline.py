@@ -1,7 +1,11 @@
-"""The end-of-run headline lines per protocol (report/verdict.py headline), from hand-made summaries."""
+"""The end-of-run headline lines per protocol (report/verdict.py headline) and the summary screen around them, from
+hand-made summaries."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from report.console import summary_screen
 from report.verdict import headline
 
 
@@ -24,3 +28,12 @@ def test_a_voice_run_shows_ttfa_lateness_and_how_the_callers_fared() -> None:
 def test_a_voice_run_without_barge_in_or_calls_set_up_says_so() -> None:
     audio = {"calls": {"started": 0}, "setup": {"tried": 0, "success_rate": None}, "dead_air": {"threshold_ms": 500}}
     assert headline({"audio": audio})[1] == "callers  set up -, abandoned 0, dead air 0 over 500 ms"
+
+
+def test_the_summary_screen_says_the_failure_ratio_once_where_the_answer_does_not() -> None:
+    totals = {"count": 57, "failures": 2, "fail_ratio": 2 / 57}
+    answer = "failure ratio 3.51% over 57 requests"
+    by_ratio = summary_screen({"totals": totals, "verdict": {"answer": answer}}, Path())
+    assert [line for line in by_ratio.splitlines() if "3.51%" in line] == [f"ANSWER: {answer}"] * 2  # first and last
+    by_slo = summary_screen({"totals": totals, "verdict": {"answer": "PASS: p95 495 ms < 1500"}}, Path())
+    assert "failure ratio 3.51%" in by_slo.splitlines()  # the answer names the SLO: the ratio has its own line
