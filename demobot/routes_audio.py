@@ -38,7 +38,7 @@ from demobot.timing_log import TimingLog
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_HEARD = 1000
-"""Turns whose speech length /stats/audio lists (a bounded log, not a recording)."""
+"""Turns whose speech length and replies whose lateness /stats/audio lists (bounded logs, not a recording)."""
 MALFORMED_CLOSE_CODE = 1007
 """Close code for a frame demobot cannot read (RFC 6455: inconsistent data)."""
 
@@ -74,8 +74,9 @@ class AudioCounters:
     """How long each turn of the callers' speech lasted, first to last voice frame (the first MAX_HEARD turns):
     what was said, as tests check that callers say different things."""
     reply_late_ms: list[float] = field(default_factory=list)
-    """How late each reply's first frame went out after its deadline (the first MAX_HEARD replies): the bot's own
-    share of a caller's TTFA above --audio-reply-ms, when this machine's scheduler held it."""
+    """How late each reply's first frame went out after it was due (the first MAX_HEARD replies): --audio-reply-ms
+    after the speech ended, or when the caller asked for it if that was later (a Realtime ``response.create``). The
+    bot's own share of a caller's TTFA above --audio-reply-ms, when this machine's scheduler held it."""
 
 
 @dataclass
@@ -213,14 +214,14 @@ class VoiceCall:
         if self.reply_task is not None:
             self.reply_task.cancel()
         self.replies += 1
-        self.reply_task = asyncio.create_task(self._reply(speech_end, self.replies))
+        self.reply_task = asyncio.create_task(self._reply(speech_end, self.replies, time.perf_counter()))
 
-    async def _reply(self, speech_end: float, number: int) -> None:
+    async def _reply(self, speech_end: float, number: int, asked_at: float) -> None:
         config = self.config
         # built before the deadline, never after; a prefix of the longest reply when lengths vary
         frames = self.preset.reply(number, config.longest_reply_ms)[: config.reply_frames(self.rng)]
-        deadline = speech_end + config.reply_ms / 1000
-        start = max(deadline, time.perf_counter())
+        due = max(speech_end + config.reply_ms / 1000, asked_at)  # a reply asked for late is due when asked
+        start = max(due, time.perf_counter())
         while (wait := start - time.perf_counter()) > 0:  # the loop's timers may fire a little early
             await asyncio.sleep(wait)
         frame_s, lead_s = FRAME_MS / 1000, config.lead_ms / 1000
@@ -233,7 +234,7 @@ class VoiceCall:
                 await asyncio.sleep(wait)
             await self.send(message)
             if index == 0 and len(late := self.counters.reply_late_ms) < MAX_HEARD:
-                late.append(round((time.perf_counter() - deadline) * 1000, 1))
+                late.append(round((time.perf_counter() - due) * 1000, 1))
         for message in self.preset.reply_end(number, interrupted=False):
             await self.send(message)
         self.counters.replies += 1

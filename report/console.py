@@ -56,7 +56,7 @@ def summary_screen(summary: dict[str, Any], report_dir: Path) -> str:
     if headline:
         lines += ["", *headline]
     totals = summary.get("totals", {})
-    if totals.get("count") and not (verdict or "").startswith("failure ratio"):  # else the answer says it
+    if totals.get("count") and "failure ratio" not in (verdict or ""):  # else the answer says it
         lines.append(f"\nfailure ratio {totals.get('fail_ratio', 0):.2%}")
     failures = summary.get("failures", [])
     if failures:

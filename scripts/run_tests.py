@@ -49,8 +49,14 @@ CONSOLE_LOG = "console.log"
 SHOWN_LOG_MARKERS = ("/WARNING/", "/ERROR/", "/CRITICAL/", "chatswarm: error", "locust: error", "Did you mean")
 """Locust output lines that the console shows as they come (everything goes to console.log): problems, and the
 spelling Locust suggests for a mistyped option."""
-MODULE_PROG = "__main__.py: error:"
+LOCUST_MODULE_ERROR = "__main__.py: error:"
 """How Locust's command-line errors begin when it runs as ``python -m locust``; shown as ``locust: error:``."""
+
+
+def as_locust_says(line: str) -> str:
+    """A line of Locust's output, its command-line error named as ``locust`` names it (not ``__main__.py``)."""
+    return line.replace(LOCUST_MODULE_ERROR, "locust: error:")
+
 
 PROGRESS_EVERY_S = 10.0
 """When the console is not a terminal, print a progress line this often."""
@@ -253,7 +259,7 @@ class LocalWorkers:
         for number, (worker, log_path) in enumerate(zip(self.processes, self.logs, strict=True), 1):
             if worker.returncode not in (0, 1, -signal.SIGKILL):
                 errors = [line for line in log_path.read_text(errors="replace").splitlines() if "error" in line.lower()]
-                detail = errors[-1].strip() if errors else f"see {log_path}"
+                detail = as_locust_says(errors[-1].strip()) if errors else f"see {log_path}"
                 lines.append(f"worker {number} exited with code {worker.returncode}: {detail}")
         return lines
 
@@ -315,7 +321,7 @@ def run_locust(command: list[str], log_path: Path, signals: SignalForwarder) -> 
                     print(text, flush=True)
                     last_printed = time.monotonic()
                 continue
-            line = line.replace(MODULE_PROG, "locust: error:")
+            line = as_locust_says(line)
             log.write(line)
             if any(marker in line for marker in SHOWN_LOG_MARKERS):
                 if progress_shown:
@@ -331,10 +337,12 @@ def run_locust(command: list[str], log_path: Path, signals: SignalForwarder) -> 
 
 def remove_if_refused(report_dir: Path) -> None:
     """Remove the run folder of a run Locust refused before it began (its error is on the console already): one
-    that holds only the console's log."""
+    that holds only the console's and the local workers' logs."""
     with contextlib.suppress(OSError):
-        if [path.name for path in report_dir.iterdir()] == [CONSOLE_LOG]:
-            (report_dir / CONSOLE_LOG).unlink()
+        logs = list(report_dir.iterdir())
+        if all(path.name == CONSOLE_LOG or re.fullmatch(r"worker-\d+\.log", path.name) for path in logs):
+            for path in logs:
+                path.unlink()
             report_dir.rmdir()
 
 

@@ -39,6 +39,10 @@ class ProgressSettings(Settings):
     )
 
 
+RATE_WINDOW_EMPTY_S = 3.0
+"""Locust's current rate leaves out the last two seconds, so for the first seconds of a run it is 0."""
+
+
 def _register(parser: Any, **_kwargs: Any) -> None:
     ProgressSettings.add_arguments(parser)
 
@@ -50,7 +54,7 @@ def progress(environment: Any, started_at: float) -> dict[str, Any]:
     rows = [entry for entry in runner.stats.entries.values() if (entry.method or "") not in EXTRA_ROWS]
     elapsed, requests = time.time() - started_at, sum(row.count for row in exchanges)
     rps = sum(entry.current_rps for entry in rows)
-    if not rps and requests:  # Locust's rate leaves out the last two seconds: in the first ones, the mean so far
+    if elapsed < RATE_WINDOW_EMPTY_S and not rps and requests:  # the mean so far, until Locust's rate has a second
         rps = requests / max(elapsed, 1.0)
     state: dict[str, Any] = {
         "elapsed_s": round(elapsed, 1),

@@ -196,7 +196,8 @@ def _on_init(environment: Any, runner: Any, **_kwargs: Any) -> None:
     log_file = logging.FileHandler(path / "run.log", encoding="utf-8")
     log_file.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s/%(name)s: %(message)s"))
     logging.getLogger().addHandler(log_file)
-    logging.getLogger("locust").addHandler(log_file)  # Locust's own records do not reach the root logger
+    if not logging.getLogger("locust").propagate:  # Locust's logging setup keeps its records from the root logger
+        logging.getLogger("locust").addHandler(log_file)
     _note_ctrl_c(folder)
     environment.events.quit.add_listener(folder.log_answer)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from report.console import summary_screen
-from report.verdict import headline
+from report.verdict import answer, headline
 
 
 def test_a_voice_run_shows_ttfa_lateness_and_how_the_callers_fared() -> None:
@@ -32,8 +32,11 @@ def test_a_voice_run_without_barge_in_or_calls_set_up_says_so() -> None:
 
 def test_the_summary_screen_says_the_failure_ratio_once_where_the_answer_does_not() -> None:
     totals = {"count": 57, "failures": 2, "fail_ratio": 2 / 57}
-    answer = "failure ratio 3.51% over 57 requests"
-    by_ratio = summary_screen({"totals": totals, "verdict": {"answer": answer}}, Path())
-    assert [line for line in by_ratio.splitlines() if "3.51%" in line] == [f"ANSWER: {answer}"] * 2  # first and last
-    by_slo = summary_screen({"totals": totals, "verdict": {"answer": "PASS: p95 495 ms < 1500"}}, Path())
-    assert "failure ratio 3.51%" in by_slo.splitlines()  # the answer names the SLO: the ratio has its own line
+    unjudged = {"totals": totals}  # no --slo: the answer is the failure ratio
+    unjudged["verdict"] = {"answer": answer(unjudged)}
+    shown = [line for line in summary_screen(unjudged, Path()).splitlines() if "3.51%" in line]
+    assert shown == ["ANSWER: failure ratio 3.51% over 57 requests (no --slo given)"] * 2  # first and last
+    judged = {"totals": totals, "slo": [{"slo": "p95<1500", "value": 495.0, "passed": True}]}
+    judged["verdict"] = {"answer": answer(judged)}
+    lines = summary_screen(judged, Path()).splitlines()
+    assert "failure ratio 3.51%" in lines and "ANSWER: all SLOs pass: p95<1500 (495)" in lines  # its own line

@@ -92,15 +92,20 @@ class AnswerReader:
         response = self.response
         if response.message_complete:  # as most are: the body's end came with the marker
             return
-        with gevent.Timeout(DONE_GRACE_S, False), contextlib.suppress(OSError, HTTPParseError):
-            while not response.message_complete and response._sock is not None:
-                data, _ = read_chunk(response)
-                self.received += len(data)
-                if not data or self.received > self.limits.max_answer_bytes:
-                    break
+        grace = gevent.Timeout(DONE_GRACE_S)
+        try:
+            with grace, contextlib.suppress(OSError, HTTPParseError):
+                while not response.message_complete and response._sock is not None:
+                    data, _ = read_chunk(response)
+                    self.received += len(data)
+                    if not data or self.received > self.limits.max_answer_bytes:
+                        break
+        except gevent.Timeout as fired:
+            if fired is not grace:
+                raise
+            _warn_body_not_ended()  # not for a body cut off or over the cap: only one that kept its user waiting
         if not response.message_complete:
             abandon(response)
-            _warn_body_not_ended()
 
     def _read_in_the_loop(self, sock: Any) -> str:
         """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop."""
