@@ -51,13 +51,6 @@ SHOWN_LOG_MARKERS = ("/WARNING/", "/ERROR/", "/CRITICAL/", "chatswarm: error", "
 spelling Locust suggests for a mistyped option."""
 LOCUST_MODULE_ERROR = "__main__.py: error:"
 """How Locust's command-line errors begin when it runs as ``python -m locust``; shown as ``locust: error:``."""
-
-
-def as_locust_says(line: str) -> str:
-    """A line of Locust's output, its command-line error named as ``locust`` names it (not ``__main__.py``)."""
-    return line.replace(LOCUST_MODULE_ERROR, "locust: error:")
-
-
 PROGRESS_EVERY_S = 10.0
 """When the console is not a terminal, print a progress line this often."""
 
@@ -226,6 +219,11 @@ def free_port() -> int:
 def child_env() -> dict[str, str]:
     """Locust's environment: ours, plus our pid, so that Locust stops by itself if this script dies."""
     return {**os.environ, PARENT_VARIABLE: str(os.getpid())}
+
+
+def as_locust_says(line: str) -> str:
+    """A line of Locust's output, its command-line error named as ``locust`` names it (not ``__main__.py``)."""
+    return line.replace(LOCUST_MODULE_ERROR, "locust: error:")
 
 
 class LocalWorkers:

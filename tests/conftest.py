@@ -60,6 +60,15 @@ def run_tests(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
     return subprocess.run([*RUN_TESTS, *args], env=clean_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def probe_figures(script: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a probe of tests/ (``script``: a measurement made in a fresh process, most of them patched as Locust's)
+    with ``args``; the JSON of its last line. It must end cleanly, with no traceback (a greenlet that died)."""
+    command = [sys.executable, str(ROOT / "tests" / script), *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without Chatswarm/Locust settings that could leak in, plus extras."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "CHATBOT_", "LOGIN_"))}

@@ -57,12 +57,12 @@ def read_chunk(response: HTTPSocketPoolResponse) -> tuple[bytes, float]:
             else:
                 received = sock.recv(response.block_size)
         except BaseException:
-            response.release()
+            abandon(response)
             raise
         try:
             feed(response, received)
         except ConnectionResetError:
-            response.release()
+            abandon(response)
             raise
 
 

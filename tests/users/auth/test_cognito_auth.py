@@ -7,10 +7,7 @@ client does not allow, MFA, throttling) come from botocore's Stubber.
 from __future__ import annotations
 
 import csv
-import json
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ from moto import mock_aws
 
 from core.errors import InputError
 from tests.aws_moto import CLIENT_ID, POOL_ID, REGION, aws_env, fake_aws, moto_endpoint, run_script, seed_pool  # noqa: F401 - fixtures
-from tests.conftest import ROOT
+from tests.conftest import probe_figures
 from users.auth import srp_pow
 from users.auth.cognito_auth import CognitoAccount, CognitoAuth, CognitoTokenSettings
 from users.auth.cognito_client import CognitoClient, CognitoSettings, CognitoTokens, cognito_settings
@@ -160,12 +157,7 @@ def test_new_password_required_is_one_clear_error(aws: None) -> None:
 
 @pytest.mark.timing
 def test_sign_in_runs_off_the_gevent_loop() -> None:
-    probe = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "sign_in_loop_probe.py")],
-        env=aws_env(None), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert probe.returncode == 0, probe.stderr
-    figures = json.loads(probe.stdout.strip().splitlines()[-1])
+    figures = probe_figures("sign_in_loop_probe.py", env=aws_env(None))
     # Five SRP sign-ins are ~350 ms of CPU; on the loop they would stall it ~70 ms at a time.
     assert figures["elapsed_s"] > 0.1 and figures["ticks"] > 20, figures
     assert figures["longest_gap_s"] < 0.05, f"the loop stalled {figures['longest_gap_s'] * 1000:.0f} ms during sign-ins"

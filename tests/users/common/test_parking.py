@@ -4,14 +4,11 @@ process (tests/parking_probe.py)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 
 import gevent
 
-from tests.conftest import ROOT
+from tests.conftest import probe_figures
 from users.common.parking import park
 
 
@@ -43,10 +40,6 @@ def test_a_stray_wake_up_does_not_end_the_wait() -> None:
 
 
 def test_a_parked_greenlet_keeps_less_than_a_sleeping_one() -> None:
-    probe = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "parking_probe.py")], capture_output=True, text=True, timeout=60
-    )
-    assert probe.returncode == 0, probe.stderr
-    traced = json.loads(probe.stdout)
+    traced = probe_figures("parking_probe.py")
     # bench/greenlet_park.py: 0.7 KB of resident memory
     assert traced["sleeping"] - traced["parked"] > 400, traced

@@ -3,19 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from tests.conftest import ROOT
+from tests.conftest import probe_figures
 
 
 def test_a_socket_closed_while_the_loop_reads_it_ends_the_read_at_once(demobot) -> None:
     bot = demobot("--ttft-ms", "20", "--token-ms", "300", "--answer-tokens", "4")
-    probe = [sys.executable, str(ROOT / "tests" / "stream_read_probe.py"), bot.url]
-    result = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    found = json.loads(result.stdout)
+    found = probe_figures("stream_read_probe.py", bot.url)
     whole = found["whole"]  # read to the server's done: four tokens, 300 ms apart, each timed on its own
     assert (whole["first"]["ending"], whole["rest"]["ending"], whole["usage"]) == ("first token", "server done", 4)
     gaps = [later - earlier for earlier, later in zip(whole["tokens"], whole["tokens"][1:], strict=False)]

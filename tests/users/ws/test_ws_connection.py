@@ -5,25 +5,19 @@ group chat, in a process patched as Locust's (tests/ws_receive_probe.py)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from demobot.launcher import DemobotProcess
-from tests.conftest import ROOT
+from tests.conftest import probe_figures
 from users.ws.ws_frames import BINARY, CLOSE, TEXT, client_frame, whole_message
 
 
 @pytest.fixture(scope="module")
 def received() -> dict[str, Any]:
     with DemobotProcess() as bot:
-        probe = [sys.executable, str(ROOT / "tests" / "ws_receive_probe.py"), bot.url]
-        result = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.splitlines()[-1])
+        return probe_figures("ws_receive_probe.py", bot.url)
 
 
 def test_a_whole_message_is_handed_over_by_the_loop_with_no_greenlet(received: dict[str, Any]) -> None:
