@@ -20,6 +20,7 @@ from pathlib import Path
 from bench_servers import BenchServer, send_lateness
 from pinned_runs import ANSWER_TOKENS, DEMOBOT_QUEUE, OTHER_WORK_LIMIT_PERCENT, SERVER_CORE, percentile, run_sampled
 
+from core.speedups import SPEEDUPS_VARIABLE
 from users.common.arrival_clock import CLOCK_VARIABLE
 
 STREAMING_CHAT_USER = ["-f", "locustfile.py", "--user-mix", "StreamingChatUser", "--think-time", "0"]
@@ -28,9 +29,10 @@ LADDER_CLIENTS = {
     "bare reader": ["-f", "bench/baseline_locustfile.py", "BareTimingUser"],
     "StreamingChatUser": STREAMING_CHAT_USER,
     "StreamingChatUser (clock at read)": STREAMING_CHAT_USER,
+    "StreamingChatUser (Python)": STREAMING_CHAT_USER,
 }
-"""The clients a ladder can climb; the last is StreamingChatUser with the kernel's arrival stamps off
-(users/common/arrival_clock.py), to show what they change."""
+"""The clients a ladder can climb; the last two are StreamingChatUser with the kernel's arrival stamps off
+(users/common/arrival_clock.py) and without its compiled steps (core/speedups.py), to show what they change."""
 DEFAULT_CLIENTS = ("raw socket", "bare reader", "StreamingChatUser")
 LADDER_ATTEMPTS = 2
 STEADY_AFTER_SPAWN_S = 1.0
@@ -54,6 +56,7 @@ def ladder_run(client: str, streams: int, token_ms: float, duration_s: int, work
             args += ["--report-dir", str(report)]
         os.environ["BARE_READER_LOG"] = str(answers_log)
         os.environ[CLOCK_VARIABLE] = "read" if client.endswith("(clock at read)") else "kernel"
+        os.environ[SPEEDUPS_VARIABLE] = "off" if client.endswith("(Python)") else "on"
         stderr, cpu = run_sampled(args, report, duration_s, bot.pid)
     lateness = send_lateness(bot)
     answers, loop_lag_p99 = client_answers(client, report, answers_log)

@@ -14,14 +14,14 @@ import json
 from typing import Any
 
 try:
-    from orjson import loads as _fast_loads
+    from orjson import loads as fast_loads
 except ImportError:  # pragma: no cover - orjson is in requirements.txt; the standard library still works
-    _fast_loads = json.loads
+    fast_loads = json.loads
 
 
 def loads(text: str | bytes) -> Any:
     """The value of one JSON document; raises ValueError (as ``json.loads`` does) when it is not valid JSON."""
     try:
-        return _fast_loads(text)
+        return fast_loads(text)
     except ValueError:
         return json.loads(text)

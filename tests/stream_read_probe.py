@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gevent  # noqa: E402
 
+from plugins.setup import header_stamps  # noqa: E402
 from users.common.http_answers import AnswerSettings  # noqa: E402
 from users.llm.answer_reader import AnswerReader  # noqa: E402
 from users.llm.http_stream import StreamingHttpClient  # noqa: E402
@@ -60,15 +61,18 @@ def closed_while_read(url: str) -> dict[str, Any]:
     reader.response._sock.close()
     found = rest.get(timeout=5)
     tokens = reader.record.chunk_times_ms
-    return {"first": first, "rest": found, "after_close_s": found["at"] - closed, "tokens": tokens}
+    after_close_s, compiled = found["at"] - closed, reader._chunks is not None
+    return {"first": first, "rest": found, "after_close_s": after_close_s, "tokens": tokens, "compiled": compiled}
 
 
 def whole_answer(url: str) -> dict[str, Any]:
     reader = started(url)
     first, rest = outcome(reader, True), outcome(reader, False)
-    return {"first": first, "rest": rest, "tokens": reader.record.chunk_times_ms, "usage": reader.record.usage_tokens}
+    tokens, usage = reader.record.chunk_times_ms, reader.record.usage_tokens
+    return {"first": first, "rest": rest, "tokens": tokens, "usage": usage, "compiled": reader._chunks is not None}
 
 
 if __name__ == "__main__":
     url = sys.argv[1]
+    header_stamps.register(None)  # as locustfile.py does: answers read in C where they can be (compiled_reads.py)
     print(json.dumps({"whole": whole_answer(url), "closed": closed_while_read(url)}))

@@ -23,16 +23,18 @@ from users.common.arrival_clock import is_plain, receive, stamped
 
 
 class _StampedReads:
-    """A plain socket whose reads also keep the arrival of their bytes (only ``recv`` is asked of it)."""
+    """A plain socket whose reads also keep the arrival of their bytes, and the bytes (only ``recv`` is asked of it)."""
 
-    __slots__ = ("arrived", "sock")
+    __slots__ = ("arrived", "reads", "sock")
 
     def __init__(self, sock: Any) -> None:
         self.sock = sock
         self.arrived: float | None = None
+        self.reads: list[bytes] = []
 
     def recv(self, size: int) -> bytes:
         data, self.arrived = receive(self.sock, size)
+        self.reads.append(data)
         return data
 
 
@@ -41,6 +43,9 @@ class StampedResponse(HTTPSocketPoolResponse):
 
     headers_arrived: float | None = None
     """``time.perf_counter()`` of the arrival of the newest bytes read with the headers; None if not stamped."""
+    header_reads: list[bytes] | None = None
+    """The bytes the header read took, as they came (status line, headers, and what of the body came with them); None
+    over TLS or when bytes left by an earlier answer came first."""
 
     def _read_headers(self, pre_buffered: bytes = b"") -> None:
         sock = self._sock
@@ -54,6 +59,8 @@ class StampedResponse(HTTPSocketPoolResponse):
             if self._sock is reads:
                 self._sock = sock
         self.headers_arrived = reads.arrived
+        if not pre_buffered:
+            self.header_reads = reads.reads
 
     def release(self) -> None:
         """Give the pool its own socket back (a whole answer read with its headers is released during the read)."""

@@ -16,9 +16,11 @@ def test_what_a_test_start_froze_is_collected_at_the_next_start() -> None:
     node = _Node()
     node.itself = node
     alive = weakref.ref(node)
+    threshold = gc.get_threshold()
     try:
         heap_freeze.on_test_start()
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (heap_freeze.GEN0_THRESHOLD, *threshold[1:])  # young objects: collected less often
         del node
         gc.collect()
         assert alive() is not None  # frozen: no collection walks it
@@ -26,3 +28,4 @@ def test_what_a_test_start_froze_is_collected_at_the_next_start() -> None:
         assert alive() is None  # let go and collected before the next test freezes the heap again
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)

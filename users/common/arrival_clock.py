@@ -25,6 +25,8 @@ from typing import Any
 
 from gevent.socket import socket as PlainSocket
 
+from core.speedups import recv_stamped
+
 SO_TIMESTAMPNS = 35
 """Linux's option number (the generic value, used by x86-64 and arm64; Python's socket module lacks the name)."""
 
@@ -69,6 +71,13 @@ def receive(sock: Any, size: int) -> tuple[bytes, float]:
     """
     if not STAMPS_AVAILABLE:  # as reads were before stamps (and where there is no recvmsg)
         return sock.recv(size), time.perf_counter()
+    if recv_stamped is not None:  # the same, compiled (core/_speedups.c), for bytes that are there
+        try:
+            return recv_stamped(sock.fileno(), size, MAX_AGE_S)
+        except BlockingIOError:
+            if not isinstance(sock, PlainSocket):  # a socket that does not wait: the event loop's own reads
+                raise
+    # a gevent socket's recvmsg waits for the bytes
     data, ancillary, _flags, _address = sock.recvmsg(size, ANCILLARY_SIZE)
     now = time.perf_counter()
     stamp_ns = kernel_stamp_ns(ancillary)

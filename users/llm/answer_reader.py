@@ -25,8 +25,9 @@ from users.common.arrival_clock import is_plain, receive
 from users.common.http_answers import AnswerSettings
 from users.common.http_body import abandon, feed, parsed_body, read_chunk
 from users.common.http_failures import NOT_JSON
+from users.llm.compiled_reads import compiled_reads
 from users.llm.stream_metrics import StreamRecord
-from users.llm.stream_parsers import MALFORMED_JSON, StreamParser
+from users.llm.stream_parsers import MALFORMED_JSON, Scanned, StreamEvent, StreamParser
 
 FIRST_TOKEN, SERVER_DONE, BODY_ENDED = "first token", "server done", "body ended"
 """Why reading a stream stopped."""
@@ -73,6 +74,9 @@ class AnswerReader:
     _since_event: int = 0
     _until_first_token: bool = False
     _waiter: Any = None
+    _chunks: Any = None
+    """The answer's reads taken in C (users/llm/compiled_reads.py), where they can be; else None."""
+    _in_the_loop: bool = False
 
     def read(self, until_first_token: bool) -> str:
         """Read on until the first token (or the end); returns why reading stopped."""
@@ -109,6 +113,9 @@ class AnswerReader:
 
     def _read_in_the_loop(self, sock: Any) -> str:
         """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop."""
+        if not self._in_the_loop:  # nothing but the header read has taken bytes from the socket yet
+            self._in_the_loop = True
+            self._chunks = compiled_reads(self.response, self.parser, self.limits, MAX_BYTES_WITHOUT_EVENT)
         self._waiter = Waiter()
         watcher = sock._read_event  # the socket's own watcher: nothing else waits on it meanwhile
         watcher.start(self._readable)
@@ -129,10 +136,20 @@ class AnswerReader:
     def _readable(self) -> None:
         """Bytes came (called by the event loop, in its own greenlet, which must never wait): read, parse and file
         them, and wake the user once reading should stop."""
-        response = self.response
+        response, chunks = self.response, self._chunks
         try:
-            data, arrived = receive(response._sock._sock, response.block_size)  # the system's socket: never waits
-            ending = self._parsed(data, arrived)
+            if chunks is None:
+                data, arrived = receive(response._sock._sock, response.block_size)  # the system's socket: never waits
+                ending = self._parsed(data, arrived)
+            elif (read := chunks.read(self)) is None:
+                return  # woken for nothing, or whole messages filed by the compiled reads as _take files them
+            elif read[2] is not None:  # whole messages, read in C
+                ending = self._take(*read)
+                if ending is None and response.message_complete:  # the last chunk came with them
+                    ending = self._take(b"", read[1])
+            else:
+                ending = self._parsed(read[0], read[1])
+                chunks.scan = self.parser.scannable()
         except BlockingIOError:  # woken for nothing
             return
         except Exception as error:  # the user's greenlet raises it, as a read of its own would have
@@ -152,19 +169,36 @@ class AnswerReader:
             return None  # only framing came: wait for the next read
         return self._take(b"", arrived)
 
-    def _take(self, data: bytes, arrived: float) -> str | None:
-        """File one piece of the body (b"": its end) that arrived at ``arrived``; why reading stops, or None."""
+    def _take(self, data: bytes, arrived: float, scanned: Scanned | None = None) -> str | None:
+        """File one piece of the body (b"": its end) that arrived at ``arrived`` (what it says: ``scanned``, if the
+        compiled reads read it); why reading stops, or None."""
         record = self.record
         if data or self.last_ms is None:  # the body's end (b"") is timed by the clock: keep the last bytes' time
             self.last_ms = max(arrived - self.start, 0.0) * 1000
-        arrived_ms = self.last_ms
         self.received += len(data)
         if self.received > self.limits.max_answer_bytes:
             raise StreamFailure(self.limits.over_cap)
-        events = self.parser.feed(data) if data else self.parser.close()
-        self._since_event = 0 if events else self._since_event + len(data)
+        if scanned is None and data:
+            scanned = self.parser.scan(data)
+        if scanned is None:
+            ending, any_event = self._file(self.parser.feed(data) if data else self.parser.close())
+        else:
+            ending, any_event = self._file_scanned(scanned)
+        self._since_event = 0 if any_event else self._since_event + len(data)
         if self._since_event > MAX_BYTES_WITHOUT_EVENT:
             raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
+        if ending is not None:
+            return ending
+        if not data:
+            return BODY_ENDED
+        if self._until_first_token and record.ttfo_ms is not None:
+            return FIRST_TOKEN
+        return None
+
+    def _file(self, events: list[StreamEvent]) -> tuple[str | None, bool]:
+        """File the events of the newest piece, which arrived at ``last_ms``: (SERVER_DONE at the done marker, else
+        None; whether any event came)."""
+        record, arrived_ms = self.record, self.last_ms
         for event in events:
             kind = event.kind
             if kind == "content":
@@ -179,12 +213,21 @@ class AnswerReader:
                 not_json = event.text == MALFORMED_JSON
                 raise StreamFailure(NOT_JSON if not_json else f"error in stream: {event.text[:ERROR_TEXT_LIMIT]}")
             elif kind == "done":
-                return SERVER_DONE
-        if not data:
-            return BODY_ENDED
-        if self._until_first_token and record.ttfo_ms is not None:
-            return FIRST_TOKEN
-        return None
+                return SERVER_DONE, True
+        return None, bool(events)
+
+    def _file_scanned(self, scanned: Scanned) -> tuple[str | None, bool]:
+        """File what ``StreamParser.scan`` read from the newest piece, as ``_file`` files the events it stands for."""
+        texts, reasoning, usage, done = scanned
+        record, arrived_ms = self.record, self.last_ms
+        if (texts or reasoning) and record.ttfo_ms is None:
+            record.ttfo_ms = arrived_ms
+        if texts:
+            record.chunk_times_ms.extend([arrived_ms] * len(texts))
+            self.text.extend(texts)
+        if usage is not None:
+            record.usage_tokens = usage
+        return SERVER_DONE if done else None, bool(texts or reasoning or usage is not None or done)
 
 
 @functools.cache

@@ -132,6 +132,11 @@ class SSEDecoder:
                     lines.append("")
         return messages
 
+    def between_messages(self) -> bool:
+        """Whether the next piece starts afresh: nothing is held from the last piece, the body's start (and a BOM)
+        is past, and the stream has been UTF-8. The piece may then be read elsewhere (``OpenAIChatParser.scan``)."""
+        return not (self._at_start or self._pending or self._data or self._event or self._skip_lf or self.not_utf8)
+
     def _decode(self, lines: bytes) -> str:
         try:
             return lines.decode("utf-8")

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.errors import InputError
-from core.fast_json import loads
+from core.fast_json import fast_loads, loads
+from core.speedups import scan_openai
 from users.llm.stream_framing import JsonPath, SSEDecoder
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 EventKind = Literal["content", "usage", "done", "error"]
+Scanned = tuple[list[str], bool, int | None, bool]
 
 STREAM_FORMATS = ("openai", "sse", "ndjson", "text")
 """Values accepted by ``--stream-format``."""
@@ -86,6 +88,9 @@ class StreamEvent:
 class StreamParser(ABC):
     """What every format parser offers: ``feed`` bytes as they arrive, ``close`` at the end of the body."""
 
+    scans = False
+    """Whether ``scan`` can ever read a piece (the compiled OpenAI scan, core/_speedups.c)."""
+
     @abstractmethod
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Take the next piece of the body; return the events it completed, in order."""
@@ -93,6 +98,15 @@ class StreamParser(ABC):
     @abstractmethod
     def close(self) -> list[StreamEvent]:
         """End of the body: return events from an unterminated last message or line (and ``done`` if implied)."""
+
+    def scan(self, data: bytes) -> Scanned | None:
+        """A shortcut for ``feed``: what the piece says as (answer texts, whether a reasoning delta came, the last
+        usage count or None, whether the done marker came), or None when ``feed`` must read it."""
+        return None
+
+    def scannable(self) -> bool:
+        """Whether the next piece may be read by the compiled OpenAI scan (core/_speedups.c) instead of ``feed``."""
+        return False
 
 
 def _error_text(data: str) -> str:
@@ -156,6 +170,17 @@ class OpenAIChatParser(_SSEParser):
     ``choices[0].text`` → content; non-null ``usage.completion_tokens`` → usage; a non-null ``error``
     member, vLLM's ``{"object": "error", ...}`` or an ``event: error`` message → error.
     """
+
+    def scan(self, data: bytes) -> Scanned | None:
+        """Whole ``data:`` messages, a piece at a time, in C (core/_speedups.c) where it is built: the same events as
+        ``feed`` at a fraction of the CPU; None (``feed`` reads the piece) for anything but whole one-line messages
+        of plain chunks, usage and ``[DONE]`` (errors and malformed JSON included), or halfway through a message."""
+        return scan_openai(data, fast_loads) if self.scannable() else None  # type: ignore[misc]
+
+    scans = scan_openai is not None
+
+    def scannable(self) -> bool:
+        return self.scans and self._decoder.between_messages()
 
     def _on_message(self, event: str, data: str, out: list[StreamEvent]) -> None:
         if event == "error":

@@ -110,6 +110,15 @@ class _TappedParser:
     def close(self) -> Any:
         return self.real.close()
 
+    def scan(self, data: bytes) -> None:
+        """Never a shortcut: every piece goes through ``feed``, where the tap sees it."""
+        return None
+
+    scans = False
+
+    def scannable(self) -> bool:
+        return False
+
 
 def wrong_format(failure: str | None, first_bytes: bytes, stream_format: str, text_path: str) -> str | None:
     """What to say when a probe's stream failed because it is not in ``stream_format``, else None."""

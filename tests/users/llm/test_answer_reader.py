@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from core import speedups
 from tests.conftest import probe_figures
 
 
@@ -14,5 +15,7 @@ def test_a_socket_closed_while_the_loop_reads_it_ends_the_read_at_once(demobot) 
     gaps = [later - earlier for earlier, later in zip(whole["tokens"], whole["tokens"][1:], strict=False)]
     assert len(gaps) == 3 and all(250 < gap < 350 for gap in gaps), gaps  # merged tokens: 0 and 600 ms
     closed = found["closed"]  # the user raises at once, instead of waiting for a token that never comes
+    # Both read in C (core/_speedups.c), as a Locust process reads them, where it is built.
+    assert whole["compiled"] == closed["compiled"] == (speedups.ChunkedStream is not None)
     assert closed["first"]["ending"] == "first token" and len(closed["tokens"]) == 1, closed
     assert closed["rest"].get("error") and closed["after_close_s"] < 0.1, closed
