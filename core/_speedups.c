@@ -47,12 +47,12 @@ static PyObject *read_stamped(int fd, Py_ssize_t size, double max_age_s, double 
         message.msg_controllen = sizeof(control.space);
         got = recvmsg(fd, &message, MSG_DONTWAIT);
     } while (got < 0 && errno == EINTR);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
     if (got < 0) {
         Py_DECREF(buffer);
         return PyErr_SetFromErrno(PyExc_OSError); /* EAGAIN becomes BlockingIOError, as socket.recvmsg raises */
     }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
     if (_PyBytes_Resize(&buffer, got) < 0) return NULL;
     *arrived = seconds(&now);
     for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
@@ -91,7 +91,9 @@ static PyObject *recv_stamped(PyObject *module, PyObject *const *args, Py_ssize_
         return NULL;
     }
     long fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred()) return NULL;
     Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+    if (size == -1 && PyErr_Occurred()) return NULL;
     double max_age_s = PyFloat_AsDouble(args[2]);
     if (check_read(fd, size) < 0) return NULL;
     double arrived;
@@ -191,6 +193,7 @@ static PyObject *scan_messages(const char *data, Py_ssize_t size, PyObject *load
         at = end - data + 2;
         if (is_done(payload, length)) {
             done = 1;
+            if (at < size) outcome = 0; /* more after the marker: the parser judges it all (not UTF-8, say) */
             break;
         }
         PyObject *piece = PyBytes_FromStringAndSize(payload, length);
@@ -438,6 +441,10 @@ static PyObject *chunked_read(ChunkedStream *self, PyObject *const *args, Py_ssi
         return NULL;
     }
     PyObject *reader = nargs == 1 && args[0] != Py_None ? args[0] : NULL;
+    if (self->loads == NULL || self->feed == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "ChunkedStream was not initialised");
+        return NULL;
+    }
     double arrived;
     PyObject *raw = read_stamped(self->fd, self->size, self->max_age_s, &arrived);
     if (raw == NULL) {
@@ -452,6 +459,7 @@ static PyObject *chunked_read(ChunkedStream *self, PyObject *const *args, Py_ssi
         int whole;
         Py_ssize_t tail;
         Py_ssize_t taken = follow(self, PyBytes_AS_STRING(raw), len, PyBytes_AS_STRING(body), &whole, &tail);
+        if (tail >= 0 && len - tail != 5) tail = -1, whole = 0; /* more than `0\r\n\r\n` at the end: the parser's */
         if ((whole || tail >= 0) && self->scan && taken > 0) {
             PyObject *scanned = scan_messages(PyBytes_AS_STRING(body), taken, self->loads);
             if (scanned == NULL || _PyBytes_Resize(&body, taken) < 0) {

@@ -18,6 +18,10 @@ try:
 except ImportError:  # pragma: no cover - orjson is in requirements.txt; the standard library still works
     fast_loads = json.loads
 
+STRICT_BYTES = fast_loads is not json.loads
+"""Whether ``fast_loads`` reads bytes as strictly as ``loads`` reads them (orjson: UTF-8 only); json.loads also takes
+UTF-16 and a BOM from bytes, so the compiled scan (core/_speedups.c), which hands it bytes, needs orjson."""
+
 
 def loads(text: str | bytes) -> Any:
     """The value of one JSON document; raises ValueError (as ``json.loads`` does) when it is not valid JSON."""

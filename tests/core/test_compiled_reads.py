@@ -12,10 +12,11 @@ from typing import Any
 
 import orjson
 import pytest
+from geventhttpclient.response import HTTPResponse
 
 from core import speedups
 from users.common import arrival_clock
-from users.llm.compiled_reads import body_start
+from users.llm.compiled_reads import body_start, plain_chunks
 
 pytestmark = pytest.mark.skipif(speedups.ChunkedStream is None, reason="core/_speedups.c is not built here")
 
@@ -94,11 +95,19 @@ def test_the_last_chunk_after_whole_chunks_goes_to_the_parser_after_them(connect
     assert read_after(reads, peer, b"more")[:3:2] == (b"more", None)  # the HTTP parser's from here
 
 
-def test_the_last_chunk_alone_or_after_a_message_it_cannot_read_is_the_parsers(connection) -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [
+        chunk(b'data: {"error": "x"}\n\n') + b"0\r\n\r\n",
+        chunk(message("a")) + b"0\r\nTrailer: x\r\n\r\n",
+        chunk(message("a")) + b"0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+    ],
+    ids=["after a message it cannot read", "with a trailer", "with bytes after it"],
+)
+def test_any_other_end_of_the_body_is_the_parsers(connection, raw: bytes) -> None:
     client, peer = connection
     fed: list[bytes] = []
     reads = stream(client, fed=fed)
-    raw = chunk(b'data: {"error": "x"}\n\n') + b"0\r\n\r\n"
     assert read_after(reads, peer, raw)[:3:2] == (raw, None)
     assert fed == [] and not reads.in_step
 
@@ -145,6 +154,8 @@ def test_a_closed_or_bad_socket_raises() -> None:
         speedups.ChunkedStream(0, 0, 10.0, orjson.loads, print, b"")
     with pytest.raises(ValueError):
         speedups.recv_stamped(0, 1 << 30, 10.0)
+    with pytest.raises(RuntimeError, match="not initialised"):
+        speedups.ChunkedStream.__new__(speedups.ChunkedStream).read()
 
 
 @pytest.mark.skipif(not arrival_clock.STAMPS_AVAILABLE, reason="the kernel stamps arrivals on Linux x86-64/arm64 only")
@@ -180,3 +191,26 @@ def test_a_late_read_is_timed_by_the_arrival(connection) -> None:
 )
 def test_the_body_start_is_found_only_where_it_is_sure(reads: list[bytes] | None, body: bytes | None) -> None:
     assert body_start(reads) == body
+
+
+def answer_headers(*lines: str) -> HTTPResponse:
+    response = HTTPResponse()
+    response.feed(("HTTP/1.1 200 OK\r\n" + "".join(f"{line}\r\n" for line in lines) + "\r\n").encode())
+    return response
+
+
+@pytest.mark.parametrize(
+    ("lines", "plain"),
+    [
+        (["Transfer-Encoding: chunked"], True),
+        (["Transfer-Encoding: Chunked ", "Content-Encoding: identity"], True),
+        (["Transfer-Encoding: chunked", "Content-Encoding: gzip"], False),
+        (["Transfer-Encoding: chunked", "Content-Encoding: gzip", "Content-Encoding: identity"], False),
+        (["Transfer-Encoding: gzip", "Transfer-Encoding: chunked"], False),
+        (["Content-Length: 5"], False),
+        ([], False),
+    ],
+    ids=["chunked", "chunked, identity", "gzip", "two encodings", "two transfer codings", "a length", "neither"],
+)
+def test_only_a_plain_chunked_body_is_read_in_c(lines: list[str], plain: bool) -> None:
+    assert plain_chunks(answer_headers(*lines)) is plain

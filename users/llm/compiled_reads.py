@@ -31,14 +31,21 @@ def compiled_reads(response: Any, parser: StreamParser, limits: AnswerSettings, 
         return None
     if not parser.scans or response.message_complete or response._body_buffer:
         return None
-    if (response.get("transfer-encoding") or "").strip().lower() != "chunked" or response.get("content-length"):
-        return None
-    if (response.get("content-encoding") or "identity").strip().lower() != "identity":
+    if not plain_chunks(response):
         return None
     head = body_start(getattr(response, "header_reads", None))  # kept by plugins/setup/header_stamps.py
     if head is None:
         return None
     return reads_in_c(sock.fileno(), response, parser, limits, max_bytes_without_event, head)
+
+
+def plain_chunks(response: Any) -> bool:
+    """Whether the answer's body is chunked and not encoded, told once (a header sent twice comes as a list: the
+    Python reads judge such an answer)."""
+    transfer, encoding = response.get("transfer-encoding"), response.get("content-encoding") or "identity"
+    if not isinstance(transfer, str) or not isinstance(encoding, str) or response.get("content-length") is not None:
+        return False
+    return transfer.strip().lower() == "chunked" and encoding.strip().lower() == "identity"
 
 
 def reads_in_c(

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.errors import InputError
-from core.fast_json import fast_loads, loads
+from core.fast_json import STRICT_BYTES, fast_loads, loads
 from core.speedups import scan_openai
 from users.llm.stream_framing import JsonPath, SSEDecoder
 
@@ -177,7 +177,7 @@ class OpenAIChatParser(_SSEParser):
         of plain chunks, usage and ``[DONE]`` (errors and malformed JSON included), or halfway through a message."""
         return scan_openai(data, fast_loads) if self.scannable() else None  # type: ignore[misc]
 
-    scans = scan_openai is not None
+    scans = scan_openai is not None and STRICT_BYTES
 
     def scannable(self) -> bool:
         return self.scans and self._decoder.between_messages()

@@ -37,7 +37,6 @@ READ_BY_SCAN = {
     "legacy completion": sse({"choices": [{"text": " once", "index": 0}]}),
     "no choices key": sse({"id": "x"}),
     "done with spaces": b"data:  [DONE] \n\n",
-    "done, then more": sse("[DONE]", chat_chunk({"content": "late"})),
     "content then done": sse(chat_chunk({"content": "last"}), "[DONE]"),
 }
 
@@ -60,6 +59,8 @@ LEFT_TO_THE_PARSER = {
     "no space after the colon": b'data:{"choices":[]}\n\n',
     "not UTF-8": b'data: {"choices": [{"delta": {"content": "\xff"}}]}\n\n',
     "an empty data line": b"data: \n\n",
+    "more after the done marker": sse("[DONE]", chat_chunk({"content": "late"})),
+    "not UTF-8 after the done marker": sse("[DONE]") + b"data: \xff\n\n",
     "a lone surrogate": b'data: {"choices": [{"delta": {"content": "\\ud800"}}]}\n\n',
 }
 
