@@ -109,6 +109,13 @@ static PyObject *k_choices, *k_delta, *k_content, *k_reasoning_content, *k_reaso
 /* obj[key] or NULL (borrowed; no error set) for a dict. */
 static PyObject *get(PyObject *dict, PyObject *key) { return PyDict_GetItemWithError(dict, key); }
 
+/* dict[key] in *value (borrowed, NULL when absent) and its truth, as Python's `if value:`: 1, 0, or -1 on error. */
+static int get_truth(PyObject *dict, PyObject *key, PyObject **value) {
+    *value = get(dict, key);
+    if (*value == NULL) return PyErr_Occurred() ? -1 : 0;
+    return PyObject_IsTrue(*value);
+}
+
 /* Whether `value` is a non-empty str (what the parser takes as text); -1 on error. */
 static int is_text(PyObject *value) { return value != NULL && PyUnicode_Check(value) && PyUnicode_GET_LENGTH(value) > 0; }
 
@@ -117,24 +124,19 @@ static int read_message(PyObject *obj, PyObject *texts, int *reasoning, PyObject
     if (!PyDict_CheckExact(obj)) return 0;
     int has_error = PyDict_Contains(obj, k_error);
     if (has_error != 0) return has_error < 0 ? -1 : 0; /* an error, or a key the parser must judge */
-    PyObject *choices = get(obj, k_choices);
-    if (PyErr_Occurred()) return -1;
-    int has_choices = choices == NULL ? 0 : PyObject_IsTrue(choices);
+    PyObject *choices, *delta, *thought, *counts;
+    int has_choices = get_truth(obj, k_choices, &choices);
     if (has_choices < 0) return -1;
     if (has_choices) {
         if (!PyList_CheckExact(choices)) return 0;
         PyObject *choice = PyList_GET_ITEM(choices, 0);
         if (!PyDict_CheckExact(choice)) return 0;
-        PyObject *delta = get(choice, k_delta);
-        if (PyErr_Occurred()) return -1;
-        int has_delta = delta == NULL ? 0 : PyObject_IsTrue(delta);
+        int has_delta = get_truth(choice, k_delta, &delta);
         if (has_delta < 0) return -1;
         PyObject *text;
         if (has_delta) {
             if (!PyDict_CheckExact(delta)) return 0;
-            PyObject *thought = get(delta, k_reasoning_content);
-            if (PyErr_Occurred()) return -1;
-            int truthy = thought == NULL ? 0 : PyObject_IsTrue(thought);
+            int truthy = get_truth(delta, k_reasoning_content, &thought);
             if (truthy < 0) return -1;
             if (!truthy) thought = get(delta, k_reasoning);
             if (PyErr_Occurred()) return -1;
@@ -150,9 +152,7 @@ static int read_message(PyObject *obj, PyObject *texts, int *reasoning, PyObject
         if (PyErr_Occurred()) return -1;
         if (kind != NULL && PyUnicode_Check(kind) && PyUnicode_CompareWithASCIIString(kind, "error") == 0) return 0;
     }
-    PyObject *counts = get(obj, k_usage);
-    if (PyErr_Occurred()) return -1;
-    int has_usage = counts == NULL ? 0 : PyObject_IsTrue(counts);
+    int has_usage = get_truth(obj, k_usage, &counts);
     if (has_usage < 0) return -1;
     if (has_usage) {
         if (!PyDict_CheckExact(counts)) return 0;
