@@ -44,7 +44,9 @@ def test_relogin_after_the_server_rejects_a_token(demobot, run_locust) -> None:
     rejected = failures.pop("HTTP 401 Unauthorized (token rejected, signing in again)", 0)
     assert rejected >= 4, run.summary["failures"]
     assert failures == {}, failures
-    assert run.row("POST login")["count"] >= 2 + rejected
+    # Each of the 2 users signs in at its start and at once after each rejection; a user rejected in the test's last
+    # moment is stopped before that sign-in (seen in CI: 8 rejections, 9 sign-ins), so at least one per rejection.
+    assert run.row("POST login")["count"] >= rejected
     assert sum(row["count"] - row["failures"] for row in run.rows("POST chat:").values()) > 20
 
 
