@@ -6,7 +6,8 @@ the loop's own greenlet. The user's greenlet sleeps until the first token and th
 three wake-ups an answer instead of one per token (a greenlet switch each way and a watcher stopped and started per
 read). At the same load that is 5-12% less CPU per answer and a third to a half less loop lag (docs/PERFORMANCE.md).
 A TLS socket, whose decrypted bytes the kernel does not see, is read by the user's greenlet, read after read
-(``read_chunk``).
+(``read_chunk``). An OpenAI stream's reads are taken in C where they can be (users/llm/compiled_reads.py): the
+callback then makes one call per token, and the code here files only what that call leaves to it.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Each token of a streamed answer is one read: the system call, the HTTP parser's chunk framing, the SSE framing, the
 JSON and the filing. In Python that is ~10 frames per token; ``ChunkedStream`` does the read, follows the chunk
 framing, reads whole OpenAI messages and files them into the AnswerReader in one call (Python files only what ends
-or bounds the answer: the done marker, the first token it waits for, the size caps). It needs to
-know where the chunk framing stands when it takes over, so it follows it from the body's first byte: the bytes the
-header read took are kept (plugins/setup/header_stamps.py) and the body's part of them is where it starts. Anything
-it does not know (a message split across reads, an error, the last chunk) goes to the Python parsers as before.
+or bounds the answer: the done marker, the first token it waits for, the size caps). It needs to know where the
+chunk framing stands when it takes over, so it follows it from the body's first byte: the bytes the header read took
+are kept (plugins/setup/header_stamps.py) and the body's part of them is where it starts. Anything it does not know
+(a message split across reads, an error, an extension or a trailer) goes to the Python parsers as before.
 """
 
 from __future__ import annotations
