@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -75,6 +76,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["CHATSWARM_ENV_FILE"] = os.devnull  # a developer's own .env must not change what tests see
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def loopback_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected TCP pair on loopback (client, peer), both closed afterwards."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        peer, _ = server.accept()
+    with client, peer:
+        yield client, peer
 
 
 def free_port() -> int:

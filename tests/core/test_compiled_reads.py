@@ -15,6 +15,7 @@ import pytest
 from geventhttpclient.response import HTTPResponse
 
 from core import speedups
+from tests.conftest import loopback_pair
 from users.common import arrival_clock
 from users.llm.compiled_reads import body_start, plain_chunks
 
@@ -23,13 +24,9 @@ pytestmark = pytest.mark.skipif(speedups.ChunkedStream is None, reason="core/_sp
 
 @pytest.fixture
 def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        client = socket.create_connection(server.getsockname())
-        peer, _ = server.accept()
-    client.setblocking(False)
-    yield client, peer
-    client.close()
-    peer.close()
+    with loopback_pair() as (client, peer):
+        client.setblocking(False)
+        yield client, peer
 
 
 def message(text: str) -> bytes:

@@ -8,17 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import loopback_pair
 from users.common import arrival_clock
 
 
 @pytest.fixture
 def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        client = socket.create_connection(server.getsockname())
-        peer, _ = server.accept()
-    yield client, peer
-    client.close()
-    peer.close()
+    with loopback_pair() as pair:
+        yield pair
 
 
 @pytest.mark.skipif(not arrival_clock.STAMPS_AVAILABLE, reason="the kernel stamps arrivals on Linux x86-64/arm64 only")

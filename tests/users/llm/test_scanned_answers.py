@@ -4,7 +4,6 @@ stands in for: the same answers filed, and every piece it must not read left to 
 from __future__ import annotations
 
 import json
-import socket
 import time
 from types import SimpleNamespace
 
@@ -12,6 +11,7 @@ import pytest
 from geventhttpclient.response import HTTPResponse
 
 from core import speedups
+from tests.conftest import loopback_pair
 from tests.users.llm.stream_bytes import USAGE, chat_chunk, chunkings, sse
 from users.common.http_answers import AnswerSettings
 from users.llm.answer_reader import FIRST_TOKEN, MAX_BYTES_WITHOUT_EVENT, SERVER_DONE, AnswerReader, StreamFailure
@@ -206,19 +206,16 @@ class _Waiter:
 def loop_read(pieces: list[bytes], compiled: bool, until_first_token: bool = True, max_mb: int = 16) -> AnswerReader:
     """An answer's body pieces sent one by one over loopback and read by ``AnswerReader._readable`` as the event loop
     calls it, with the compiled reads or without; the reader's waiter keeps what it was woken with."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        client = socket.create_connection(server.getsockname())
-        peer, _ = server.accept()
-    client.setblocking(False)
-    response = HTTPResponse()
-    response.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-    response._sock, response.block_size = SimpleNamespace(_sock=client), 65536
-    limits = AnswerSettings(max_answer_mb=max_mb)
-    reader = AnswerReader(response, make_parser("openai"), StreamRecord("x", 0.0), time.perf_counter(), limits)
-    reader._until_first_token, reader._waiter = until_first_token, _Waiter()
-    if compiled:
-        reader._chunks = reads_in_c(client.fileno(), response, reader.parser, limits, MAX_BYTES_WITHOUT_EVENT, b"")
-    try:
+    with loopback_pair() as (client, peer):
+        client.setblocking(False)
+        response = HTTPResponse()
+        response.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        response._sock, response.block_size = SimpleNamespace(_sock=client), 65536
+        limits = AnswerSettings(max_answer_mb=max_mb)
+        reader = AnswerReader(response, make_parser("openai"), StreamRecord("x", 0.0), time.perf_counter(), limits)
+        reader._until_first_token, reader._waiter = until_first_token, _Waiter()
+        if compiled:
+            reader._chunks = reads_in_c(client.fileno(), response, reader.parser, limits, MAX_BYTES_WITHOUT_EVENT, b"")
         for piece in [*(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for piece in pieces), b"0\r\n\r\n"]:
             peer.sendall(piece)  # each under a read's 64 KB: one read takes it
             time.sleep(0.002)
@@ -227,9 +224,6 @@ def loop_read(pieces: list[bytes], compiled: bool, until_first_token: bool = Tru
                 reader._until_first_token = False  # the user reads on
             if set(reader._waiter.woken) - {FIRST_TOKEN}:
                 break  # reading stops: the end, or a failure
-    finally:
-        client.close()
-        peer.close()
     return reader
 
 
