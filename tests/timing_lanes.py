@@ -1,5 +1,5 @@
 """How the suite shares this machine, in three phases (a pytest plugin, loaded by tests/conftest.py): timing tests
-that need the whole machine, one at a time; the other timing tests in two lanes of a core each; then the rest, four
+in two lanes of a core each; then the timing tests that need the whole machine, one at a time; then the rest, five
 at a time.
 
 A timing test compares a measured time with a known truth, so nothing else may run beside it. The squeeze check
@@ -7,8 +7,9 @@ A timing test compares a measured time with a known truth, so nothing else may r
 lanes run side by side, each pinned to a core of its own (the pytest worker's affinity, which every process it
 starts inherits), and the timing phase takes about half as long as one lane. A test marked ``alone`` (real-time
 audio callers, or the 50 s PID run of three Locust processes, which the other lane's work slows past their bounds
-even on another core) runs before them, alone on the whole machine. Each phase starts once every selected test of
-the one before is done.
+even on another core) runs after them, alone on the whole machine. Each phase starts once every selected test of
+the one before is done. (The lanes come first: a worker is handed its next test before it starts the one it holds,
+and a lane test queued behind a whole-machine test waiting its turn kept its lane idle.)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMING_MARK = "timing"
 ALONE_MARK = "alone"
 """Tests that compare a measured time with a known truth. They run first, in lanes of one core each, while the other
-tests wait; then the other test files run, four at a time."""
+tests wait; then the other test files run, five at a time."""
 
 LANES = max(1, min(2, len(os.sched_getaffinity(0))))
 """How many timing tests may run at once: one per core, at most two (the squeeze check's condition)."""
@@ -40,12 +41,16 @@ QUIET_S = 30.0
 """An ordinary test waits for the timing tests; if none has run for this long (their worker died), it goes on."""
 
 LONGEST_FIRST = (
-    "test_distributed.py",
     "test_audio_stream.py",
-    "test_honest_verdicts.py",
+    "test_distributed.py",
+    "test_streaming_chat.py",
     "test_verdicts_by_shape_and_protocol.py",
+    "test_plenary.py",
+    "test_rest_chat.py",
     "test_deploy.py",
-    "test_web_ui.py",
+    "test_reports.py",
+    "test_secrets.py",
+    "test_ws_chat.py",
 )
 """After the timing tests, the files that take longest start first, so that no long file runs last alone."""
 
@@ -53,6 +58,8 @@ LONGEST_TIMING_FIRST = (
     "test_pid_holds_the_target_latency_across_two_workers",
     "test_streaming_pid_across_two_workers_keeps_the_configured_timings",
     "test_breakpoint_finds_the_knee",
+    "test_time_shapes_end_by_themselves_and_follow_their_plan",
+    "test_arrival_holds_the_rate_while_the_server_keeps_up",
 )
 """The timing tests that take longest start first in their lanes, so that the lanes end together."""
 
@@ -81,14 +88,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The whole-machine timing tests first, then the other timing tests (longest first), then the longest files;
-    the order within a file stays."""
+    """The lane timing tests first (longest first), then the whole-machine ones, then the longest files; the order
+    within a file stays."""
 
     def rank(item: pytest.Item) -> tuple[int, int]:
         if item.get_closest_marker(TIMING_MARK):
             name = item.originalname if isinstance(item, pytest.Function) else item.name
             longest = LONGEST_TIMING_FIRST.index(name) if name in LONGEST_TIMING_FIRST else len(LONGEST_TIMING_FIRST)
-            return (-2, 0) if item.get_closest_marker(ALONE_MARK) else (-1, longest)
+            return (-1, 0) if item.get_closest_marker(ALONE_MARK) else (-2, longest)
         name = item.path.name
         return (0, LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST))
 
@@ -101,8 +108,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     A unit runs a module's fixtures once (the timing tests that share a module fixture are parameters of one
     function). Units are handed out in collection order, so a worker's whole-machine tests come before its lane
-    tests, and those before its ordinary tests: no phase waits on work queued behind it. (xdist's own
-    ``--dist loadgroup`` cannot be used: it renames node ids, which pytest 9 no longer allows.)
+    tests, and those before its ordinary tests: no phase waits on work queued behind it. A worker is given its next
+    unit only when the test it holds back is its last (an xdist worker starts a test once it knows the next), not
+    three tests ahead as xdist does: else one worker queued the two longest lane tests one after the other while
+    the other lane sat idle for 70 s. (xdist's own ``--dist loadgroup`` cannot be used: it renames node ids, which
+    pytest 9 no longer allows.)
     """
     from xdist.scheduler import LoadScopeScheduling
 
@@ -113,6 +123,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             path, _, rest = nodeid.partition("::")
             function = rest.split("[")[0]
             return f"timing::{path}::{function}" if (path, function) in timing else path
+
+        def _reschedule(self, node: Any) -> None:
+            if node.shutting_down or not self.workqueue or self._pending_of(self.assigned_work[node]) <= 1:
+                super()._reschedule(node)
 
     return TimingFirst(config, log)
 
@@ -133,12 +147,12 @@ _lane: ExitStack | None = None
 """On a pytest-xdist worker running a timing test function: its lane (or every lane), held across its parameters."""
 
 _phases_over: set[str] = set()
-"""On a pytest-xdist worker: the phases known to be over ("alone", "timing")."""
+"""On a pytest-xdist worker: the phases known to be over ("lanes", "timing")."""
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """A whole-machine timing test holds every lane; a timing test waits for those, then holds a lane of one core;
+    """A timing test holds a lane of one core; a whole-machine timing test waits for those, then holds every lane;
     an ordinary test waits for every timing test."""
     global _lane
     worker = getattr(item.config, "workerinput", None)
@@ -150,8 +164,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     alone = item.get_closest_marker(ALONE_MARK) is not None
     if _lane is None:
-        if not alone:
-            _wait_for(files, item.session, "alone")
+        if alone:
+            _wait_for(files, item.session, "lanes")
         _lane = ExitStack()
         _lane.enter_context(_timing_lane(files, alone))
     try:
@@ -235,15 +249,14 @@ def _lock(held: ExitStack, path: Path, blocking: bool) -> bool:
 
 
 def _wait_for(files: _Files, session: pytest.Session, phase: str) -> None:
-    """Return once every selected test of ``phase`` ("alone": the whole-machine timing tests; "timing": every timing
+    """Return once every selected test of ``phase`` ("lanes": the timing tests run in lanes; "timing": every timing
     test) is done, or none has run for QUIET_S (their worker died)."""
     if phase in _phases_over:
         return
-    marker = ALONE_MARK if phase == "alone" else TIMING_MARK
     expected = {
         item.nodeid
         for item in session.items
-        if item.get_closest_marker(TIMING_MARK) and item.get_closest_marker(marker)
+        if item.get_closest_marker(TIMING_MARK) and (phase == "timing" or not item.get_closest_marker(ALONE_MARK))
     }
     quiet_since = time.monotonic()
     while not expected <= files.done_tests():

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import queue
 import subprocess
 import sys
+import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -62,18 +66,27 @@ PRESETS = {
 
 @pytest.fixture(scope="module")
 def preset_runs(short_wav: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[LocustRun, dict]]:
-    """A run of three callers with each preset, one preset after another (at once, three real-time callers
-    and three demo chatbots starve each other on a slow or one-core machine, and TTFA measures the starved
-    bot), each against a demo chatbot of its own: preset → (the run, what its demo chatbot saw)."""
+    """A run of three callers with each preset, each against a demo chatbot of its own: preset → (the run, what its
+    demo chatbot saw). The runs take a CPU core each, one run per core at a time (three real-time callers and three
+    demo chatbots on one core starve each other on a slow machine, and TTFA measures the starved bot)."""
+    free_cores: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for core in os.sched_getaffinity(0):
+        free_cores.put(core)
 
     def run(preset: str) -> tuple[LocustRun, dict]:
-        with DemobotProcess(*BOT) as bot:
-            said = "" if "--audio-dir" in PRESETS[preset] else short_wav  # a folder of utterances, or one file
-            args = caller(said, "-u", "3", "-t", "8s", "--turns", "2", "--response-gap-ms", "300", "--skip-probe")
-            done = locust_run(tmp_path_factory.mktemp(preset), "--host", bot.url, *args, *PRESETS[preset])
-            return done, audio_stats(bot.url)
+        core = free_cores.get()
+        os.sched_setaffinity(threading.get_native_id(), {core})  # this thread's: the processes it starts inherit it
+        try:
+            with DemobotProcess(*BOT) as bot:
+                said = "" if "--audio-dir" in PRESETS[preset] else short_wav  # a folder of utterances, or one file
+                args = caller(said, "-u", "3", "-t", "8s", "--turns", "2", "--response-gap-ms", "300", "--skip-probe")
+                done = locust_run(tmp_path_factory.mktemp(preset), "--host", bot.url, *args, *PRESETS[preset])
+                return done, audio_stats(bot.url)
+        finally:
+            free_cores.put(core)
 
-    return {preset: run(preset) for preset in PRESETS}
+    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as runs:
+        return dict(zip(PRESETS, runs.map(run, PRESETS), strict=True))
 
 
 @pytest.mark.timing
