@@ -12,6 +12,11 @@
  *     (or None), and whether `[DONE]` came (messages after it are not read). Anything else, malformed JSON, an
  *     error, a shape the parser would call unexpected, a line break other than LF, returns None, and the Python
  *     parser reads the piece: it has no state here to undo.
+ *
+ * count_values(counts, values, bucket) -> int
+ *     Each of `values` (ms) counted in the dict `counts` under its histogram key (core/histogram.py `bucket`: the
+ *     value in microseconds at three significant digits, halves rounded to even as Python's round() does); values
+ *     of 1,000 s and more, and ones that are not finite, are keyed by calling `bucket` itself. Returns how many.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,6 +24,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -107,6 +113,8 @@ static PyObject *k_choices, *k_delta, *k_content, *k_reasoning_content, *k_reaso
     *a_until_first_token, *a_chunk_times_ms, *a_ttfo_ms, *a_usage_tokens;
 
 /* obj[key] or NULL (borrowed; no error set) for a dict. */
+static PyObject *one;
+
 static PyObject *get(PyObject *dict, PyObject *key) { return PyDict_GetItemWithError(dict, key); }
 
 /* dict[key] in *value (borrowed, NULL when absent) and its truth, as Python's `if value:`: 1, 0, or -1 on error. */
@@ -542,11 +550,59 @@ static PyTypeObject ChunkedStreamType = {
     .tp_getset = chunked_getset,
 };
 
+/* The key of value_ms as core/histogram.py `bucket` gives it, or NULL with `bucket` itself called (far values, not
+ * finite, not a number: its result or its error is Python's). nearbyint rounds halves to even, as round() does, and
+ * both divisions are of integers exact in a double. */
+static PyObject *bucket_key(PyObject *value, PyObject *bucket) {
+    double ms = PyFloat_AsDouble(value);
+    if (ms == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return PyObject_CallOneArg(bucket, value);
+    }
+    double micros = nearbyint(ms * 1000.0);
+    if (!isfinite(micros) || micros >= 1e6 || micros <= -1e15) return PyObject_CallOneArg(bucket, value);
+    long long key = (long long)micros;
+    if (key >= 1000) {
+        long long scale = key < 10000 ? 10 : key < 100000 ? 100 : 1000;
+        key = (long long)nearbyint((double)key / (double)scale) * scale;
+    }
+    return PyLong_FromLongLong(key);
+}
+
+static PyObject *count_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "count_values(counts: dict, values, bucket)");
+        return NULL;
+    }
+    PyObject *counts = args[0], *bucket = args[2];
+    PyObject *values = PySequence_Fast(args[1], "count_values: values must be iterable");
+    if (values == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(values);
+    PyObject **items = PySequence_Fast_ITEMS(values);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = bucket_key(items[i], bucket);
+        if (key == NULL) goto fail;
+        PyObject *count = PyDict_GetItemWithError(counts, key);
+        PyObject *next = count == NULL ? (PyErr_Occurred() ? NULL : PyLong_FromLong(1)) : PyNumber_Add(count, one);
+        int failed = next == NULL || PyDict_SetItem(counts, key, next) < 0;
+        Py_DECREF(key);
+        Py_XDECREF(next);
+        if (failed) goto fail;
+    }
+    Py_DECREF(values);
+    return PyLong_FromSsize_t(n);
+fail:
+    Py_DECREF(values);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"recv_stamped", (PyCFunction)(void (*)(void))recv_stamped, METH_FASTCALL,
      "recv_stamped(fd, size, max_age_s) -> (bytes, arrived): one non-blocking read and its arrival time"},
     {"scan_openai", (PyCFunction)(void (*)(void))scan_openai, METH_FASTCALL,
      "scan_openai(data, loads) -> (texts, reasoning, usage, done) or None: whole OpenAI SSE messages read"},
+    {"count_values", (PyCFunction)(void (*)(void))count_values, METH_FASTCALL,
+     "count_values(counts, values, bucket) -> int: each value (ms) counted under its histogram key"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -567,6 +623,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         *keys[i].key = PyUnicode_InternFromString(keys[i].text);
         if (*keys[i].key == NULL) return NULL;
     }
+    one = PyLong_FromLong(1);
+    if (one == NULL) return NULL;
     if (PyType_Ready(&ChunkedStreamType) < 0) return NULL;
     PyObject *module = PyModule_Create(&definition);
     if (module == NULL) return NULL;

@@ -34,3 +34,7 @@ scan_openai: Callable[[bytes, Callable[[bytes], Any]], tuple[list[str], bool, in
 """Whole OpenAI SSE messages read at once (users/llm/stream_parsers.py ``OpenAIChatParser.scan``)."""
 ChunkedStream: Any = getattr(_module, "ChunkedStream", None)
 """A streamed answer's reads taken in C: socket, chunk framing and whole messages (users/llm/compiled_reads.py)."""
+count_values: Callable[[dict[int, int], Any, Callable[[float], int]], int] | None = getattr(
+    _module, "count_values", None
+)
+"""Values counted into a histogram's dict under their keys (core/histogram.py ``Histogram.add_all``)."""

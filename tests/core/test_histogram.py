@@ -3,8 +3,14 @@ merges of unequal parts) and the per-answer LLM metrics (ITL, TPOT, tokens/s) an
 
 from __future__ import annotations
 
+import math
+import random
+from collections import Counter
+from typing import Any
+
 import pytest
 
+from core import histogram as histogram_module
 from core.histogram import Histogram, bucket
 from users.llm.stream_metrics import StreamRecord, StreamStats
 
@@ -79,12 +85,40 @@ def test_stream_stats_merge_unequal_workers_exactly() -> None:
     assert merged.histograms["tpot_ms"].mean() == pytest.approx((3 * 5 + 40) / 4)
 
 
-def test_add_all_puts_values_in_the_buckets_add_does() -> None:
-    """add_all inlines bucket(): the same keys for every magnitude, the edges of each scale included."""
-    values = [10 ** (exponent / 50) for exponent in range(-250, 451)] + [0.0, 0.9995, 9.9995, 99.9995, 999.9995]
+EDGE_VALUES = [0.0, -0.0, -3.2, -1e20, 0.9995, 9.9995, 99.9995, 999.9995, 999999.5, 1e300, 3, 10**400]
+"""Values at the edges of the key scales, below zero, far (a float of 1,000 s and more; an int past any float)."""
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_add_and_add_all_key_every_value_as_bucket_does(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of adding (core/_speedups.c ``count_values``, and the Python code with ``bucket`` inlined) give
+    ``bucket``'s keys: every magnitude, halves of a microsecond (rounded to even, as round() does) and the edges."""
+    if not compiled:
+        monkeypatch.setattr(histogram_module, "count_values", None)
+    elif histogram_module.count_values is None:
+        pytest.skip("core/_speedups.c is not built here")
+    spread = random.Random(7)
+    values = [10 ** (exponent / 50) for exponent in range(-250, 451)] + [k / 2000 for k in range(4001)]
+    values += [spread.uniform(0, 10 ** spread.randint(0, 7)) for _ in range(5000)] + EDGE_VALUES
+    expected = Counter(bucket(value) for value in values)
     one_by_one, all_at_once = Histogram(), Histogram()
     for value in values:
         one_by_one.add(value)
-    all_at_once.add_all(values)
-    assert all_at_once.counts == one_by_one.counts
+    all_at_once.add_all(iter(values))
+    assert all_at_once.counts == one_by_one.counts == expected
     assert all_at_once.total == one_by_one.total == len(values)
+    halves = Histogram()  # by hand: 0.5 and 1.5 µs to 0 and 2; 1005 and 1015 µs to 100.5 and 101.5 tens, so 1000, 1020
+    halves.add_all([0.0005, 0.0015, 1.005, 1.015])
+    assert halves.counts == {0: 1, 2: 1, 1000: 1, 1020: 1}
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, "12"])
+def test_a_value_bucket_refuses_is_refused_alike(compiled: bool, value: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not compiled:
+        monkeypatch.setattr(histogram_module, "count_values", None)
+    with pytest.raises(Exception) as refused:
+        bucket(value)
+    for add in (Histogram().add, lambda value: Histogram().add_all([1.0, value])):
+        with pytest.raises(type(refused.value)):
+            add(value)

@@ -72,6 +72,7 @@ def test_the_compiled_steps_are_built() -> None:
     from core import _speedups
 
     assert speedups.scan_openai is _speedups.scan_openai and speedups.recv_stamped is _speedups.recv_stamped
+    assert speedups.count_values is _speedups.count_values
 
 
 def digest(events: list) -> tuple[list[str], bool, int | None, bool] | None:
