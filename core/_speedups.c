@@ -112,9 +112,10 @@ static PyObject *k_choices, *k_delta, *k_content, *k_reasoning_content, *k_reaso
     *k_completion_tokens, *k_error, *k_object, *a_record, *a_text, *a_start, *a_last_ms, *a_received, *a_since_event,
     *a_until_first_token, *a_chunk_times_ms, *a_ttfo_ms, *a_usage_tokens;
 
-/* obj[key] or NULL (borrowed; no error set) for a dict. */
+/* The int 1, made once (count_values). */
 static PyObject *one;
 
+/* obj[key] or NULL (borrowed; no error set) for a dict. */
 static PyObject *get(PyObject *dict, PyObject *key) { return PyDict_GetItemWithError(dict, key); }
 
 /* dict[key] in *value (borrowed, NULL when absent) and its truth, as Python's `if value:`: 1, 0, or -1 on error. */
@@ -551,9 +552,10 @@ static PyTypeObject ChunkedStreamType = {
 };
 
 /* The key of value_ms as core/histogram.py `bucket` gives it, or NULL with `bucket` itself called (far values, not
- * finite, not a number: its result or its error is Python's). nearbyint rounds halves to even, as round() does, and
+ * finite, not a float or an int, whose own arithmetic bucket uses: its result or its error is Python's). nearbyint rounds halves to even, as round() does, and
  * both divisions are of integers exact in a double. */
 static PyObject *bucket_key(PyObject *value, PyObject *bucket) {
+    if (!PyFloat_CheckExact(value) && !PyLong_CheckExact(value)) return PyObject_CallOneArg(bucket, value);
     double ms = PyFloat_AsDouble(value);
     if (ms == -1.0 && PyErr_Occurred()) {
         PyErr_Clear();
@@ -580,10 +582,12 @@ static PyObject *count_values(PyObject *module, PyObject *const *args, Py_ssize_
     Py_ssize_t n = PySequence_Fast_GET_SIZE(values);
     PyObject **items = PySequence_Fast_ITEMS(values);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *key = bucket_key(items[i], bucket);
+        PyObject *key = bucket_key(items[i], bucket);  /* `values` is a list or tuple of its own: items stay */
         if (key == NULL) goto fail;
         PyObject *count = PyDict_GetItemWithError(counts, key);
+        Py_XINCREF(count);  /* adding may call Python code that changes the dict */
         PyObject *next = count == NULL ? (PyErr_Occurred() ? NULL : PyLong_FromLong(1)) : PyNumber_Add(count, one);
+        Py_XDECREF(count);
         int failed = next == NULL || PyDict_SetItem(counts, key, next) < 0;
         Py_DECREF(key);
         Py_XDECREF(next);

@@ -107,7 +107,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     file's other tests as one.
 
     A unit runs a module's fixtures once (the timing tests that share a module fixture are parameters of one
-    function). Units are handed out in collection order, so a worker's whole-machine tests come before its lane
+    function). Units are handed out in collection order, so a worker's lane tests come before its whole-machine
     tests, and those before its ordinary tests: no phase waits on work queued behind it. A worker is given its next
     unit only when the test it holds back is its last (an xdist worker starts a test once it knows the next), not
     three tests ahead as xdist does: else one worker queued the two longest lane tests one after the other while

@@ -6,8 +6,11 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
+import numpy
 import pytest
 
 from core import histogram as histogram_module
@@ -85,8 +88,10 @@ def test_stream_stats_merge_unequal_workers_exactly() -> None:
     assert merged.histograms["tpot_ms"].mean() == pytest.approx((3 * 5 + 40) / 4)
 
 
-EDGE_VALUES = [0.0, -0.0, -3.2, -1e20, 0.9995, 9.9995, 99.9995, 999.9995, 999999.5, 1e300, 3, 10**400]
+EDGE_VALUES = [0.0, -0.0, -3.2, -1e20, 0.9995, 9.9995, 99.9995, 999.9995, 999999.5, 1e300, 3, 10**400, True]
 """Values at the edges of the key scales, below zero, far (a float of 1,000 s and more; an int past any float)."""
+OTHER_NUMBERS = [numpy.float32(0.0005), numpy.float64(0.0015), Decimal("1.0049999999999999999"), Fraction(1, 2000)]
+"""Numbers of other types, whose own arithmetic ``bucket`` uses (float32: 0.0005 * 1000 is 0.5, so key 0)."""
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
@@ -99,7 +104,7 @@ def test_add_and_add_all_key_every_value_as_bucket_does(compiled: bool, monkeypa
         pytest.skip("core/_speedups.c is not built here")
     spread = random.Random(7)
     values = [10 ** (exponent / 50) for exponent in range(-250, 451)] + [k / 2000 for k in range(4001)]
-    values += [spread.uniform(0, 10 ** spread.randint(0, 7)) for _ in range(5000)] + EDGE_VALUES
+    values += [spread.uniform(0, 10 ** spread.randint(0, 7)) for _ in range(5000)] + EDGE_VALUES + OTHER_NUMBERS
     expected = Counter(bucket(value) for value in values)
     one_by_one, all_at_once = Histogram(), Histogram()
     for value in values:
@@ -110,6 +115,8 @@ def test_add_and_add_all_key_every_value_as_bucket_does(compiled: bool, monkeypa
     halves = Histogram()  # by hand: 0.5 and 1.5 µs to 0 and 2; 1005 and 1015 µs to 100.5 and 101.5 tens, so 1000, 1020
     halves.add_all([0.0005, 0.0015, 1.005, 1.015])
     assert halves.counts == {0: 1, 2: 1, 1000: 1, 1020: 1}
+    halves.add(numpy.float32(0.0005))  # 0.5 in float32 arithmetic (a double would make it 0.50000002, so 1)
+    assert halves.counts[0] == 2
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])

@@ -85,15 +85,19 @@ class StreamingHttpClient:
         if head is None:
             return self._client.post(target, body=body, headers=headers)
         start, end = head
+        request = b"%b%d%b%b" % (start, len(body), end, body)
         client = self._client
         pool = client._connection_pool
         sock = pool.get_socket()
         try:
-            sock.sendall(b"%b%d%b%b" % (start, len(body), end, body))
+            sock.sendall(request)
         except OSError as error:
             if error.errno not in (errno.ECONNRESET, errno.EPIPE):
                 pool.release_socket(sock)
                 raise  # else the server may have answered before it closed (a 401 to a big body): read that
+        except BaseException:  # a timeout or a stop mid-send: the connection is closed and the pool's slot freed
+            pool.release_socket(sock)
+            raise
         response_type = geventhttpclient.client.HTTPSocketPoolResponse  # as patched (plugins/setup/header_stamps.py)
         return response_type(sock, pool, block_size=client.block_size, method="POST", headers_type=client.headers_type)
 

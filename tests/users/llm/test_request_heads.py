@@ -3,8 +3,13 @@ bytes on the wire must be the ones geventhttpclient itself sends, over the same 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import time
+from typing import Any
 
+import gevent
+import pytest
 from geventhttpclient import HTTPClient
 
 from tests.loopback_server import LoopbackServer
@@ -88,3 +93,46 @@ def test_kept_heads_stay_few_however_often_the_token_changes() -> None:
     for token in range(10 * HEADS_KEPT):
         assert client._head("/v1/chat", {**HEADERS, "Authorization": f"Bearer {token}"}) is not None
     assert 0 < len(client._heads) <= HEADS_KEPT
+
+
+def test_a_kept_head_is_written_once_and_framing_headers_are_sent_by_geventhttpclient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = RecordingServer()
+    client = StreamingHttpClient(server.url, timeout_s=5)
+    built, build = [], client._client._build_request
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        built.append(kwargs["body"])
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(client._client, "_build_request", counted)
+    try:
+        for body in BODIES[:3]:
+            _post(client, body, HEADERS)
+        _post(client, b"12345", {**HEADERS, "Content-Length": "5"})  # the user's own length: geventhttpclient's request
+    finally:
+        client.close(), server.close()
+    assert built == [b"", b"12345"]  # one head kept for three requests, then the whole request by geventhttpclient
+    assert server.requests[-1][1].endswith(b"Content-Length: 5\r\nHost: " + server.url[7:].encode() + b"\r\n\r\n12345")
+
+
+class SilentServer(LoopbackServer):
+    """Accepts and never reads: a big request's send blocks once the socket buffers are full."""
+
+    def answer(self, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            connection.recv(1, socket.MSG_PEEK)  # the first bytes came; read no more until the client gives up
+            time.sleep(5)
+
+
+def test_a_send_cut_short_closes_the_connection_and_frees_its_slot() -> None:
+    server = SilentServer()
+    client = StreamingHttpClient(server.url, timeout_s=5)
+    pool = client._client._connection_pool
+    try:
+        with pytest.raises(gevent.Timeout), gevent.Timeout(0.5):
+            client.post("/v1/chat", b"x" * (64 << 20), HEADERS)  # far more than loopback's socket buffers take
+        assert not pool._semaphore.locked()  # else the user's next question would wait for a slot forever
+    finally:
+        client.close(), server.close()
