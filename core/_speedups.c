@@ -551,9 +551,10 @@ static PyTypeObject ChunkedStreamType = {
     .tp_getset = chunked_getset,
 };
 
-/* The key of value_ms as core/histogram.py `bucket` gives it, or NULL with `bucket` itself called (far values, not
- * finite, not a float or an int, whose own arithmetic bucket uses: its result or its error is Python's). nearbyint rounds halves to even, as round() does, and
- * both divisions are of integers exact in a double. */
+/* The key of a value (ms) as core/histogram.py `bucket` gives it; `bucket` itself is called for far values, ones
+ * not finite, and numbers that are not a float or an int (their own arithmetic is what bucket uses): its result or
+ * its error is Python's. nearbyint rounds halves to even, as round() does, and both divisions are of integers exact
+ * in a double. */
 static PyObject *bucket_key(PyObject *value, PyObject *bucket) {
     if (!PyFloat_CheckExact(value) && !PyLong_CheckExact(value)) return PyObject_CallOneArg(bucket, value);
     double ms = PyFloat_AsDouble(value);
@@ -579,10 +580,12 @@ static PyObject *count_values(PyObject *module, PyObject *const *args, Py_ssize_
     PyObject *counts = args[0], *bucket = args[2];
     PyObject *values = PySequence_Fast(args[1], "count_values: values must be iterable");
     if (values == NULL) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(values);
-    PyObject **items = PySequence_Fast_ITEMS(values);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *key = bucket_key(items[i], bucket);  /* `values` is a list or tuple of its own: items stay */
+    Py_ssize_t i = 0;
+    for (; i < PySequence_Fast_GET_SIZE(values); i++) {  /* the caller's list itself: held item by item */
+        PyObject *value = PySequence_Fast_GET_ITEM(values, i);
+        Py_INCREF(value);
+        PyObject *key = bucket_key(value, bucket);
+        Py_DECREF(value);
         if (key == NULL) goto fail;
         PyObject *count = PyDict_GetItemWithError(counts, key);
         Py_XINCREF(count);  /* adding may call Python code that changes the dict */
@@ -594,7 +597,7 @@ static PyObject *count_values(PyObject *module, PyObject *const *args, Py_ssize_
         if (failed) goto fail;
     }
     Py_DECREF(values);
-    return PyLong_FromSsize_t(n);
+    return PyLong_FromSsize_t(i);
 fail:
     Py_DECREF(values);
     return NULL;
