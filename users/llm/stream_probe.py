@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from users.common.http_failures import NOT_JSON
-from users.llm.stream_parsers import MALFORMED_JSON, UNEXPECTED_SHAPE
+from users.llm.stream_parsers import MALFORMED_JSON, UNEXPECTED_SHAPE, StreamParser
 
 FIRST_BYTES = 4096
 """Bytes of a stream the probe keeps: enough for a whole first line or event."""
@@ -97,7 +97,10 @@ class _TappedSettings:
 
 
 @dataclass
-class _TappedParser:
+class _TappedParser(StreamParser):
+    """The real parser, its first bytes seen by the tap. It never scans (StreamParser's defaults): every piece goes
+    through ``feed``, where the tap sees it."""
+
     real: Any
     tap: StreamTap
 
@@ -109,15 +112,6 @@ class _TappedParser:
 
     def close(self) -> Any:
         return self.real.close()
-
-    def scan(self, data: bytes) -> None:
-        """Never a shortcut: every piece goes through ``feed``, where the tap sees it."""
-        return None
-
-    scans = False
-
-    def scannable(self) -> bool:
-        return False
 
 
 def wrong_format(failure: str | None, first_bytes: bytes, stream_format: str, text_path: str) -> str | None:
