@@ -2,10 +2,11 @@
 
 On a plain socket the event loop itself reads the answer: the socket's watcher stays started for the whole answer,
 and each time bytes arrive its callback reads them (the kernel's arrival stamp with them), parses and files them in
-the loop's own greenlet. The user's greenlet sleeps until the first token and then until the end: with the headers,
-three wake-ups an answer instead of one per token (a greenlet switch each way and a watcher stopped and started per
-read). At the same load that is 5-12% less CPU per answer and a third to a half less loop lag (docs/PERFORMANCE.md).
-A TLS socket, whose decrypted bytes the kernel does not see, is read by the user's greenlet, read after read
+the loop's own greenlet. The user's greenlet sleeps until the answer's end: with the headers, two wake-ups an answer
+instead of one per token (a greenlet switch each way and a watcher stopped and started per read); the first output
+cancels the first-token timeout. Until it comes, the socket is also read at poll points between the loop's other
+work (users/llm/first_tokens.py), so that a busy loop does not leave a first token unread until the next one merges
+with it. A TLS socket, whose decrypted bytes the kernel does not see, is read by the user's greenlet, read after read
 (``read_chunk``). An OpenAI stream's reads are taken in C where they can be (users/llm/compiled_reads.py): the
 callback then makes one call per token, and the code here files only what that call leaves to it.
 """
@@ -27,10 +28,11 @@ from users.common.http_answers import AnswerSettings
 from users.common.http_body import abandon, feed, parsed_body, read_chunk
 from users.common.http_failures import NOT_JSON
 from users.llm.compiled_reads import compiled_reads
+from users.llm.first_tokens import FirstTokens, first_tokens
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import MALFORMED_JSON, Scanned, StreamEvent, StreamParser
 
-FIRST_TOKEN, SERVER_DONE, BODY_ENDED = "first token", "server done", "body ended"
+SERVER_DONE, BODY_ENDED = "server done", "body ended"
 """Why reading a stream stopped."""
 
 ERROR_TEXT_LIMIT = 80
@@ -74,14 +76,20 @@ class AnswerReader:
     """When the newest bytes read so far arrived (ms from the start): the answer's end once reading stops."""
     _since_event: int = 0
     _until_first_token: bool = False
+    """No output has been filed yet: the compiled reads leave the first to ``_take``, which notes it."""
+    _first_token_timer: Any = None
+    _watcher: Any = None
     _waiter: Any = None
     _chunks: Any = None
     """The answer's reads taken in C (users/llm/compiled_reads.py), where they can be; else None."""
     _in_the_loop: bool = False
+    _first_tokens: FirstTokens = field(default_factory=first_tokens)
+    """This loop's answers waiting for their first token (users/llm/first_tokens.py)."""
 
-    def read(self, until_first_token: bool) -> str:
-        """Read on until the first token (or the end); returns why reading stopped."""
-        self._until_first_token = until_first_token
+    def read(self, first_token_timer: gevent.Timeout | None = None) -> str:
+        """Read the answer to its end; returns why reading stopped. ``first_token_timer`` (started: the first-token
+        timeout) is cancelled once the first output has come."""
+        self._first_token_timer, self._until_first_token = first_token_timer, True
         response = self.response
         sock = response._sock
         while response._body_buffer or response.message_complete or sock is None or not is_plain(sock):
@@ -113,18 +121,26 @@ class AnswerReader:
             abandon(response)
 
     def _read_in_the_loop(self, sock: Any) -> str:
-        """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop."""
+        """Sleep while the loop reads the socket (``_readable``), until it has a reason to stop. Until the first token
+        the socket is read at poll points too (``read_now``: users/llm/first_tokens.py)."""
         if not self._in_the_loop:  # nothing but the header read has taken bytes from the socket yet
             self._in_the_loop = True
             self._chunks = compiled_reads(self.response, self.parser, self.limits, MAX_BYTES_WITHOUT_EVENT)
+        waiting = self._first_tokens
+        waiting.read_ready()  # a poll point: this user has kept the loop busy
         self._waiter = Waiter()
-        watcher = sock._read_event  # the socket's own watcher: nothing else waits on it meanwhile
+        self._watcher = watcher = sock._read_event  # the socket's own watcher: nothing else waits on it meanwhile
         watcher.start(self._readable)
+        fd = sock.fileno() if self._until_first_token else -1
+        if fd >= 0:
+            waiting.add(fd, self)
         try:
             try:
                 return self._waiter.get()
             finally:
                 watcher.stop()
+                if fd >= 0:
+                    waiting.discard(fd, self)
         except BaseException:
             abandon(self.response)  # a failure, a timeout or a stop mid-answer
             raise
@@ -134,16 +150,21 @@ class AnswerReader:
         is closed while it is watched, as it would wake a greenlet waiting on the socket itself."""
         self._waiter.throw(error)
 
-    def _readable(self) -> None:
+    def read_now(self) -> bool:
+        """Read the socket now, out of the loop's turn (a poll point: users/llm/first_tokens.py); whether the first
+        token has come (or reading stopped). The loop wakes the user: a poll point may be in another user's greenlet."""
+        return self._readable(deferred=True) or not self._until_first_token
+
+    def _readable(self, deferred: bool = False) -> bool:
         """Bytes came (called by the event loop, in its own greenlet, which must never wait): read, parse and file
-        them, and wake the user once reading should stop."""
+        them, and wake the user once reading should stop; whether it did."""
         response, chunks = self.response, self._chunks
         try:
             if chunks is None:
                 data, arrived = receive(response._sock._sock, response.block_size)  # the system's socket: never waits
                 ending = self._parsed(data, arrived)
             elif (read := chunks.read(self)) is None:
-                return  # woken for nothing, or whole messages filed by the compiled reads as _take files them
+                return False  # woken for nothing, or whole messages filed by the compiled reads as _take files them
             elif read[2] is not None:  # whole messages, read in C
                 ending = self._take(*read)
                 if ending is None and response.message_complete:  # the last chunk came with them
@@ -152,12 +173,19 @@ class AnswerReader:
                 ending = self._parsed(read[0], read[1])
                 chunks.scan = self.parser.scannable()
         except BlockingIOError:  # woken for nothing
-            return
+            return False
         except Exception as error:  # the user's greenlet raises it, as a read of its own would have
-            self.throw(error)
-            return
-        if ending is not None:
-            self._waiter.switch(ending)
+            wake, value = self.throw, error
+        else:
+            if ending is None:
+                return False
+            wake, value = self._waiter.switch, ending  # reading stops
+        if deferred:
+            self._watcher.stop()  # reading has stopped: the loop must not read on before the user wakes
+            self._waiter.hub.loop.run_callback(wake, value)
+        else:
+            wake(value)
+        return True
 
     def _parsed(self, received: bytes, arrived: float) -> str | None:
         """Feed one read to the HTTP parser and file the body bytes it gives; why reading stops, or None."""
@@ -188,13 +216,18 @@ class AnswerReader:
         self._since_event = 0 if any_event else self._since_event + len(data)
         if self._since_event > MAX_BYTES_WITHOUT_EVENT:
             raise StreamFailure(f"no event in {MAX_BYTES_WITHOUT_EVENT >> 20} MB of stream")
+        if self._until_first_token and record.ttfo_ms is not None:
+            self._first_token_came()
         if ending is not None:
             return ending
-        if not data:
-            return BODY_ENDED
-        if self._until_first_token and record.ttfo_ms is not None:
-            return FIRST_TOKEN
-        return None
+        return None if data else BODY_ENDED
+
+    def _first_token_came(self) -> None:
+        """The first output is filed: the compiled reads file the rest, the first-token timeout is over, and the
+        socket leaves the poll points' set (users/llm/first_tokens.py)."""
+        self._until_first_token = False
+        if self._first_token_timer is not None:
+            self._first_token_timer.cancel()
 
     def _file(self, events: list[StreamEvent]) -> tuple[str | None, bool]:
         """File the events of the newest piece, which arrived at ``last_ms``: (SERVER_DONE at the done marker, else

@@ -30,7 +30,7 @@ from users.common.http_body import abandon
 from users.common.http_failures import connection_failure, status_failure
 from users.common.probe import failure_name, judged, run_probe
 from users.common.request_headers import merged, request_headers
-from users.llm.answer_reader import BODY_ENDED, FIRST_TOKEN, SERVER_DONE, AnswerReader, StreamFailure
+from users.llm.answer_reader import BODY_ENDED, SERVER_DONE, AnswerReader, StreamFailure
 from users.llm.api_presets import (
     ALL_FORMATS,
     FORMATS_WITH_DONE,
@@ -40,6 +40,7 @@ from users.llm.api_presets import (
     request_body,
     stream_parser,
 )
+from users.llm.first_tokens import read_first_tokens
 from users.llm.http_stream import RedirectLoop, StreamingHttpClient
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import StreamParser
@@ -224,16 +225,15 @@ class StreamingChatUser(ChatUser):
         start = time.perf_counter() - self.request_event.lateness_ms / 1000
         try:
             with gevent.Timeout(settings.stream_timeout, StreamFailure("stream timeout")):
-                with gevent.Timeout(settings.first_token_timeout, StreamFailure("first token timeout")):
+                first_token = gevent.Timeout(settings.first_token_timeout, StreamFailure("first token timeout"))
+                with first_token:  # the reader cancels it at the first token: the user sleeps once, to the end
                     response = self.stream_client.post(settings.path, body, headers)
                     record.request_id = request_id(response)
                     self.retry_after.note(response.status_code, response)
                     if failure := status_failure(response.status_code):
                         raise StreamFailure(failure)
                     reader = AnswerReader(response, settings.parser(), record, start, self.answer_settings)
-                    ending = reader.read(until_first_token=True)
-                if ending == FIRST_TOKEN:
-                    ending = reader.read(until_first_token=False)
+                    ending = reader.read(first_token)
             record.e2e_ms = reader.last_ms
             if not record.chunk_times_ms:
                 raise StreamFailure("no content in the answer")
@@ -251,6 +251,7 @@ class StreamingChatUser(ChatUser):
         if record.e2e_ms is None:
             record.e2e_ms = (time.perf_counter() - start) * 1000
         self._fire(record)
+        read_first_tokens()  # a poll point (users/llm/first_tokens.py): firing the events kept the loop busy
         if ending == SERVER_DONE and reader is not None and not record.error:
             self.in_flight.end()  # the answer is recorded: what follows the done marker is the connection's
             reader.read_to_the_end()

@@ -14,7 +14,7 @@ from core import speedups
 from tests.conftest import loopback_pair
 from tests.users.llm.stream_bytes import USAGE, chat_chunk, chunkings, sse
 from users.common.http_answers import AnswerSettings
-from users.llm.answer_reader import FIRST_TOKEN, MAX_BYTES_WITHOUT_EVENT, SERVER_DONE, AnswerReader, StreamFailure
+from users.llm.answer_reader import MAX_BYTES_WITHOUT_EVENT, SERVER_DONE, AnswerReader, StreamFailure
 from users.llm.compiled_reads import reads_in_c
 from users.llm.stream_metrics import StreamRecord
 from users.llm.stream_parsers import OpenAIChatParser, make_parser
@@ -130,11 +130,25 @@ ANSWER = ROLE + sse(
 )
 
 
-def filed(pieces: list[bytes], until_first_token: bool = False) -> tuple[StreamRecord, list[str], list[str | None]]:
+class Timer:
+    """Stands in for the first-token timeout: when it was cancelled (the read it came in)."""
+
+    def __init__(self, reads: list) -> None:
+        self.reads, self.cancelled_at = reads, None
+
+    def cancel(self) -> None:
+        self.cancelled_at = len(self.reads) + 1
+
+
+def filed(
+    pieces: list[bytes], timer: Timer | None = None, until_first_token: bool = False
+) -> tuple[StreamRecord, list[str], list[str | None]]:
     """An answer's pieces through AnswerReader's filing, one read per piece (the n-th read arriving at n ms)."""
     reader = AnswerReader(None, make_parser("openai"), StreamRecord("x", 0.0), 0.0, AnswerSettings())
-    reader._until_first_token = until_first_token
-    endings = []
+    reader._until_first_token, reader._first_token_timer = until_first_token, timer
+    endings: list[str | None] = []
+    if timer is not None:
+        timer.reads = endings
     for at, piece in enumerate(pieces, 1):
         endings.append(reader._take(piece, at / 1000))
         if endings[-1] is not None:
@@ -162,11 +176,14 @@ def test_an_answer_is_filed_the_same_with_and_without_the_compiled_step(cut: str
 
 
 @needs_build
-def test_reading_stops_at_the_first_token_with_the_compiled_step() -> None:
-    tokens = sse(chat_chunk({"content": "a"}), chat_chunk({"content": "b"}))
-    record, text, endings = filed([ROLE, tokens], until_first_token=True)
-    assert endings == [None, FIRST_TOKEN] and text == ["a", "b"] and record.ttft_ms is None
-    assert record.ttfo_ms == record.chunk_times_ms[0] == 2.0
+@pytest.mark.parametrize("first", ["content", "reasoning"])
+def test_the_first_output_ends_the_first_token_timeout_and_reading_goes_on(first: str) -> None:
+    timer = Timer([])
+    tokens = sse(chat_chunk({first: "a"}), chat_chunk({"content": "b"}))
+    record, text, endings = filed([ROLE, tokens, sse("[DONE]")], timer, until_first_token=True)
+    assert endings == [None, None, SERVER_DONE] and timer.cancelled_at == 2  # the second read brought it
+    assert record.ttfo_ms == 2.0 and record.chunk_times_ms == ([2.0, 2.0] if first == "content" else [2.0])
+    assert text == (["a", "b"] if first == "content" else ["b"])
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
@@ -196,6 +213,8 @@ class _Waiter:
 
     def __init__(self) -> None:
         self.woken: list = []
+        self.hub = SimpleNamespace(loop=SimpleNamespace(callbacks=[]))  # what the loop was asked to run
+        self.hub.loop.run_callback = lambda *callback: self.hub.loop.callbacks.append(callback)
 
     def switch(self, ending: str) -> None:
         self.woken.append(ending)
@@ -204,9 +223,12 @@ class _Waiter:
         self.woken.append(error)
 
 
-def loop_read(pieces: list[bytes], compiled: bool, until_first_token: bool = True, max_mb: int = 16) -> AnswerReader:
+def loop_read(
+    pieces: list[bytes], compiled: bool, until_first_token: bool = True, max_mb: int = 16, poll_point: bool = False
+) -> AnswerReader:
     """An answer's body pieces sent one by one over loopback and read by ``AnswerReader._readable`` as the event loop
-    calls it, with the compiled reads or without; the reader's waiter keeps what it was woken with."""
+    calls it (or by ``read_now``, as a poll point does), with the compiled reads or without, from the answer's start
+    (``until_first_token``) or after its first token; the reader's waiter keeps what it was woken with."""
     with loopback_pair() as (client, peer):
         client.setblocking(False)
         response = HTTPResponse()
@@ -215,21 +237,21 @@ def loop_read(pieces: list[bytes], compiled: bool, until_first_token: bool = Tru
         limits = AnswerSettings(max_answer_mb=max_mb)
         reader = AnswerReader(response, make_parser("openai"), StreamRecord("x", 0.0), time.perf_counter(), limits)
         reader._until_first_token, reader._waiter = until_first_token, _Waiter()
+        reader._watcher = SimpleNamespace(stopped=False)
+        reader._watcher.stop = lambda: setattr(reader._watcher, "stopped", True)
         if compiled:
             reader._chunks = reads_in_c(client.fileno(), response, reader.parser, limits, MAX_BYTES_WITHOUT_EVENT, b"")
         for piece in [*(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for piece in pieces), b"0\r\n\r\n"]:
             peer.sendall(piece)  # each under a read's 64 KB: one read takes it
             time.sleep(0.002)
-            reader._readable()
-            if FIRST_TOKEN in reader._waiter.woken:
-                reader._until_first_token = False  # the user reads on
-            if set(reader._waiter.woken) - {FIRST_TOKEN}:
+            reader.read_now() if poll_point else reader._readable()
+            if reader._waiter.woken or reader._waiter.hub.loop.callbacks:
                 break  # reading stops: the end, or a failure
     return reader
 
 
 @needs_build
-@pytest.mark.parametrize("until_first_token", [True, False], ids=["first token", "to the end"])
+@pytest.mark.parametrize("until_first_token", [True, False], ids=["from the start", "after the first token"])
 def test_reads_filed_in_c_are_filed_as_python_files_them(until_first_token: bool, monkeypatch) -> None:
     messages = [ROLE, *(sse(chat_chunk({"content": f" w{i}"})) for i in range(6))]
     messages += [sse(chat_chunk({"reasoning": "hm"})), sse(chat_chunk(None, usage=USAGE)), sse("[DONE]")]
@@ -243,7 +265,8 @@ def test_reads_filed_in_c_are_filed_as_python_files_them(until_first_token: bool
 
     monkeypatch.setattr(AnswerReader, "_take", counted)
     compiled = loop_read(messages, True, until_first_token)
-    # Python files only the body's start, the first token it stops at and the done marker: C files the rest.
+    # Python files only the body's start, the first token (it ends the first-token timeout) and the done marker: C
+    # files the rest.
     first_token = [sse(chat_chunk({"content": " w0"}))] if until_first_token else []
     assert taken == [ROLE, *first_token, sse("[DONE]")]
     for reader in (compiled, python):
@@ -253,7 +276,16 @@ def test_reads_filed_in_c_are_filed_as_python_files_them(until_first_token: bool
         assert len(set(record.chunk_times_ms)) == 6  # each token timed by its own read
     assert compiled.received == python.received == sum(len(m) for m in messages)
     assert compiled._waiter.woken == python._waiter.woken
-    assert compiled._waiter.woken == ([FIRST_TOKEN, SERVER_DONE] if until_first_token else [SERVER_DONE])
+    assert compiled._waiter.woken == [SERVER_DONE]
+
+
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=needs_build)], ids=["python", "compiled"])
+def test_a_poll_point_that_ends_the_answer_stops_the_loop_reading_and_leaves_the_wake_to_it(compiled: bool) -> None:
+    reader = loop_read([ROLE, sse(chat_chunk({"content": "a"})), sse("[DONE]")], compiled, poll_point=True)
+    # A poll point may run in another user's greenlet: the loop wakes the user, and reads no more meanwhile.
+    assert reader._waiter.woken == [] and reader._watcher.stopped
+    assert reader._waiter.hub.loop.callbacks == [(reader._waiter.switch, SERVER_DONE)]
+    assert reader.text == ["a"] and not reader._until_first_token
 
 
 @needs_build
