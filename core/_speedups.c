@@ -394,7 +394,7 @@ static int set_size(PyObject *obj, PyObject *name, Py_ssize_t value) {
 }
 
 /* File a read of whole messages into `reader` (an AnswerReader) as its `_take` would, when that is all `_take` would
- * do: no done marker, within the size bounds, no first token to stop at. 1: filed; 0: not (nothing changed: the
+ * do: no done marker, within the size bounds, not the answer's first output. 1: filed; 0: not (nothing changed: the
  * caller hands the read to `_take`); -1: an exception. */
 static int file_quickly(ChunkedStream *self, PyObject *reader, Py_ssize_t size, double arrived, PyObject *scanned) {
     PyObject *texts = PyTuple_GET_ITEM(scanned, 0), *usage = PyTuple_GET_ITEM(scanned, 2);
@@ -415,7 +415,7 @@ static int file_quickly(ChunkedStream *self, PyObject *reader, Py_ssize_t size, 
     if ((ttfo = PyObject_GetAttr(record, a_ttfo_ms)) == NULL) goto done;
     if ((until = PyObject_GetAttr(reader, a_until_first_token)) == NULL) goto done;
     int first = output && ttfo == Py_None;
-    if (until == Py_True && (first || ttfo != Py_None)) { /* reading stops at the first token: _take says so */
+    if (until == Py_True && (first || ttfo != Py_None)) { /* the first output: _take files it (and ends the timeout) */
         outcome = 0;
         goto done;
     }

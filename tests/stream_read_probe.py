@@ -56,7 +56,7 @@ def closed_while_read(url: str) -> dict[str, Any]:
     """The socket is closed (by another greenlet) while the loop waits for the next token."""
     reader = started(url)
     read = gevent.spawn(outcome, reader)
-    while not reader.record.chunk_times_ms:
+    while not reader.record.chunk_times_ms and not read.dead:
         gevent.sleep(0.005)
     gevent.sleep(0.05)  # the reader waits: the next token is 300 ms away
     closed = time.perf_counter()

@@ -78,7 +78,10 @@ class AnswerReader:
     _until_first_token: bool = False
     """No output has been filed yet: the compiled reads leave the first to ``_take``, which notes it."""
     _first_token_timer: Any = None
+    """The first-token timeout (``read``): cancelled at the first output."""
     _watcher: Any = None
+    _polled_fd: int = -1
+    """The socket while it is in the poll points' set (users/llm/first_tokens.py), else -1."""
     _waiter: Any = None
     _chunks: Any = None
     """The answer's reads taken in C (users/llm/compiled_reads.py), where they can be; else None."""
@@ -130,17 +133,16 @@ class AnswerReader:
         waiting.read_ready()  # a poll point: this user has kept the loop busy
         self._waiter = Waiter()
         self._watcher = watcher = sock._read_event  # the socket's own watcher: nothing else waits on it meanwhile
-        watcher.start(self._readable)
-        fd = sock.fileno() if self._until_first_token else -1
-        if fd >= 0:
-            waiting.add(fd, self)
         try:
+            watcher.start(self._readable)
             try:
+                if self._until_first_token:
+                    self._polled_fd = sock.fileno()
+                    waiting.add(self._polled_fd, self)
                 return self._waiter.get()
             finally:
                 watcher.stop()
-                if fd >= 0:
-                    waiting.discard(fd, self)
+                self._leave_the_poll_points()
         except BaseException:
             abandon(self.response)  # a failure, a timeout or a stop mid-answer
             raise
@@ -150,21 +152,26 @@ class AnswerReader:
         is closed while it is watched, as it would wake a greenlet waiting on the socket itself."""
         self._waiter.throw(error)
 
-    def read_now(self) -> bool:
-        """Read the socket now, out of the loop's turn (a poll point: users/llm/first_tokens.py); whether the first
-        token has come (or reading stopped). The loop wakes the user: a poll point may be in another user's greenlet."""
-        return self._readable(deferred=True) or not self._until_first_token
+    def read_now(self) -> None:
+        """Read the socket now, out of the loop's turn (a poll point: users/llm/first_tokens.py). The loop wakes the
+        user if reading stops: a poll point may be in another user's greenlet."""
+        sock = self.response._sock
+        if sock is None or sock.closed:  # closed by another greenlet: gevent wakes the user
+            self._leave_the_poll_points()
+        else:
+            self._readable(deferred=True)
 
-    def _readable(self, deferred: bool = False) -> bool:
-        """Bytes came (called by the event loop, in its own greenlet, which must never wait): read, parse and file
-        them, and wake the user once reading should stop; whether it did."""
+    def _readable(self, deferred: bool = False) -> None:
+        """Bytes came (called by the event loop, in its own greenlet, which must never wait; or ``deferred`` at a poll
+        point, perhaps in another user's greenlet): read, parse and file them, and wake the user once reading should
+        stop."""
         response, chunks = self.response, self._chunks
         try:
             if chunks is None:
                 data, arrived = receive(response._sock._sock, response.block_size)  # the system's socket: never waits
                 ending = self._parsed(data, arrived)
             elif (read := chunks.read(self)) is None:
-                return False  # woken for nothing, or whole messages filed by the compiled reads as _take files them
+                return  # woken for nothing, or whole messages filed by the compiled reads as _take files them
             elif read[2] is not None:  # whole messages, read in C
                 ending = self._take(*read)
                 if ending is None and response.message_complete:  # the last chunk came with them
@@ -173,19 +180,21 @@ class AnswerReader:
                 ending = self._parsed(read[0], read[1])
                 chunks.scan = self.parser.scannable()
         except BlockingIOError:  # woken for nothing
-            return False
+            return
         except Exception as error:  # the user's greenlet raises it, as a read of its own would have
             wake, value = self.throw, error
         else:
             if ending is None:
-                return False
+                return
             wake, value = self._waiter.switch, ending  # reading stops
-        if deferred:
-            self._watcher.stop()  # reading has stopped: the loop must not read on before the user wakes
+        if deferred:  # reading has stopped: no more reads and no first-token timeout before the user wakes
+            self._watcher.stop()
+            self._leave_the_poll_points()
+            if self._first_token_timer is not None:
+                self._first_token_timer.cancel()
             self._waiter.hub.loop.run_callback(wake, value)
         else:
             wake(value)
-        return True
 
     def _parsed(self, received: bytes, arrived: float) -> str | None:
         """Feed one read to the HTTP parser and file the body bytes it gives; why reading stops, or None."""
@@ -226,8 +235,14 @@ class AnswerReader:
         """The first output is filed: the compiled reads file the rest, the first-token timeout is over, and the
         socket leaves the poll points' set (users/llm/first_tokens.py)."""
         self._until_first_token = False
+        self._leave_the_poll_points()
         if self._first_token_timer is not None:
             self._first_token_timer.cancel()
+
+    def _leave_the_poll_points(self) -> None:
+        if self._polled_fd >= 0:
+            self._first_tokens.discard(self._polled_fd, self)
+            self._polled_fd = -1
 
     def _file(self, events: list[StreamEvent]) -> tuple[str | None, bool]:
         """File the events of the newest piece, which arrived at ``last_ms``: (SERVER_DONE at the done marker, else

@@ -5,9 +5,9 @@ loop. A loaded loop's turn is long: at 900 streams here one turn reads hundreds 
 steps, 10-15 ms. A first token that arrives early in a turn waits for the next turn, and when the answer's next token
 arrives meanwhile, the kernel merges the two in the socket's queue: the read carries the second token's stamp, and
 the TTFT reads a token gap high. So the sockets waiting for their first token are also in an epoll set of their own,
-which each user reads between its steps (``read_ready``, at most every POLL_INTERVAL_S): a first token is read within
-about a millisecond of its arrival, however long the turn (docs/PERFORMANCE.md). The loop then wakes its user, as
-when the loop reads the token itself.
+which each StreamingChatUser reads between its steps (``read_ready``: before it sleeps on an answer and after it
+fires an answer's events; at most every POLL_INTERVAL_S). At 900 streams here four first tokens in five are read
+there, and nine in ten of all within 3 ms of their arrival, against 8 ms without (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ POLL_INTERVAL_S = 0.001
 
 
 class Reader(Protocol):
-    def read_now(self) -> bool:
-        """Read the socket at once; whether reading stopped (the user will be woken)."""
+    def read_now(self) -> None:
+        """Read the socket at once; the reader leaves the set itself (``discard``) once its first token is filed."""
         ...
 
 
@@ -61,8 +61,8 @@ class FirstTokens:
         self.next_poll = now + POLL_INTERVAL_S
         if self._readers:
             for fd, _ in self._poll.poll(0):
-                if (reader := self._readers.get(fd)) is not None and reader.read_now():
-                    self.discard(fd, reader)
+                if (reader := self._readers.get(fd)) is not None:
+                    reader.read_now()
 
 
 HUB_ATTRIBUTE = "chatswarm_first_tokens"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,15 +15,17 @@ from users.llm.first_tokens import FirstTokens
 
 
 class Reader:
-    """Stands in for an AnswerReader: reads its socket at a poll point, and stops reading once told to."""
+    """Stands in for an AnswerReader: reads its socket at a poll point, and leaves the set after its first token (or
+    stays, as a reader that has read only the body's start)."""
 
-    def __init__(self, sock: socket.socket, stops: bool = True) -> None:
-        self.sock, self.stops = sock, stops
+    def __init__(self, waiting: FirstTokens, sock: socket.socket, stops: bool = True) -> None:
+        self.waiting, self.sock, self.stops = waiting, sock, stops
         self.read: list[bytes] = []
 
-    def read_now(self) -> bool:
+    def read_now(self) -> None:
         self.read.append(self.sock.recv(1024))
-        return self.stops
+        if self.stops:
+            self.waiting.discard(self.sock.fileno(), self)
 
 
 def polled(waiting: FirstTokens) -> None:
@@ -35,10 +38,11 @@ def arrived(peer: socket.socket, data: bytes) -> None:
     time.sleep(0.01)  # loopback delivers within the send; allow a slow machine a moment
 
 
-def test_only_sockets_with_bytes_are_read_and_a_reader_that_stops_leaves_the_set() -> None:
+def test_only_sockets_with_bytes_are_read_and_a_reader_that_leaves_is_read_no_more() -> None:
     waiting = FirstTokens()
     with loopback_pair() as (quiet, _), loopback_pair() as (answered, peer):
-        silent, first, going_on = Reader(quiet), Reader(answered), Reader(answered, stops=False)
+        silent, first = Reader(waiting, quiet), Reader(waiting, answered)
+        going_on = Reader(waiting, answered, stops=False)
         waiting.add(quiet.fileno(), silent)
         waiting.add(answered.fileno(), first)
         arrived(peer, b"first token")
@@ -58,7 +62,7 @@ def test_a_poll_point_within_the_interval_reads_nothing(monkeypatch) -> None:
     monkeypatch.setattr(first_tokens, "POLL_INTERVAL_S", 60.0)
     waiting = FirstTokens()
     with loopback_pair() as (client, peer):
-        reader = Reader(client)
+        reader = Reader(waiting, client)
         waiting.add(client.fileno(), reader)
         waiting.read_ready()  # the first poll point: reads (nothing has come), and the next is a minute away
         arrived(peer, b"token")
@@ -71,14 +75,34 @@ def test_a_poll_point_within_the_interval_reads_nothing(monkeypatch) -> None:
 def test_a_socket_closed_in_the_set_leaves_it_and_its_number_can_be_read_for_another() -> None:
     waiting = FirstTokens()
     with loopback_pair() as (client, _):
-        number, old = client.fileno(), Reader(client)
+        number, old = client.fileno(), Reader(waiting, client)
         waiting.add(number, old)
     with loopback_pair() as (client, peer):
         if client.fileno() != number:
             pytest.skip("the system gave the new socket another number")
-        new = Reader(client)
+        new = Reader(waiting, client)
         waiting.add(number, new)
         waiting.discard(number, old)  # the closed socket's reader is done: the new reader stays
         arrived(peer, b"token")
         polled(waiting)
         assert (old.read, new.read) == ([], [b"token"])
+
+
+def test_a_socket_added_again_is_read_for_its_newest_reader() -> None:
+    waiting = FirstTokens()
+    with loopback_pair() as (client, peer):
+        earlier, newest = Reader(waiting, client), Reader(waiting, client)
+        waiting.add(client.fileno(), earlier)
+        waiting.add(client.fileno(), newest)
+        arrived(peer, b"token")
+        polled(waiting)
+        assert (earlier.read, newest.read) == ([], [b"token"])
+
+
+def test_each_event_loop_has_one_set(monkeypatch) -> None:
+    this_thread = first_tokens.first_tokens()
+    assert first_tokens.first_tokens() is this_thread  # kept on the hub: every user of the loop reads the same set
+    other_hub = SimpleNamespace()  # another thread's hub (gevent makes one per thread)
+    monkeypatch.setattr(first_tokens, "get_hub", lambda: other_hub)
+    other = first_tokens.first_tokens()
+    assert other is not this_thread and first_tokens.first_tokens() is other

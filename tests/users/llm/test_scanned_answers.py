@@ -233,7 +233,7 @@ def loop_read(
         client.setblocking(False)
         response = HTTPResponse()
         response.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        response._sock, response.block_size = SimpleNamespace(_sock=client), 65536
+        response._sock, response.block_size = SimpleNamespace(_sock=client, closed=False), 65536
         limits = AnswerSettings(max_answer_mb=max_mb)
         reader = AnswerReader(response, make_parser("openai"), StreamRecord("x", 0.0), time.perf_counter(), limits)
         reader._until_first_token, reader._waiter = until_first_token, _Waiter()
