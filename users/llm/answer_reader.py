@@ -189,9 +189,7 @@ class AnswerReader:
             wake, value = self._waiter.switch, ending  # reading stops
         if deferred:  # reading has stopped: no more reads and no first-token timeout before the user wakes
             self._watcher.stop()
-            self._leave_the_poll_points()
-            if self._first_token_timer is not None:
-                self._first_token_timer.cancel()
+            self._stop_waiting_for_the_first_token()
             self._waiter.hub.loop.run_callback(wake, value)
         else:
             wake(value)
@@ -232,9 +230,12 @@ class AnswerReader:
         return None if data else BODY_ENDED
 
     def _first_token_came(self) -> None:
-        """The first output is filed: the compiled reads file the rest, the first-token timeout is over, and the
-        socket leaves the poll points' set (users/llm/first_tokens.py)."""
+        """The first output is filed: the compiled reads file the rest."""
         self._until_first_token = False
+        self._stop_waiting_for_the_first_token()
+
+    def _stop_waiting_for_the_first_token(self) -> None:
+        """The first-token timeout is over, and the socket leaves the poll points' set (users/llm/first_tokens.py)."""
         self._leave_the_poll_points()
         if self._first_token_timer is not None:
             self._first_token_timer.cancel()
